@@ -1,0 +1,276 @@
+"""Typed, frozen records shared by every layer: snapshot in, plan and verdict out.
+
+Money and quantities are Decimal everywhere past the venue layer; no ccxt dicts leak in here.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from typing import Mapping
+
+ZERO = Decimal(0)
+ONE = Decimal(1)
+
+
+def D(value: object) -> Decimal:
+    """Convert a number to Decimal without float noise (floats go through str)."""
+    if isinstance(value, Decimal):
+        return value
+    if isinstance(value, float):
+        return Decimal(repr(value))
+    return Decimal(str(value))
+
+
+class Side(str, enum.Enum):
+    BUY = "buy"
+    SELL = "sell"
+
+
+class TradingState(str, enum.Enum):
+    """NautilusTrader's trading states: ACTIVE trades, REDUCING only shrinks, HALTED sends nothing."""
+
+    ACTIVE = "ACTIVE"
+    REDUCING = "REDUCING"
+    HALTED = "HALTED"
+
+
+class NavBasis(str, enum.Enum):
+    SPOT = "spot"
+    ACCOUNT = "account"
+
+
+# --------------------------------------------------------------------------- snapshot
+
+
+@dataclass(frozen=True)
+class Quote:
+    """A price with the time it was observed (for the STALE_PRICE check)."""
+
+    price: Decimal
+    timestamp: datetime
+
+
+@dataclass(frozen=True)
+class Holding:
+    """Spot quantity of one asset in one source (an exchange wallet or a cold wallet)."""
+
+    asset: str
+    amount: Decimal
+    source: str
+    external: bool = False
+
+
+@dataclass(frozen=True)
+class Market:
+    """The perp market that hedges `base` on the hedge venue, with its trading rules.
+
+    `amount_step` and `min_amount` are in contracts; one contract is `contract_size` base units.
+    """
+
+    symbol: str
+    base: str
+    quote: str
+    contract_size: Decimal = ONE
+    amount_step: Decimal | None = None
+    min_amount: Decimal | None = None
+    min_cost: Decimal | None = None
+    mmr: Decimal | None = None
+    max_leverage: Decimal | None = None
+
+
+@dataclass(frozen=True)
+class Position:
+    """Signed perp position in base units (+ long, - short), one-way mode."""
+
+    asset: str
+    symbol: str
+    amount: Decimal
+    entry_price: Decimal | None = None
+    liquidation_price: Decimal | None = None
+    unrealized_pnl: Decimal | None = None
+
+
+@dataclass(frozen=True)
+class Funding:
+    """Last funding rate of a perp, per interval of `interval_hours`."""
+
+    rate: Decimal
+    interval_hours: Decimal = Decimal(8)
+    timestamp: datetime | None = None
+
+    @property
+    def periods_per_year(self) -> Decimal:
+        return Decimal(365 * 24) / self.interval_hours
+
+    @property
+    def periods_per_day(self) -> Decimal:
+        return Decimal(24) / self.interval_hours
+
+
+@dataclass(frozen=True)
+class HedgeAccount:
+    """Margin figures of the hedge (futures) account, in the quote currency."""
+
+    equity: Decimal  # wallet + unrealized P&L
+    wallet: Decimal
+    initial_margin: Decimal = ZERO
+    maintenance_margin: Decimal = ZERO
+    available: Decimal = ZERO
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """Everything one cycle knows about the world, read concurrently and then frozen."""
+
+    taken_at: datetime
+    quote: str
+    holdings: tuple[Holding, ...] = ()
+    positions: Mapping[str, Position] = field(default_factory=dict)  # by asset
+    markets: Mapping[str, Market] = field(default_factory=dict)  # perp market by asset
+    spot_prices: Mapping[str, Quote] = field(default_factory=dict)
+    mark_prices: Mapping[str, Quote] = field(default_factory=dict)
+    funding: Mapping[str, Funding] = field(default_factory=dict)
+    account: HedgeAccount | None = None
+
+    def spot_amounts(self) -> dict[str, Decimal]:
+        """Spot quantity per asset, summed over every source (exchange wallets and cold holdings)."""
+        totals: dict[str, Decimal] = {}
+        for h in self.holdings:
+            totals[h.asset] = totals.get(h.asset, ZERO) + h.amount
+        return totals
+
+    def spot_amount(self, asset: str) -> Decimal:
+        return sum((h.amount for h in self.holdings if h.asset == asset), ZERO)
+
+    def position_amount(self, asset: str) -> Decimal:
+        pos = self.positions.get(asset)
+        return pos.amount if pos is not None else ZERO
+
+
+# --------------------------------------------------------------------------- plan
+
+
+@dataclass(frozen=True)
+class PlanParams:
+    """What the planner needs from settings, flattened (groups already resolved to weights)."""
+
+    targets: Mapping[str, Decimal]  # may include the quote currency: a cash target
+    quote: str = "USDT"
+    nav_basis: NavBasis = NavBasis.SPOT
+    band: Decimal = Decimal("0.02")
+    relative_band: Decimal | None = None
+    min_order_notional: Decimal = Decimal(10)
+
+
+@dataclass(frozen=True)
+class AssetLine:
+    """One row of the allocation table."""
+
+    asset: str
+    target_weight: Decimal
+    spot_value: Decimal
+    perp_notional: Decimal
+    effective_value: Decimal
+    effective_weight: Decimal
+    drift: Decimal
+    target_value: Decimal
+    desired_perp_notional: Decimal | None  # None for cash and unhedgeable assets
+    adjustment: Decimal
+    hedgeable: bool
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class PlannedOrder:
+    """A perp order the plan wants; `amount` is in contracts, `base_amount` in base units."""
+
+    asset: str
+    symbol: str
+    side: Side
+    amount: Decimal
+    base_amount: Decimal
+    price: Decimal  # the mark price the plan used
+    reduce_only: bool
+    leg: str = "adjust"  # "adjust" | "close" | "open" (a sign flip is split into close + open)
+    client_order_id: str | None = None
+
+    @property
+    def notional(self) -> Decimal:
+        return self.base_amount * self.price
+
+    @property
+    def signed_base(self) -> Decimal:
+        return self.base_amount if self.side is Side.BUY else -self.base_amount
+
+
+@dataclass(frozen=True)
+class Skipped:
+    """An adjustment the plan could not turn into an order, and why (it stays as drift)."""
+
+    asset: str
+    symbol: str | None
+    reason: str
+    notional: Decimal
+
+
+@dataclass(frozen=True)
+class Plan:
+    nav: Decimal
+    quote: str
+    nav_basis: NavBasis
+    triggered: bool
+    assets: tuple[AssetLine, ...]
+    orders: tuple[PlannedOrder, ...]
+    unhedgeable: tuple[str, ...] = ()
+    skipped: tuple[Skipped, ...] = ()
+
+
+# --------------------------------------------------------------------------- verdict
+
+
+@dataclass(frozen=True)
+class Finding:
+    """A denial (or a scaling reason) with a stable code that alerts and tests match on."""
+
+    code: str
+    symbol: str | None
+    detail: str
+
+
+@dataclass(frozen=True)
+class Verdict:
+    state: TradingState
+    approved: tuple[PlannedOrder, ...]
+    denials: tuple[Finding, ...]
+    scale: Decimal = ONE
+    scaled_by: tuple[Finding, ...] = ()
+    warnings: tuple[Finding, ...] = ()
+    margin_usage: Decimal | None = None
+    funding_cost_per_day: Decimal | None = None
+    stressed_equity: Decimal | None = None
+    stressed_maintenance: Decimal | None = None
+    liquidation_distances: Mapping[str, Decimal] = field(default_factory=dict)
+
+    @property
+    def all_approved(self) -> bool:
+        return not self.denials
+
+
+@dataclass(frozen=True)
+class RiskLimits:
+    """The risk gate's limits (DOMAIN.md defaults) plus the state the operator put it in."""
+
+    max_margin_usage: Decimal = Decimal("0.5")
+    min_liquidation_distance: Decimal = Decimal("0.25")
+    max_funding_apr: Decimal = Decimal("0.30")
+    max_basis: Decimal = Decimal("0.01")
+    max_price_age_s: Decimal = Decimal(60)
+    max_order_notional: Decimal = Decimal(50000)
+    max_gross_ratio: Decimal = Decimal("1.0")
+    leverage: Decimal = Decimal(3)
+    default_mmr: Decimal = Decimal("0.005")
+    halted: bool = False  # kill switch (file present or config flag)
+    reducing: bool = False  # operator or daemon asked for REDUCING
