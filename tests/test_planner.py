@@ -200,3 +200,15 @@ def test_round_to_step_never_rounds_up():
     assert round_to_step(D("0.0129"), D("0.001")) == D("0.012")
     assert round_to_step(D("5"), D("0.5")) == D("5")
     assert round_to_step(D("0.3"), None) == D("0.3")
+
+
+def test_unwind_plan_closes_every_position_reduce_only_ignoring_min_notional():
+    """Unwind closes each hedge in full, reduce-only, even a sliver under min_order_notional."""
+    from rebalancer.planner import unwind_plan
+
+    snap = snapshot({"BTC": ("0.15", "40000"), "ETH": ("2", "2000")}, positions={"BTC": "-0.025", "ETH": "0.001"})
+    p = unwind_plan(snap, params({"BTC": "0.5", "ETH": "0.5"}))
+    assert sorted((o.asset, o.side, o.amount, o.reduce_only) for o in p.orders) == [
+        ("BTC", Side.BUY, Decimal("0.025"), True),
+        ("ETH", Side.SELL, Decimal("0.001"), True),
+    ]

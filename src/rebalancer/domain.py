@@ -274,3 +274,40 @@ class RiskLimits:
     default_mmr: Decimal = Decimal("0.005")
     halted: bool = False  # kill switch (file present or config flag)
     reducing: bool = False  # operator or daemon asked for REDUCING
+
+
+# --------------------------------------------------------------------------- execution
+
+
+class OrderState(str, enum.Enum):
+    """An order's life in the journal. PENDING is journaled before the request is sent;
+    UNKNOWN means the request may have executed and must be looked up by client id."""
+
+    PENDING = "pending"
+    UNKNOWN = "unknown"
+    OPEN = "open"
+    FILLED = "filled"
+    PARTIALLY_FILLED = "partially_filled"
+    CANCELED = "canceled"
+    EXPIRED = "expired"
+    REJECTED = "rejected"
+    NOT_PLACED = "not_placed"  # resolved: the exchange never received it (crash before send)
+
+    @property
+    def final(self) -> bool:
+        return self not in (OrderState.PENDING, OrderState.UNKNOWN, OrderState.OPEN)
+
+
+@dataclass(frozen=True)
+class OrderResult:
+    """What the exchange says about one of our orders, parsed from ccxt by the venue layer."""
+
+    client_order_id: str
+    state: OrderState
+    exchange_order_id: str | None = None
+    filled: Decimal = ZERO
+    average: Decimal | None = None
+    fee: Decimal | None = None
+    fee_currency: str | None = None
+    error_code: str | None = None
+    error_message: str | None = None

@@ -224,3 +224,40 @@ def orders_for_adjustment(
     if problem is not None:
         return [], [Skipped(asset, market.symbol, problem, abs(adjustment))]
     return [order], []
+
+
+def unwind_plan(snapshot: Snapshot, params: PlanParams) -> Plan:
+    """Close every hedge position, reduce-only (for when the holder rebalances spot by hand).
+
+    Minimum notionals are not applied: a reduce-only close is waived by the venues, and a
+    leftover sliver would keep the hedge alive. The market's amount step still applies.
+    """
+    try:
+        base: Plan | None = plan(snapshot, params)  # for the allocation table only
+    except PlanError:
+        base = None  # a missing spot price must not stop an unwind
+    orders: list[PlannedOrder] = []
+    skipped: list[Skipped] = []
+    for asset, pos in sorted(snapshot.positions.items()):
+        market = snapshot.markets.get(asset)
+        mark = snapshot.mark_prices.get(asset)
+        if pos.amount == 0:
+            continue
+        if market is None or mark is None:
+            skipped.append(Skipped(asset, pos.symbol, "no market or mark price to close it", ZERO))
+            continue
+        order = make_order(asset, market, mark.price, -pos.amount, reduce_only=True, leg="close")
+        if order.amount <= 0:
+            skipped.append(Skipped(asset, pos.symbol, "position smaller than one amount step", ZERO))
+            continue
+        orders.append(order)
+    return Plan(
+        nav=base.nav if base else ZERO,
+        quote=params.quote,
+        nav_basis=params.nav_basis,
+        triggered=bool(orders),
+        assets=base.assets if base else (),
+        orders=tuple(orders),
+        unhedgeable=base.unhedgeable if base else (),
+        skipped=tuple(skipped),
+    )
