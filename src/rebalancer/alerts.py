@@ -1,0 +1,361 @@
+"""Operator alerts: what went wrong in a cycle, posted to a Slack/Discord/Telegram/generic webhook.
+
+Sending never raises and never logs the webhook URL (it embeds the token); a repeating key is rate-limited.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from decimal import Decimal
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+import structlog
+
+from .domain import OrderState, TradingState
+
+__all__ = [
+    "KINDS",
+    "SEVERITIES",
+    "Alert",
+    "AlertSender",
+    "alerts_for_cycle",
+    "config_reload_failed_alert",
+    "consecutive_failures_alert",
+    "from_settings",
+    "render_text",
+]
+
+log = structlog.get_logger("rebalancer.alerts")
+
+SERVICE = "rebalancer"
+SEVERITIES = ("info", "warning", "critical")
+KINDS = (
+    "cycle_failed",
+    "risk_denied",
+    "trading_state",
+    "liquidation_warning",
+    "order_unknown",
+    "one_legged_hedge",
+    "config_reload_failed",
+    "consecutive_failures",
+)
+
+
+@dataclass(frozen=True)
+class Alert:
+    """One thing an operator should know about; `key` groups repeats of the same condition for rate limiting."""
+
+    kind: str
+    severity: str
+    title: str
+    detail: str = ""
+    key: str = ""  # defaults to `kind`
+    fields: dict[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.severity not in SEVERITIES:
+            raise ValueError(f"alert severity must be one of {', '.join(SEVERITIES)} (got {self.severity!r})")
+        if not self.key:
+            object.__setattr__(self, "key", self.kind)
+
+
+# --------------------------------------------------------------------------- payload formats
+
+
+def render_text(alert: Alert, suppressed: int = 0) -> str:
+    """The human-readable message every chat format shares: "[CRITICAL] title", detail, then the fields."""
+    lines = [f"[{alert.severity.upper()}] {alert.title}"]
+    if alert.detail:
+        lines.append(alert.detail)
+    lines += [f"{name}: {value}" for name, value in alert.fields.items()]
+    if suppressed:
+        lines.append(_suppressed_note(suppressed))
+    return "\n".join(lines)
+
+
+def _suppressed_note(n: int) -> str:
+    return f"({n} similar suppressed)"
+
+
+def _truncate(text: str, limit: int | None) -> str:
+    if limit is None or len(text) <= limit:
+        return text
+    return text[: limit - 1] + "…"
+
+
+@dataclass(frozen=True)
+class _Context:
+    suppressed: int
+    at: datetime
+    telegram_chat_id: str
+
+
+def _generic(alert: Alert, ctx: _Context) -> dict[str, Any]:
+    detail = alert.detail
+    if ctx.suppressed:
+        detail = f"{detail} {_suppressed_note(ctx.suppressed)}".strip()
+    return {
+        "kind": alert.kind,
+        "severity": alert.severity,
+        "title": alert.title,
+        "detail": detail,
+        "fields": dict(alert.fields),
+        "service": SERVICE,
+        "at": ctx.at.isoformat(),
+    }
+
+
+def _slack_escape(text: str) -> str:
+    # Slack reads <...> as links/mentions and & as an entity start; error text must show literally.
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def _slack(alert: Alert, ctx: _Context) -> dict[str, Any]:
+    return {"text": _truncate(_slack_escape(render_text(alert, ctx.suppressed)), 40000)}
+
+
+def _discord(alert: Alert, ctx: _Context) -> dict[str, Any]:
+    # An exchange error echoing "@everyone" must not ping the whole server.
+    return {"content": _truncate(render_text(alert, ctx.suppressed), 2000), "allowed_mentions": {"parse": []}}
+
+
+def _telegram(alert: Alert, ctx: _Context) -> dict[str, Any]:
+    # No parse_mode: plain text, so underscores in codes and symbols need no escaping.
+    return {"chat_id": ctx.telegram_chat_id, "text": _truncate(render_text(alert, ctx.suppressed), 4096)}
+
+
+FORMATTERS: dict[str, Callable[[Alert, _Context], dict[str, Any]]] = {
+    "generic": _generic,
+    "slack": _slack,
+    "discord": _discord,
+    "telegram": _telegram,
+}
+
+
+# --------------------------------------------------------------------------- sending
+
+
+def _utc_now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+class AlertSender:
+    """Posts alerts to one webhook, at most one per `key` every `min_interval_s`; failures are logged, not raised."""
+
+    def __init__(
+        self,
+        webhook_url: str,
+        fmt: str = "generic",
+        *,
+        telegram_chat_id: str = "",
+        min_interval_s: float = 300,
+        clock: Callable[[], float] = time.monotonic,
+        transport: httpx.AsyncBaseTransport | None = None,
+        timeout_s: float = 5.0,
+        retry_delay_s: float = 1.0,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        utc_now: Callable[[], datetime] = _utc_now,
+    ) -> None:
+        if fmt not in FORMATTERS:
+            raise ValueError(f"alert format must be one of {', '.join(FORMATTERS)} (got {fmt!r})")
+        self._url = webhook_url.strip()
+        if fmt == "telegram" and self._url and not telegram_chat_id:
+            raise ValueError("alert format telegram needs telegram_chat_id")
+        self._format = FORMATTERS[fmt]
+        self.fmt = fmt
+        self._chat_id = telegram_chat_id
+        self._min_interval_s = min_interval_s
+        self._clock = clock
+        self._retry_delay_s = retry_delay_s
+        self._sleep = sleep
+        self._utc_now = utc_now
+        parts = urlsplit(self._url)
+        # Only the host is safe to log: Slack/Discord keep the token in the path, Telegram in "/bot<TOKEN>/".
+        self.host = parts.hostname or ""
+        self._secret_parts = tuple(p for p in (self._url, parts.path, parts.query) if p and p != "/")
+        self._last_sent: dict[str, float] = {}
+        self._suppressed: dict[str, int] = {}
+        self._client = httpx.AsyncClient(transport=transport, timeout=timeout_s) if self._url else None
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self._url)
+
+    async def send(self, alert: Alert) -> bool:
+        """Post the alert; True if the webhook accepted it, False if unconfigured, rate-limited or failed."""
+        if self._client is None:
+            log.debug("alert_skipped", reason="no_webhook_url", kind=alert.kind, key=alert.key)
+            return False
+        now = self._clock()
+        last = self._last_sent.get(alert.key)
+        if last is not None and now - last < self._min_interval_s:
+            self._suppressed[alert.key] = self._suppressed.get(alert.key, 0) + 1
+            log.debug("alert_suppressed", kind=alert.kind, key=alert.key, suppressed=self._suppressed[alert.key])
+            return False
+        # Claim the slot before awaiting so a concurrent send of the same key is suppressed, not duplicated.
+        self._last_sent[alert.key] = now
+        suppressed = self._suppressed.pop(alert.key, 0)
+        payload = self._format(alert, _Context(suppressed, self._utc_now(), self._chat_id))
+        if await self._post(alert, payload):
+            log.info("alert_sent", kind=alert.kind, key=alert.key, severity=alert.severity, host=self.host,
+                     suppressed=suppressed)
+            return True
+        # Not delivered: the next occurrence may try again, and still reports what was suppressed before.
+        if last is None:
+            self._last_sent.pop(alert.key, None)
+        else:
+            self._last_sent[alert.key] = last
+        if suppressed:
+            self._suppressed[alert.key] = self._suppressed.get(alert.key, 0) + suppressed
+        return False
+
+    async def _post(self, alert: Alert, payload: Mapping[str, Any]) -> bool:
+        assert self._client is not None
+        body = json.dumps(payload).encode()
+        headers = {"content-type": "application/json"}
+        for attempt in (1, 2):
+            failure: dict[str, Any]
+            try:
+                response = await self._client.post(self._url, content=body, headers=headers)
+            except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
+                # The request never reached the webhook, so a second try cannot post the alert twice.
+                failure, retry = {"error": type(exc).__name__, "message": self._scrub(str(exc))}, True
+            except (httpx.HTTPError, httpx.InvalidURL) as exc:
+                # A read timeout may already have been delivered; do not repeat it.
+                failure, retry = {"error": type(exc).__name__, "message": self._scrub(str(exc))}, False
+            else:
+                if response.is_success:
+                    return True
+                failure = {"status": response.status_code, "body": self._scrub(response.text[:200])}
+                retry = response.status_code >= 500
+            if retry and attempt == 1:
+                log.warning("alert_retrying", kind=alert.kind, key=alert.key, host=self.host, **failure)
+                await self._sleep(self._retry_delay_s)
+                continue
+            log.error("alert_failed", kind=alert.kind, key=alert.key, host=self.host, attempts=attempt, **failure)
+            return False
+        return False  # pragma: no cover - the loop always returns
+
+    def _scrub(self, text: str) -> str:
+        """Exception and response text may echo the URL; cut the token-bearing parts out before logging."""
+        for part in self._secret_parts:
+            text = text.replace(part, "***")
+        return text
+
+    async def aclose(self) -> None:
+        if self._client is not None:
+            await self._client.aclose()
+
+    async def __aenter__(self) -> AlertSender:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+
+def from_settings(alerts_settings: Any, **kwargs: Any) -> AlertSender:
+    """An AlertSender from `Settings.alerts`; `kwargs` (transport, clock, ...) pass through for tests."""
+    return AlertSender(
+        alerts_settings.webhook_url.get_secret_value(),
+        alerts_settings.format,
+        telegram_chat_id=alerts_settings.telegram_chat_id,
+        min_interval_s=alerts_settings.min_interval_s,
+        **kwargs,
+    )
+
+
+# --------------------------------------------------------------------------- alerts from a cycle
+
+_HALTING_STATES = {TradingState.REDUCING.value, TradingState.HALTED.value}
+# States after which the order certainly or possibly traded nothing more: the leg did not complete.
+_LEG_INCOMPLETE = {s.value for s in OrderState} - {OrderState.FILLED.value}
+_LEG_TRADED = {OrderState.FILLED.value, OrderState.PARTIALLY_FILLED.value}
+
+
+def _value(enum_or_str: Any) -> str:
+    return str(getattr(enum_or_str, "value", enum_or_str))
+
+
+def _pct(d: Decimal) -> str:
+    return f"{d:.2%}"
+
+
+def alerts_for_cycle(report: Any, *, liquidation_warning: Decimal) -> list[Alert]:
+    """The alerts one finished cycle calls for (duck-typed over service.CycleReport), critical ones first."""
+    cycle = {"cycle_id": str(report.cycle_id)}
+    alerts: list[Alert] = []
+    if report.outcome == "failed" or report.error:
+        alerts.append(Alert("cycle_failed", "critical", "Rebalance cycle failed", str(report.error or ""),
+                            "cycle_failed", dict(cycle, outcome=str(report.outcome))))
+
+    verdict = report.verdict
+    if verdict is not None:
+        state = _value(verdict.state)
+        if state in _HALTING_STATES:
+            reasons = "; ".join(f"{w.code} {w.symbol or 'book'}: {w.detail}" for w in verdict.warnings)
+            alerts.append(Alert("trading_state", "critical", f"Trading state {state}", reasons,
+                                f"trading_state:{state}", dict(cycle, state=state)))
+        for finding in verdict.denials:
+            symbol = finding.symbol or "book"
+            alerts.append(Alert("risk_denied", "warning", f"Risk gate denied {symbol}: {finding.code}",
+                                finding.detail, f"risk_denied:{finding.code}:{symbol}",
+                                dict(cycle, code=finding.code, symbol=symbol)))
+        for symbol, distance in sorted(verdict.liquidation_distances.items()):
+            if distance < liquidation_warning:
+                alerts.append(Alert(
+                    "liquidation_warning", "warning", f"{symbol} is {_pct(distance)} from liquidation",
+                    f"liquidation distance {_pct(distance)} < warning level {_pct(liquidation_warning)}",
+                    f"liquidation_warning:{symbol}",
+                    dict(cycle, symbol=symbol, distance=str(distance), threshold=str(liquidation_warning)),
+                ))
+
+    executed = list(report.executed or ())
+    for e in executed:
+        if _value(e.result.state) == OrderState.UNKNOWN.value:
+            alerts.append(Alert(
+                "order_unknown", "critical", f"Order {e.client_order_id} outcome unknown",
+                "the request may have executed; no new orders until it is looked up by client id",
+                f"order_unknown:{e.client_order_id}",
+                dict(cycle, client_order_id=str(e.client_order_id), symbol=str(e.order.symbol)),
+            ))
+    alerts += _one_legged(executed, cycle)
+    # Most severe first, so a caller that stops early (or a reader) meets the critical ones.
+    alerts.sort(key=lambda a: -SEVERITIES.index(a.severity))
+    return alerts
+
+
+def _one_legged(executed: Iterable[Any], cycle: dict[str, str]) -> list[Alert]:
+    """Some legs traded while another did not complete: the book is now partly hedged."""
+    legs = [(e, _value(e.result.state)) for e in executed]
+    incomplete = [(e, s) for e, s in legs if s in _LEG_INCOMPLETE]
+    traded = [e for e, s in legs if s in _LEG_TRADED]
+    # A lone partial fill is both traded and incomplete: it takes a *different* leg to leave the book lopsided.
+    if not any(t is not i for t in traded for i, _ in incomplete):
+        return []
+    symbols = sorted({str(e.order.symbol) for e, _ in incomplete})
+    detail = ", ".join(f"{e.order.symbol} {e.client_order_id} {s}" for e, s in incomplete)
+    return [Alert(
+        "one_legged_hedge", "critical", "One-legged hedge: some legs filled, others did not",
+        f"incomplete legs: {detail}", "one_legged_hedge:" + ",".join(symbols),
+        dict(cycle, filled=", ".join(str(e.client_order_id) for e in traded), incomplete=", ".join(symbols)),
+    )]
+
+
+# --------------------------------------------------------------------------- alerts the daemon raises
+
+
+def consecutive_failures_alert(count: int, last_error: str = "") -> Alert:
+    return Alert("consecutive_failures", "critical", f"{count} consecutive cycles failed", last_error,
+                 "consecutive_failures", {"count": str(count)})
+
+
+def config_reload_failed_alert(problems: Iterable[str]) -> Alert:
+    return Alert("config_reload_failed", "warning", "Config reload failed; keeping the previous config",
+                 "\n".join(problems), "config_reload_failed")

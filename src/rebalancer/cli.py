@@ -1,0 +1,434 @@
+"""The `rebalancer` command line: typer commands over settings, venues, planner and executor.
+
+Commands run inside `reported_errors`, which turns known failures into one clear stderr line and an exit code.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import traceback
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from rebalancer.settings import DEFAULT_CONFIG_PATH, ENV_PREFIX, ConfigError, Settings, fmt_decimal, load_settings
+
+try:  # typer >= 0.26 vendors click; older releases raise click's own exception classes
+    from typer import TyperException as _ClickError
+except ImportError:  # pragma: no cover
+    from click import ClickException as _ClickError  # type: ignore[no-redef]
+
+app = typer.Typer(
+    name="rebalancer",
+    help="Keep a spot portfolio's effective mix on target with perpetual-futures hedges.",
+    no_args_is_help=True,
+    add_completion=False,
+    # User errors get one line from reported_errors; tracebacks only with --debug.
+    pretty_exceptions_enable=False,
+)
+
+
+@dataclass
+class CliState:
+    """Global options, stored on the typer context for every command."""
+
+    debug: bool = False
+
+
+class CommandError(Exception):
+    """A failure the user can fix: printed as `error: <message>`, the process exits with `exit_code`."""
+
+    def __init__(self, message: str, exit_code: int = 1) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
+# Exit code per exception type, checked in order; commands added later register theirs here
+# (e.g. a risk denial -> 3). Anything else is exit 1.
+EXIT_CODES: list[tuple[type[BaseException], int]] = [(ConfigError, 2)]
+
+# Reusable option types, so every command spells --config and --json the same way.
+ConfigPath = Annotated[
+    Path,
+    typer.Option("--config", "-c", envvar=ENV_PREFIX + "CONFIG", help="Config file (TOML).", show_default=True),
+]
+JsonFlag = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON on stdout.")]
+
+
+def exit_code_for(exc: BaseException) -> int:
+    if isinstance(exc, CommandError):
+        return exc.exit_code
+    return next((code for kind, code in EXIT_CODES if isinstance(exc, kind)), 1)
+
+
+def report_error(exc: BaseException) -> int:
+    """Print a failure as stderr lines naming its cause; return the exit code."""
+    if isinstance(exc, ConfigError):
+        for problem in exc.problems:  # each already names its key path
+            typer.echo(problem, err=True)
+    else:
+        typer.echo(f"error: {str(exc) or type(exc).__name__}", err=True)
+    return exit_code_for(exc)
+
+
+def _debug(ctx: typer.Context) -> bool:
+    state = ctx.find_object(CliState)
+    return state.debug if state is not None else False
+
+
+@contextmanager
+def reported_errors(ctx: typer.Context) -> Iterator[None]:
+    """Run a command body: known failures become stderr lines and an exit code, never a traceback
+    (unless --debug)."""
+    try:
+        yield
+    except (typer.Exit, typer.Abort, _ClickError):
+        raise  # typer's own control flow and usage errors print themselves
+    except KeyboardInterrupt:
+        typer.echo("interrupted", err=True)
+        raise typer.Exit(130) from None
+    except Exception as exc:
+        if _debug(ctx):
+            traceback.print_exception(exc, file=sys.stderr)
+        raise typer.Exit(report_error(exc)) from None
+
+
+@app.callback()
+def _global_options(
+    ctx: typer.Context,
+    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks on errors.")] = False,
+) -> None:
+    ctx.obj = CliState(debug=debug)
+
+
+# --------------------------------------------------------------------------- check-config
+
+
+def _percent(weight: Decimal) -> str:
+    return fmt_decimal(weight * 100) + "%"
+
+
+def config_summary(settings: Settings) -> dict[str, Any]:
+    """The few facts a user checks first: venues, targets, NAV basis (JSON-able)."""
+    return {
+        "quote": settings.portfolio.quote,
+        "nav": settings.portfolio.nav.value,
+        "targets": {asset: str(w) for asset, w in settings.flat_targets().items()},
+        "venues": {
+            name: {
+                "exchange": v.exchange,
+                "mode": v.mode,
+                "roles": list(v.roles),
+                "base_url": v.base_url,
+                "leverage": v.leverage,
+                "has_keys": v.has_keys,
+            }
+            for name, v in settings.venues.items()
+        },
+        "schedule": settings.rebalance.schedule,
+        "halted": settings.kill_switch_engaged(),
+    }
+
+
+def config_notes(settings: Settings) -> list[str]:
+    """Things that are valid but worth a look before running."""
+    notes = []
+    for name, venue in settings.venues.items():
+        if not venue.has_keys:
+            env = f"{ENV_PREFIX}VENUES__{name.upper()}__"
+            notes.append(
+                f"venues.{name} has no API keys yet: set {env}API_KEY and {env}API_SECRET (or the secrets dir)"
+            )
+        if venue.mode == "live":
+            notes.append(f'venues.{name} uses mode = "live": real orders with real money')
+    if settings.kill_switch_engaged():
+        switch = settings.risk.kill_switch_file
+        notes.append(f"the kill switch is on (risk.halted or {switch} exists): no orders will be sent")
+    return notes
+
+
+def _print_summary(path: Path, settings: Settings) -> None:
+    p = settings.portfolio
+    targets = ", ".join(f"{asset} {_percent(w)}" for asset, w in settings.flat_targets().items())
+    typer.echo(f"config OK: {path}")
+    typer.echo(f"  portfolio: quote {p.quote}, nav {p.nav.value}, targets {targets}")
+    for name, v in settings.venues.items():
+        where = f" at {v.base_url}" if v.base_url else ""
+        keys = "api keys set" if v.has_keys else "no api keys"
+        typer.echo(
+            f"  venue {name}: {v.exchange}, mode {v.mode}{where}, roles {'+'.join(v.roles)}, "
+            f"leverage {v.leverage}x, {keys}"
+        )
+    r = settings.rebalance
+    every = f"every {r.schedule}" if r.interval_seconds is not None else f'cron "{r.schedule}"'
+    typer.echo(f"  rebalance: {every}, band {_percent(r.band)}, orders {r.order_type}")
+    for note in config_notes(settings):
+        typer.echo(f"  note: {note}")
+
+
+@app.command("check-config")
+def check_config(ctx: typer.Context, config: ConfigPath = DEFAULT_CONFIG_PATH, as_json: JsonFlag = False) -> None:
+    """Validate the config file, env overrides and secrets; print every problem with its key path."""
+    with reported_errors(ctx):
+        try:
+            settings = load_settings(config)
+        except ConfigError as exc:
+            if as_json:
+                typer.echo(json.dumps({"ok": False, "path": str(config), "problems": exc.problems}, indent=2))
+            raise
+        if as_json:
+            document = {
+                "ok": True,
+                "path": str(config),
+                "summary": config_summary(settings),
+                "notes": config_notes(settings),
+                "config": settings.redacted_dict(),
+            }
+            typer.echo(json.dumps(document, indent=2))
+        else:
+            _print_summary(config, settings)
+
+
+# --------------------------------------------------------------------------- exchange-sim
+
+
+@app.command("exchange-sim")
+def exchange_sim(
+    ctx: typer.Context,
+    scenario: Annotated[Path, typer.Option("--scenario", help="Scenario file (TOML) to seed the exchange.")],
+    host: Annotated[str, typer.Option(help="Address to bind.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to bind (0 = a free port).")] = 0,
+    state_file: Annotated[
+        Path | None, typer.Option("--state-file", help="Persist the exchange state here across restarts.")
+    ] = None,
+    allow_remote: Annotated[
+        bool, typer.Option("--allow-remote", help="Allow binding a non-loopback address.")
+    ] = False,
+) -> None:
+    """Serve the local Binance-compatible exchange; its base URL is the first line of stdout."""
+    with reported_errors(ctx):
+        # Imported here so the other commands start without loading the server.
+        from rebalancer.exchange_sim.runner import serve_forever
+
+        try:
+            code = serve_forever(scenario, host=host, port=port, state_file=state_file, allow_remote=allow_remote)
+        except ValueError as exc:
+            raise CommandError(str(exc), exit_code=2) from None
+    raise typer.Exit(code)
+
+
+# --------------------------------------------------------------------------- trading commands
+
+
+def _load(config: Path) -> Settings:
+    """Load settings and configure logging with every secret registered for redaction."""
+    from rebalancer.logs import configure_logging
+
+    settings = load_settings(config)
+    secrets = [
+        s.get_secret_value()
+        for v in settings.venues.values()
+        for s in (v.api_key, v.api_secret, v.password)
+        if s is not None
+    ]
+    secrets.append(settings.alerts.webhook_url.get_secret_value())
+    log = settings.logging
+    configure_logging(level=log.level, fmt=log.format, file=log.file or None, secrets=[s for s in secrets if s])
+    return settings
+
+
+def _venue_hint(exc: BaseException, settings: Settings) -> str:
+    """One line naming the cause and the fix for the venue failures a user can cause."""
+    from rebalancer.venues.errors import AuthError, FatalError, TransientError
+
+    name, venue = settings.hedge_venue()
+    where = venue.base_url if venue.mode == "local" else f"{venue.exchange} ({venue.mode})"
+    env = f"{ENV_PREFIX}VENUES__{name.upper()}__API_KEY / __API_SECRET"
+    if isinstance(exc, AuthError):
+        return f"{where} refused the API key: {exc}. Check {env} (demo keys only work in demo mode)"
+    if isinstance(exc, TransientError):
+        return f"cannot reach {where}: {exc}. Is the exchange up and the network reachable?"
+    if isinstance(exc, FatalError):
+        return f"{where}: {exc}"
+    return str(exc)
+
+
+def _run_cycle(settings: Settings, *, execute: bool, kind: str, record: bool) -> Any:
+    """One cycle in a fresh event loop; executing cycles hold the journal lock."""
+    import asyncio
+
+    from rebalancer.daemon import JournalLock
+    from rebalancer.service import Rebalancer
+
+    async def go() -> Any:
+        rb = Rebalancer(settings)
+        try:
+            if execute:
+                await rb.resolve()
+            return await rb.cycle(execute=execute, kind=kind, record=record)
+        finally:
+            await rb.close()
+
+    if not execute:
+        return asyncio.run(go())
+    with JournalLock(settings.journal.path):
+        return asyncio.run(go())
+
+
+def _emit_report(report: Any, settings: Settings, as_json: bool) -> None:
+    from rich.console import Console
+
+    from rebalancer.report import report_json, report_renderable
+
+    if as_json:
+        typer.echo(json.dumps(report_json(report), indent=2))
+    else:
+        Console().print(report_renderable(report))
+    if report.outcome == "failed":
+        raise CommandError(_venue_hint(report.exception or Exception(report.error), settings), exit_code=1)
+
+
+def _cycle_command(ctx: typer.Context, config: Path, as_json: bool, *, execute: bool, kind: str,
+                   record: bool, exit_on_denial: bool) -> None:
+    with reported_errors(ctx):
+        settings = _load(config)
+        try:
+            report = _run_cycle(settings, execute=execute, kind=kind, record=record)
+        except Exception as exc:
+            raise CommandError(_venue_hint(exc, settings)) from exc
+        _emit_report(report, settings, as_json)
+        code = report.exit_code if exit_on_denial else (1 if report.exit_code == 1 else 0)
+    if code:
+        raise typer.Exit(code)
+
+
+@app.command()
+def status(ctx: typer.Context, config: ConfigPath = DEFAULT_CONFIG_PATH, as_json: JsonFlag = False) -> None:
+    """Allocation table (spot, perp, effective, drift) with margin usage, funding cost and liquidation distances."""
+    _cycle_command(ctx, config, as_json, execute=False, kind="status", record=False, exit_on_denial=False)
+
+
+@app.command()
+def plan(ctx: typer.Context, config: ConfigPath = DEFAULT_CONFIG_PATH, as_json: JsonFlag = False) -> None:
+    """Snapshot + plan + risk verdict; sends nothing."""
+    _cycle_command(ctx, config, as_json, execute=False, kind="rebalance", record=False, exit_on_denial=False)
+
+
+ExecuteFlag = Annotated[bool, typer.Option("--execute", help="Send the orders (without it: a dry run).")]
+
+
+@app.command()
+def rebalance(ctx: typer.Context, config: ConfigPath = DEFAULT_CONFIG_PATH, execute: ExecuteFlag = False,
+              as_json: JsonFlag = False) -> None:
+    """One cycle now. Exit 0 done or nothing to do, 3 the risk gate denied something, 1 error."""
+    _cycle_command(ctx, config, as_json, execute=execute, kind="rebalance", record=True, exit_on_denial=True)
+
+
+@app.command()
+def unwind(ctx: typer.Context, config: ConfigPath = DEFAULT_CONFIG_PATH, execute: ExecuteFlag = False,
+           as_json: JsonFlag = False) -> None:
+    """Close every hedge position, reduce-only (after you rebalance spot by hand). Exit codes as rebalance."""
+    _cycle_command(ctx, config, as_json, execute=execute, kind="unwind", record=True, exit_on_denial=True)
+
+
+@app.command()
+def orders(
+    ctx: typer.Context,
+    config: ConfigPath = DEFAULT_CONFIG_PATH,
+    since: Annotated[str | None, typer.Option(help="Only orders newer than this (e.g. 30m, 2h, 7d).")] = None,
+    cycle: Annotated[str | None, typer.Option(help="Only this cycle's orders.")] = None,
+    limit: Annotated[int, typer.Option(help="At most this many (newest).")] = 200,
+    as_json: JsonFlag = False,
+) -> None:
+    """Review the order journal."""
+    from datetime import datetime, timezone
+
+    with reported_errors(ctx):
+        from rebalancer.journal import Journal, parse_duration
+        from rebalancer.render import order_to_json, orders_table
+
+        settings = load_settings(config)
+        try:
+            cutoff = datetime.now(timezone.utc) - parse_duration(since) if since else None
+        except ValueError as exc:
+            raise CommandError(f"--since: {exc}", exit_code=2) from None
+        if not Path(settings.journal.path).exists():
+            raise CommandError(f"no journal at {settings.journal.path} yet: run a cycle first")
+        with Journal(settings.journal.path) as journal:
+            records = journal.orders(since=cutoff, cycle_id=cycle, limit=limit)
+        if as_json:
+            typer.echo(json.dumps([order_to_json(r) for r in records], indent=2))
+        else:
+            from rich.console import Console
+
+            Console().print(orders_table(records))
+            if not records:
+                typer.echo("no orders match", err=True)
+
+
+@app.command()
+def demo(ctx: typer.Context) -> None:
+    """Run DOMAIN.md example 2 end to end on the built-in local exchange (no network, no keys)."""
+    import asyncio
+
+    with reported_errors(ctx):
+        from rebalancer.demo import run_demo
+        from rebalancer.logs import configure_logging
+
+        configure_logging(level="warning", fmt="console", file=None)
+        code = asyncio.run(run_demo())
+    raise typer.Exit(code)
+
+
+@app.command()
+def run(ctx: typer.Context, config: ConfigPath = DEFAULT_CONFIG_PATH) -> None:
+    """The daemon: scheduled cycles until SIGTERM/SIGINT; SIGHUP reloads the config."""
+    with reported_errors(ctx):
+        from rebalancer.daemon import run_daemon
+
+        settings = _load(config)
+        code = run_daemon(config, settings)
+    raise typer.Exit(code)
+
+
+@app.command()
+def halt(
+    ctx: typer.Context,
+    config: ConfigPath = DEFAULT_CONFIG_PATH,
+    reason: Annotated[str, typer.Option(help="Why (kept in the kill-switch file).")] = "halted by operator",
+) -> None:
+    """Engage the kill switch: no new orders from the next check on (the daemon keeps running)."""
+    from datetime import datetime, timezone
+
+    with reported_errors(ctx):
+        settings = load_settings(config)
+        path = Path(settings.risk.kill_switch_file)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(f"{datetime.now(timezone.utc).isoformat()} {reason}\n")
+        typer.echo(f"kill switch ON: {path} (remove it or run `rebalancer resume` to trade again)")
+
+
+@app.command()
+def resume(ctx: typer.Context, config: ConfigPath = DEFAULT_CONFIG_PATH) -> None:
+    """Release the kill switch file (risk.halted = true in the config still halts)."""
+    with reported_errors(ctx):
+        settings = load_settings(config)
+        path = Path(settings.risk.kill_switch_file)
+        if path.exists():
+            path.unlink()
+            typer.echo(f"kill switch OFF: removed {path}")
+        else:
+            typer.echo(f"kill switch was not engaged ({path} does not exist)")
+        if settings.risk.halted:
+            raise CommandError("risk.halted = true in the config still halts trading", exit_code=1)
+
+
+def main() -> None:
+    """Console-script entry point (`rebalancer`)."""
+    app(prog_name="rebalancer")

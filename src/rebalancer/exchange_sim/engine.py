@@ -1,0 +1,850 @@
+"""The local exchange's state and money math: balances, one-way cross-margin positions, orders, funding.
+
+Pure and synchronous (no HTTP, no asyncio): the server translates requests into these calls, tests call them directly.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
+from typing import Any, Callable, Iterable, Mapping
+
+from .scenario import QUOTE, MarketSpec, Scenario
+
+ZERO = Decimal(0)
+ONE = Decimal(1)
+TWO = Decimal(2)
+OPEN_STATUSES = frozenset({"NEW", "PARTIALLY_FILLED"})
+TIME_IN_FORCE = frozenset({"GTC", "IOC", "FOK", "GTX"})
+MAX_NOTIONAL_VALUE = 1_000_000_000  # the single leverage bracket's cap
+# Unmapped by ccxt (-> plain ExchangeError, never retried): used where the sim refuses something
+# a real account could do, so tests see a clear, permanent error instead of a fake Binance one.
+SIM_UNSUPPORTED = -9900
+
+# Binance's own texts, because ccxt matches some of them exactly before looking at the code.
+MESSAGES: dict[int, str] = {
+    -1000: "An unknown error occured while processing the request.",
+    -1001: "Internal error; unable to process your request. Please try again.",
+    -1003: "Too many requests; current limit of IP is 2400 requests per minute.",
+    -1006: "An unexpected response was received from the message bus. Execution status unknown.",
+    -1007: "Timeout waiting for response from backend server. Send status unknown; execution status unknown.",
+    -1008: "Server is currently overloaded with other requests. Please try again in a few minutes.",
+    -1013: "Filter failure: LOT_SIZE",
+    -1015: "Too many new orders; current limit is 300 orders per TEN_SECONDS.",
+    -1021: "Timestamp for this request is outside of the recvWindow.",
+    -1022: "Signature for this request is not valid.",
+    -1111: "Precision is over the maximum defined for this asset.",
+    -1121: "Invalid symbol.",
+    -2010: "Account has insufficient balance for requested action.",
+    -2011: "Unknown order sent.",
+    -2013: "Order does not exist.",
+    -2014: "API-key format invalid.",
+    -2015: "Invalid API-key, IP, or permissions for action.",
+    -2018: "Balance is insufficient.",
+    -2019: "Margin is insufficient.",
+    -2022: "ReduceOnly Order is rejected.",
+    -2027: "Exceeded the maximum allowable position at current leverage.",
+    -2028: "Leverage is smaller than permitted: insufficient margin balance.",
+    -4003: "Quantity less than or equal to zero.",
+    -4014: "Price not increased by tick size.",
+    -4046: "No need to change margin type.",
+    -4059: "No need to change position side.",
+    -4061: "Order's position side does not match user's setting.",
+    -4068: "Position side cannot be changed if there exists position.",
+    -4116: "ClientOrderId is duplicated.",
+    -4164: "Order's notional must be no smaller than 5 (unless you choose reduce only).",
+}
+
+
+class BinanceError(Exception):
+    """A Binance-style rejection: the server sends `{"code": code, "msg": msg}` with HTTP `status`."""
+
+    def __init__(self, code: int, msg: str | None = None, status: int = 400) -> None:
+        self.code = code
+        self.msg = msg if msg is not None else MESSAGES.get(code, f"Request rejected (code {code}).")
+        self.status = status
+        super().__init__(f"{code}: {self.msg}")
+
+
+def wall_clock_ms() -> int:
+    return int(time.time() * 1000)
+
+
+class SimClock:
+    """The exchange's clock in ms: wall time plus an adjustable skew (the `clock_skew_ms` fault)."""
+
+    def __init__(self, skew_ms: int = 0, source: Callable[[], float] = time.time) -> None:
+        self.skew_ms = skew_ms
+        self._source = source
+
+    def __call__(self) -> int:
+        return int(self._source() * 1000) + self.skew_ms
+
+
+def sign(value: Decimal) -> int:
+    return (value > 0) - (value < 0)
+
+
+def plain(value: Decimal | int) -> str:
+    """A Decimal as Binance prints it: fixed-point, no exponent, no trailing zeros."""
+    text = format(Decimal(value).normalize(), "f")
+    return "0" if text in ("-0", "") else text
+
+
+def fixed(value: Decimal, places: int = 8) -> str:
+    """A Decimal with exactly `places` decimals (Binance's money fields: "3000.00000000")."""
+    quantized = Decimal(value).quantize(Decimal(1).scaleb(-places))
+    return format(quantized if quantized else abs(quantized), "f")  # no "-0.00000000"
+
+
+def decimals_of(step: Decimal) -> int:
+    """Number of decimals a step size implies (0.001 -> 3, 10 -> 0)."""
+    return max(0, -step.normalize().as_tuple().exponent)
+
+
+# --------------------------------------------------------------------------- pure math
+
+
+def fill_position(
+    amount: Decimal, entry: Decimal, delta: Decimal, price: Decimal
+) -> tuple[Decimal, Decimal, Decimal]:
+    """Apply a signed fill `delta` at `price` to a one-way position; returns (amount, entry, realized P&L).
+
+    Growing (or opening) averages the entry price weighted by size; reducing realizes
+    `closed * (price - entry) * side` and keeps the entry; crossing zero closes the old
+    side and opens the remainder at the fill price; flat resets the entry to 0.
+    """
+    new_amount = amount + delta
+    if amount == 0 or sign(amount) == sign(delta):
+        new_entry = (abs(amount) * entry + abs(delta) * price) / abs(new_amount)
+        return new_amount, new_entry, ZERO
+    closed = min(abs(delta), abs(amount))
+    realized = closed * (price - entry) * sign(amount)
+    if new_amount == 0:
+        return ZERO, ZERO, realized
+    if sign(new_amount) == sign(amount):
+        return new_amount, entry, realized
+    return new_amount, price, realized
+
+
+def cross_liquidation_price(
+    amount: Decimal,
+    entry: Decimal,
+    mmr: Decimal,
+    wallet: Decimal,
+    other_unrealized: Decimal = ZERO,
+    other_maint: Decimal = ZERO,
+) -> Decimal | None:
+    """Mark price at which this cross-margin, one-way position is liquidated; None if there is none.
+
+    Liquidation happens when margin balance falls to maintenance margin, the other positions
+    held at their current marks (Binance's single-bracket formula, cum = 0, fees ignored):
+
+        wallet + U_other + q * (P - E)  =  M_other + |q| * P * mmr
+        =>  P = (M_other - wallet - U_other + q * E) / (q - |q| * mmr)
+
+    A long that would need a price <= 0 (over-collateralised) has no liquidation price.
+    """
+    if amount == 0:
+        return None
+    denominator = amount - abs(amount) * mmr
+    price = (other_maint - wallet - other_unrealized + amount * entry) / denominator
+    return price if price > 0 else None
+
+
+# --------------------------------------------------------------------------- records
+
+
+@dataclass
+class MarketState:
+    """A market's live numbers (prices, funding) and the account's per-symbol settings."""
+
+    spec: MarketSpec
+    spot_price: Decimal
+    mark_price: Decimal
+    funding_rate: Decimal
+    leverage: int
+    margin_type: str = "CROSSED"
+
+    @property
+    def symbol(self) -> str:
+        return self.spec.symbol
+
+    @property
+    def asset(self) -> str:
+        return self.spec.asset
+
+
+@dataclass
+class Position:
+    amount: Decimal = ZERO
+    entry_price: Decimal = ZERO
+    update_time: int = 0
+
+
+@dataclass
+class Order:
+    """A USDⓈ-M order as the exchange keeps it (Binance field meanings, Decimal values)."""
+
+    order_id: int
+    client_order_id: str
+    symbol: str
+    side: str  # BUY / SELL
+    type: str  # MARKET / LIMIT
+    time_in_force: str
+    orig_qty: Decimal
+    price: Decimal  # 0 for market orders
+    reduce_only: bool
+    time: int
+    update_time: int
+    status: str = "NEW"
+    executed_qty: Decimal = ZERO
+    avg_price: Decimal = ZERO
+    cum_quote: Decimal = ZERO
+    commission: Decimal = ZERO
+    realized_pnl: Decimal = ZERO
+    position_side: str = "BOTH"
+
+    @property
+    def is_open(self) -> bool:
+        return self.status in OPEN_STATUSES
+
+    @property
+    def signed_qty(self) -> Decimal:
+        return self.orig_qty if self.side == "BUY" else -self.orig_qty
+
+
+@dataclass(frozen=True)
+class Income:
+    """One ledger entry of the futures wallet (FUNDING_FEE, COMMISSION, REALIZED_PNL)."""
+
+    tran_id: int
+    symbol: str
+    income_type: str
+    income: Decimal
+    time: int
+    asset: str = QUOTE
+    trade_id: str = ""
+
+
+@dataclass(frozen=True)
+class OrderRequest:
+    """A new USDⓈ-M order, already parsed from the HTTP parameters."""
+
+    symbol: str
+    side: str
+    type: str
+    quantity: Decimal
+    price: Decimal | None = None
+    time_in_force: str | None = None
+    client_order_id: str | None = None
+    reduce_only: bool = False
+    position_side: str | None = None
+
+
+@dataclass(frozen=True)
+class PositionRisk:
+    """A position valued at the mark price, with its margins and liquidation price."""
+
+    symbol: str
+    amount: Decimal
+    entry_price: Decimal
+    mark_price: Decimal
+    notional: Decimal  # signed, at mark
+    unrealized_pnl: Decimal
+    initial_margin: Decimal
+    maint_margin: Decimal
+    open_order_initial_margin: Decimal
+    liquidation_price: Decimal | None
+    break_even_price: Decimal
+    leverage: int
+    update_time: int
+
+
+@dataclass(frozen=True)
+class AccountRisk:
+    """The cross-margin account totals Binance reports on /fapi/v2|v3/account."""
+
+    wallet: Decimal
+    unrealized_pnl: Decimal
+    margin_balance: Decimal
+    position_initial_margin: Decimal
+    open_order_initial_margin: Decimal
+    maint_margin: Decimal
+    available_balance: Decimal
+    max_withdraw: Decimal
+
+    @property
+    def initial_margin(self) -> Decimal:
+        return self.position_initial_margin + self.open_order_initial_margin
+
+    @property
+    def margin_ratio(self) -> Decimal:
+        """Maintenance margin over margin balance: 1 or more means liquidatable."""
+        if self.margin_balance <= 0:
+            return Decimal("Infinity") if self.maint_margin > 0 else ZERO
+        return self.maint_margin / self.margin_balance
+
+
+# --------------------------------------------------------------------------- the engine
+
+
+@dataclass
+class Engine:
+    """All account state of one exchange user plus the market prices they trade against.
+
+    Reduce-only orders larger than the position are clamped to the position size (origQty is
+    reduced too) as Binance does; they are rejected (-2022) when flat or when they would grow.
+    The sim never liquidates on its own: `account().margin_ratio >= 1` is only reported.
+    """
+
+    scenario: Scenario
+    clock: Callable[[], int] = wall_clock_ms
+    markets: dict[str, MarketState] = field(init=False)  # by Binance symbol id, e.g. BTCUSDT
+    spot_balances: dict[str, Decimal] = field(init=False)
+    wallet: Decimal = field(init=False)
+    positions: dict[str, Position] = field(init=False)
+    orders: list[Order] = field(init=False)
+    income: list[Income] = field(init=False)
+    dual_side_position: bool = field(init=False, default=False)
+    wallet_update_time: int = field(init=False, default=0)
+    _next_order_id: int = field(init=False, default=8_389_765_000)
+    _next_tran_id: int = field(init=False, default=1_000_000_000)
+
+    def __post_init__(self) -> None:
+        self.reset()
+
+    # ------------------------------------------------------------------ setup / persistence
+
+    def reset(self) -> None:
+        """Back to the scenario's opening state (prices, balances, positions); history is dropped."""
+        sc = self.scenario
+        now = self.clock()
+        self.markets = {
+            spec.symbol: MarketState(
+                spec=spec,
+                spot_price=spec.spot_price,
+                mark_price=spec.mark_price,
+                funding_rate=spec.funding_rate,
+                leverage=min(sc.futures.leverage, spec.max_leverage),
+            )
+            for spec in sc.markets
+        }
+        assets = [QUOTE, *(s.asset for s in sc.markets if s.spot), *sc.spot]
+        self.spot_balances = {asset: Decimal(sc.spot.get(asset, ZERO)) for asset in dict.fromkeys(assets)}
+        self.wallet = sc.futures.wallet
+        self.wallet_update_time = now
+        self.positions = {
+            spec.symbol: Position() for spec in sc.markets if spec.perp
+        }
+        for pos in sc.futures.positions:
+            self.positions[pos.asset + QUOTE] = Position(pos.amount, pos.entry_price, now)
+        self.orders = []
+        self.income = []
+        self.dual_side_position = False
+        self._next_order_id = 8_389_765_000
+        self._next_tran_id = 1_000_000_000
+
+    def to_state(self) -> dict[str, Any]:
+        """Everything a restart must keep, as JSON-ready data (Decimals as strings)."""
+        return {
+            "version": 1,
+            "spot": {k: str(v) for k, v in self.spot_balances.items()},
+            "wallet": str(self.wallet),
+            "wallet_update_time": self.wallet_update_time,
+            "dual_side_position": self.dual_side_position,
+            "next_order_id": self._next_order_id,
+            "next_tran_id": self._next_tran_id,
+            "markets": {
+                sym: {
+                    "spot_price": str(m.spot_price), "mark_price": str(m.mark_price),
+                    "funding_rate": str(m.funding_rate), "leverage": m.leverage,
+                    "margin_type": m.margin_type,
+                }
+                for sym, m in self.markets.items()
+            },
+            "positions": {
+                sym: {"amount": str(p.amount), "entry_price": str(p.entry_price), "update_time": p.update_time}
+                for sym, p in self.positions.items()
+            },
+            "orders": [
+                {k: (str(v) if isinstance(v, Decimal) else v) for k, v in vars(o).items()} for o in self.orders
+            ],
+            "income": [
+                {k: (str(v) if isinstance(v, Decimal) else v) for k, v in vars(i).items()} for i in self.income
+            ],
+        }
+
+    def load_state(self, state: Mapping[str, Any]) -> None:
+        """Restore what to_state() saved; markets no longer in the scenario are ignored."""
+        self.spot_balances = {k: Decimal(v) for k, v in state["spot"].items()}
+        self.wallet = Decimal(state["wallet"])
+        self.wallet_update_time = int(state.get("wallet_update_time", 0))
+        self.dual_side_position = bool(state.get("dual_side_position", False))
+        self._next_order_id = int(state["next_order_id"])
+        self._next_tran_id = int(state["next_tran_id"])
+        for sym, raw in state.get("markets", {}).items():
+            if sym in self.markets:
+                m = self.markets[sym]
+                m.spot_price, m.mark_price = Decimal(raw["spot_price"]), Decimal(raw["mark_price"])
+                m.funding_rate = Decimal(raw["funding_rate"])
+                m.leverage, m.margin_type = int(raw["leverage"]), raw["margin_type"]
+        for sym, raw in state.get("positions", {}).items():
+            if sym in self.positions:
+                self.positions[sym] = Position(
+                    Decimal(raw["amount"]), Decimal(raw["entry_price"]), int(raw["update_time"])
+                )
+        decimal_order_fields = {"orig_qty", "price", "executed_qty", "avg_price", "cum_quote", "commission", "realized_pnl"}
+        self.orders = [
+            Order(**{k: (Decimal(v) if k in decimal_order_fields else v) for k, v in raw.items()})
+            for raw in state.get("orders", [])
+        ]
+        self.income = [Income(**{**raw, "income": Decimal(raw["income"])}) for raw in state.get("income", [])]
+
+    # ------------------------------------------------------------------ lookups
+
+    def market(self, symbol: str, *, perp: bool = True) -> MarketState:
+        """The market for a Binance id; -1121 if unknown or without the requested (perp/spot) side."""
+        m = self.markets.get(symbol)
+        if m is None or (perp and not m.spec.perp) or (not perp and not m.spec.spot):
+            raise BinanceError(-1121)
+        return m
+
+    def perp_markets(self) -> list[MarketState]:
+        return [m for m in self.markets.values() if m.spec.perp]
+
+    def spot_markets(self) -> list[MarketState]:
+        return [m for m in self.markets.values() if m.spec.spot]
+
+    def book(self, m: MarketState, *, perp: bool = True) -> tuple[Decimal, Decimal]:
+        """Best bid and ask: the mark (perp) or spot price +- half the scenario spread, on the tick grid."""
+        mid = m.mark_price if perp else m.spot_price
+        half = mid * self.scenario.futures.spread / TWO
+        tick = m.spec.price_tick
+        bid = ((mid - half) / tick).to_integral_value(ROUND_FLOOR) * tick
+        ask = ((mid + half) / tick).to_integral_value(ROUND_CEILING) * tick
+        return max(bid, tick), max(ask, tick)
+
+    def find_order(self, symbol: str, order_id: int | None = None, client_order_id: str | None = None) -> Order:
+        """Latest order matching the id or client id on that symbol; -2013 when there is none."""
+        for order in reversed(self.orders):
+            if order.symbol != symbol:
+                continue
+            if order_id is not None and order.order_id == order_id:
+                return order
+            if order_id is None and client_order_id is not None and order.client_order_id == client_order_id:
+                return order
+        raise BinanceError(-2013)
+
+    def open_orders(self, symbol: str | None = None) -> list[Order]:
+        return [o for o in self.orders if o.is_open and (symbol is None or o.symbol == symbol)]
+
+    # ------------------------------------------------------------------ valuation
+
+    def position_risk(self, symbol: str) -> PositionRisk:
+        m = self.markets[symbol]
+        pos = self.positions.get(symbol, Position())
+        account = self.account()
+        others_u = account.unrealized_pnl - self._upnl(symbol, pos)
+        others_mm = account.maint_margin - self._maint(symbol, pos)
+        liq = cross_liquidation_price(pos.amount, pos.entry_price, m.spec.mmr, self.wallet, others_u, others_mm)
+        fee = self.scenario.futures.fee_rate
+        break_even = pos.entry_price * (ONE + fee * sign(pos.amount)) if pos.amount else ZERO
+        return PositionRisk(
+            symbol=symbol,
+            amount=pos.amount,
+            entry_price=pos.entry_price,
+            mark_price=m.mark_price,
+            notional=pos.amount * m.mark_price,
+            unrealized_pnl=self._upnl(symbol, pos),
+            initial_margin=abs(pos.amount) * m.mark_price / m.leverage,
+            maint_margin=self._maint(symbol, pos),
+            open_order_initial_margin=self._open_order_margin(self.open_orders(symbol)),
+            liquidation_price=liq,
+            break_even_price=break_even,
+            leverage=m.leverage,
+            update_time=pos.update_time,
+        )
+
+    def account(self) -> AccountRisk:
+        return self._account(self.positions, self.wallet, self.open_orders())
+
+    def _upnl(self, symbol: str, pos: Position) -> Decimal:
+        return pos.amount * (self.markets[symbol].mark_price - pos.entry_price)
+
+    def _maint(self, symbol: str, pos: Position) -> Decimal:
+        m = self.markets[symbol]
+        return abs(pos.amount) * m.mark_price * m.spec.mmr
+
+    def _open_order_margin(self, orders: Iterable[Order]) -> Decimal:
+        # Reduce-only orders cannot add exposure, so (like Binance) they reserve no margin.
+        return sum(
+            (
+                (o.orig_qty - o.executed_qty) * o.price / self.markets[o.symbol].leverage
+                for o in orders
+                if not o.reduce_only
+            ),
+            ZERO,
+        )
+
+    def _account(self, positions: Mapping[str, Position], wallet: Decimal, orders: Iterable[Order]) -> AccountRisk:
+        upnl = sum((self._upnl(s, p) for s, p in positions.items()), ZERO)
+        position_im = sum(
+            (abs(p.amount) * self.markets[s].mark_price / self.markets[s].leverage for s, p in positions.items()),
+            ZERO,
+        )
+        maint = sum((self._maint(s, p) for s, p in positions.items()), ZERO)
+        order_im = self._open_order_margin(orders)
+        margin_balance = wallet + upnl
+        available = max(ZERO, margin_balance - position_im - order_im)
+        return AccountRisk(
+            wallet=wallet,
+            unrealized_pnl=upnl,
+            margin_balance=margin_balance,
+            position_initial_margin=position_im,
+            open_order_initial_margin=order_im,
+            maint_margin=maint,
+            available_balance=available,
+            max_withdraw=max(ZERO, min(wallet, available)),
+        )
+
+    # ------------------------------------------------------------------ orders
+
+    def place_order(self, req: OrderRequest) -> Order:
+        """Validate and execute a USDⓈ-M order; raises BinanceError with Binance's code on rejection.
+
+        MARKET fills at the ask (buy) / bid (sell), i.e. the mark price +- half the spread.
+        LIMIT fills at once at the better book price when marketable (GTX is then expired),
+        otherwise GTC rests and IOC/FOK expire. Taker fee on immediate fills, maker fee on
+        resting fills. Margin (-2019) is checked for any order that opens exposure:
+        post-trade initial margin (positions + open orders) must not exceed margin balance.
+        """
+        m = self.market(req.symbol)
+        spec = m.spec
+        self._check_position_side(req)
+        if m.margin_type != "CROSSED":
+            raise BinanceError(
+                SIM_UNSUPPORTED, "exchange-sim simulates CROSSED margin only; set marginType=CROSSED to trade."
+            )
+        if req.side not in ("BUY", "SELL"):
+            raise BinanceError(-1117, "Invalid side.")
+        if req.quantity <= 0:
+            raise BinanceError(-4003)
+        if req.client_order_id is not None and any(
+            o.client_order_id == req.client_order_id for o in self.open_orders()
+        ):
+            raise BinanceError(-4116)
+        if req.type == "MARKET":
+            if req.price is not None:
+                raise BinanceError(-1106, "Parameter 'price' sent when not required.")
+            if req.time_in_force is not None:
+                raise BinanceError(-1106, "Parameter 'timeInForce' sent when not required.")
+        elif req.type == "LIMIT":
+            if req.price is None:
+                raise BinanceError(-1102, "Mandatory parameter 'price' was not sent, was empty/null, or malformed.")
+            if req.time_in_force is None:
+                raise BinanceError(
+                    -1102, "Mandatory parameter 'timeInForce' was not sent, was empty/null, or malformed."
+                )
+            if req.time_in_force not in TIME_IN_FORCE:
+                raise BinanceError(-1115, "Invalid timeInForce.")
+            if req.price <= 0 or req.price % spec.price_tick != 0:
+                raise BinanceError(-4014)
+        else:
+            raise BinanceError(-1116, "Invalid orderType.")
+        if req.quantity % spec.amount_step != 0 or not spec.min_qty <= req.quantity <= spec.max_qty:
+            lot = "MARKET_LOT_SIZE" if req.type == "MARKET" else "LOT_SIZE"
+            raise BinanceError(-1013, f"Filter failure: {lot}")
+
+        pos = self.positions[req.symbol]
+        delta = req.quantity if req.side == "BUY" else -req.quantity
+        quantity = req.quantity
+        if req.reduce_only:
+            if pos.amount == 0 or sign(delta) == sign(pos.amount):
+                raise BinanceError(-2022)
+            quantity = min(quantity, abs(pos.amount))  # clamp, as Binance does
+            delta = quantity * sign(delta)
+
+        bid, ask = self.book(m)
+        if req.type == "MARKET":
+            fill_price: Decimal | None = ask if req.side == "BUY" else bid
+            reference = m.mark_price
+        else:
+            assert req.price is not None
+            marketable = req.price >= ask if req.side == "BUY" else req.price <= bid
+            fill_price = (ask if req.side == "BUY" else bid) if marketable else None
+            reference = req.price
+        if not req.reduce_only and quantity * reference < spec.min_notional:
+            raise BinanceError(
+                -4164,
+                f"Order's notional must be no smaller than {plain(spec.min_notional)} (unless you choose reduce only).",
+            )
+
+        now = self.clock()
+        order = Order(
+            order_id=self._next_order_id + 1,
+            client_order_id=req.client_order_id or f"sim-{self._next_order_id + 1}",
+            symbol=req.symbol,
+            side=req.side,
+            type=req.type,
+            time_in_force=req.time_in_force or "GTC",
+            orig_qty=quantity,
+            price=req.price or ZERO,
+            reduce_only=req.reduce_only,
+            time=now,
+            update_time=now,
+            position_side=req.position_side or "BOTH",
+        )
+        if req.type == "LIMIT" and (
+            (fill_price is None and req.time_in_force in ("IOC", "FOK"))
+            or (fill_price is not None and req.time_in_force == "GTX")
+        ):
+            order.status = "EXPIRED"  # accepted, then expired without a fill: no margin needed
+        else:
+            self._check_margin(req.symbol, pos, delta, fill_price, order)
+            if fill_price is not None:
+                self._fill(order, fill_price, self.scenario.futures.fee_rate)
+        self._next_order_id += 1
+        self.orders.append(order)
+        return order
+
+    def _check_position_side(self, req: OrderRequest) -> None:
+        side = req.position_side
+        if self.dual_side_position:
+            if side in (None, "BOTH"):
+                raise BinanceError(-4061)
+            raise BinanceError(SIM_UNSUPPORTED, "exchange-sim does not simulate hedge-mode (LONG/SHORT) positions.")
+        if side not in (None, "BOTH"):
+            raise BinanceError(-4061)
+
+    def _check_margin(self, symbol: str, pos: Position, delta: Decimal, fill_price: Decimal | None, order: Order) -> None:
+        opens_exposure = sign(pos.amount) != -sign(delta) or abs(delta) > abs(pos.amount)
+        if order.reduce_only or not opens_exposure:
+            return
+        positions = dict(self.positions)
+        wallet = self.wallet
+        orders = self.open_orders()
+        if fill_price is None:
+            orders = [*orders, order]
+        else:
+            amount, entry, realized = fill_position(pos.amount, pos.entry_price, delta, fill_price)
+            positions[symbol] = Position(amount, entry)
+            wallet += realized - abs(delta) * fill_price * self.scenario.futures.fee_rate
+        after = self._account(positions, wallet, orders)
+        if after.initial_margin > after.margin_balance:
+            raise BinanceError(-2019)
+
+    def _fill(self, order: Order, price: Decimal, fee_rate: Decimal) -> None:
+        pos = self.positions[order.symbol]
+        qty = order.orig_qty - order.executed_qty
+        delta = qty if order.side == "BUY" else -qty
+        amount, entry, realized = fill_position(pos.amount, pos.entry_price, delta, price)
+        fee = qty * price * fee_rate
+        now = self.clock()
+        self.positions[order.symbol] = Position(amount, entry, now)
+        self.wallet += realized - fee
+        self.wallet_update_time = now
+        order.executed_qty += qty
+        order.cum_quote += qty * price
+        order.avg_price = order.cum_quote / order.executed_qty
+        order.commission += fee
+        order.realized_pnl += realized
+        order.status = "FILLED"
+        order.update_time = now
+        if realized:
+            self._record(order.symbol, "REALIZED_PNL", realized, str(order.order_id))
+        if fee:
+            self._record(order.symbol, "COMMISSION", -fee, str(order.order_id))
+
+    def _record(self, symbol: str, income_type: str, amount: Decimal, trade_id: str = "") -> Income:
+        self._next_tran_id += 1
+        entry = Income(self._next_tran_id, symbol, income_type, amount, self.clock(), trade_id=trade_id)
+        self.income.append(entry)
+        return entry
+
+    def cancel_order(self, symbol: str, order_id: int | None = None, client_order_id: str | None = None) -> Order:
+        """Cancel an open order; -2011 when it is unknown or no longer open (as Binance answers)."""
+        try:
+            order = self.find_order(symbol, order_id, client_order_id)
+        except BinanceError:
+            raise BinanceError(-2011) from None
+        if not order.is_open:
+            raise BinanceError(-2011)
+        order.status = "CANCELED"
+        order.update_time = self.clock()
+        return order
+
+    def _match_resting(self, m: MarketState) -> list[Order]:
+        """Fill resting limit orders the new book crosses, at their limit price with the maker fee."""
+        bid, ask = self.book(m)
+        filled = []
+        for order in self.open_orders(m.symbol):
+            crossed = ask <= order.price if order.side == "BUY" else bid >= order.price
+            if not crossed:
+                continue
+            pos = self.positions[m.symbol]
+            if order.reduce_only:
+                if pos.amount == 0 or sign(order.signed_qty) == sign(pos.amount):
+                    order.status, order.update_time = "EXPIRED", self.clock()
+                    continue
+                order.orig_qty = min(order.orig_qty, abs(pos.amount))
+            self._fill(order, order.price, self.scenario.futures.maker_fee_rate)
+            filled.append(order)
+        return filled
+
+    # ------------------------------------------------------------------ account settings
+
+    def set_leverage(self, symbol: str, leverage: int) -> MarketState:
+        m = self.market(symbol)
+        if not 1 <= leverage <= m.spec.max_leverage:
+            raise BinanceError(-4028, f"Leverage {leverage} is not valid")
+        previous, m.leverage = m.leverage, leverage
+        account = self.account()
+        if account.initial_margin > account.margin_balance:
+            m.leverage = previous
+            raise BinanceError(-2028)
+        return m
+
+    def set_margin_type(self, symbol: str, margin_type: str) -> None:
+        """Switch CROSSED/ISOLATED while flat (as Binance requires: -4047/-4048 otherwise).
+
+        ISOLATED is only a recorded setting: orders on an ISOLATED symbol are refused, so every
+        position the sim ever holds is cross margin and the cross formulas stay valid.
+        """
+        m = self.market(symbol)
+        if margin_type not in ("CROSSED", "ISOLATED"):
+            raise BinanceError(-1102, "Mandatory parameter 'marginType' was not sent, was empty/null, or malformed.")
+        if margin_type == m.margin_type:
+            raise BinanceError(-4046)
+        if self.open_orders(symbol):
+            raise BinanceError(-4047, "Margin type cannot be changed if there exists open orders.")
+        if self.positions[symbol].amount:
+            raise BinanceError(-4048, "Margin type cannot be changed if there exists position.")
+        m.margin_type = margin_type
+
+    def set_dual_side(self, dual: bool) -> None:
+        if dual == self.dual_side_position:
+            raise BinanceError(-4059)
+        if any(p.amount for p in self.positions.values()) or self.open_orders():
+            raise BinanceError(-4068)
+        self.dual_side_position = dual
+
+    # ------------------------------------------------------------------ market moves (admin)
+
+    def set_prices(self, asset: str, spot: Decimal | None = None, mark: Decimal | None = None) -> list[Order]:
+        """Move an asset's spot and/or mark price; returns the resting orders that filled."""
+        m = self.markets.get(asset + QUOTE)
+        if m is None:
+            raise KeyError(asset)
+        for value in (spot, mark):
+            if value is not None and value <= 0:
+                raise ValueError(f"{asset}: prices must be > 0")
+        if spot is not None:
+            m.spot_price = spot
+        if mark is not None:
+            m.mark_price = mark
+        return self._match_resting(m) if m.spec.perp else []
+
+    def set_funding_rate(self, asset: str, rate: Decimal) -> None:
+        m = self.markets.get(asset + QUOTE)
+        if m is None or not m.spec.perp:
+            raise KeyError(asset)
+        m.funding_rate = rate
+
+    def settle_funding(self) -> list[Income]:
+        """Pay funding on every open position: wallet moves by -amount * mark * rate (longs pay when > 0)."""
+        paid = []
+        for symbol, pos in self.positions.items():
+            if pos.amount == 0:
+                continue
+            m = self.markets[symbol]
+            payment = -pos.amount * m.mark_price * m.funding_rate
+            self.wallet += payment
+            paid.append(self._record(symbol, "FUNDING_FEE", payment))
+        if paid:
+            self.wallet_update_time = self.clock()
+        return paid
+
+    def next_funding_time(self, m: MarketState) -> int:
+        interval = m.spec.funding_interval_hours * 3_600_000
+        return (self.clock() // interval + 1) * interval
+
+    def set_spot_balance(self, asset: str, amount: Decimal) -> None:
+        if amount < 0:
+            raise ValueError(f"spot.{asset}: must be >= 0")
+        self.spot_balances[asset] = amount
+
+    def set_wallet(self, amount: Decimal) -> None:
+        self.wallet = amount
+        self.wallet_update_time = self.clock()
+
+    # ------------------------------------------------------------------ admin view
+
+    def state_view(self) -> dict[str, Any]:
+        """The `GET /_sim/state` body except `requests`/`faults` (the server adds those)."""
+        account = self.account()
+        positions = {}
+        for symbol, pos in self.positions.items():
+            if pos.amount == 0:
+                continue
+            risk = self.position_risk(symbol)
+            positions[self.markets[symbol].asset] = {
+                "symbol": symbol,
+                "amount": plain(risk.amount),
+                "entry_price": plain(risk.entry_price),
+                "mark_price": plain(risk.mark_price),
+                "notional": plain(risk.notional),
+                "unrealized_pnl": plain(risk.unrealized_pnl),
+                "liquidation_price": None if risk.liquidation_price is None else fixed(risk.liquidation_price),
+                "leverage": risk.leverage,
+                "initial_margin": plain(risk.initial_margin),
+                "maint_margin": plain(risk.maint_margin),
+            }
+        return {
+            "time": self.clock(),
+            "spot": {asset: plain(amount) for asset, amount in self.spot_balances.items()},
+            "futures": {
+                "wallet": plain(account.wallet),
+                "unrealized_pnl": plain(account.unrealized_pnl),
+                "margin_balance": plain(account.margin_balance),
+                "initial_margin": plain(account.initial_margin),
+                "maint_margin": plain(account.maint_margin),
+                "available_balance": plain(account.available_balance),
+                "margin_ratio": plain(account.margin_ratio) if account.margin_ratio.is_finite() else "Infinity",
+                "liquidatable": account.margin_ratio >= 1,
+                "dual_side_position": self.dual_side_position,
+                "positions": positions,
+            },
+            "markets": {
+                m.asset: {
+                    "symbol": m.symbol, "spot": plain(m.spot_price), "mark": plain(m.mark_price),
+                    "funding_rate": plain(m.funding_rate), "leverage": m.leverage,
+                    "margin_type": m.margin_type, "has_spot": m.spec.spot, "has_perp": m.spec.perp,
+                }
+                for m in self.markets.values()
+            },
+            "orders": [
+                {
+                    "order_id": o.order_id, "client_order_id": o.client_order_id, "symbol": o.symbol,
+                    "side": o.side, "type": o.type, "time_in_force": o.time_in_force, "status": o.status,
+                    "orig_qty": plain(o.orig_qty), "executed_qty": plain(o.executed_qty),
+                    "price": plain(o.price), "avg_price": plain(o.avg_price), "cum_quote": plain(o.cum_quote),
+                    "commission": plain(o.commission), "realized_pnl": plain(o.realized_pnl),
+                    "reduce_only": o.reduce_only, "time": o.time, "update_time": o.update_time,
+                }
+                for o in self.orders
+            ],
+            "income": [
+                {"tran_id": i.tran_id, "symbol": i.symbol, "income_type": i.income_type,
+                 "income": plain(i.income), "time": i.time}
+                for i in self.income
+            ],
+        }
+
+
+__all__ = [
+    "AccountRisk", "BinanceError", "Engine", "Income", "MarketState", "Order", "OrderRequest",
+    "Position", "PositionRisk", "SimClock", "cross_liquidation_price", "fill_position",
+    "MESSAGES", "SIM_UNSUPPORTED", "plain", "fixed", "decimals_of",
+]

@@ -1,0 +1,253 @@
+"""The executor: journal the intent, place hedge orders idempotently, settle unknown outcomes.
+
+A timeout is never a failure: the order is looked up by its client order id, and only the
+exchange's "no such order" allows a resend, with the same id.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import ROUND_DOWN, ROUND_UP, Decimal
+from typing import Awaitable, Callable, Sequence
+
+import structlog
+
+from .domain import ZERO, OrderResult, OrderState, PlannedOrder, Position, Side
+from .journal import Journal, OrderRecord
+from .venues.errors import (
+    ClockSkewError,
+    FatalError,
+    RejectedError,
+    TransientError,
+    UnknownOutcomeError,
+    VenueError,
+)
+
+log = structlog.get_logger("rebalancer.executor")
+
+
+def new_cycle_id(now: datetime) -> str:
+    """Sortable and unique: UTC time to the second plus 6 random hex digits."""
+    return now.strftime("%Y%m%dT%H%M%SZ") + "-" + secrets.token_hex(3)
+
+
+def client_order_id(cycle_id: str, index: int) -> str:
+    """Derived from the cycle id; letters and digits only, 24 chars: valid on binance, bybit and okx."""
+    compact = "".join(ch for ch in cycle_id if ch.isalnum() and ch not in "TZ")
+    return f"rb{compact[:20]}{index:02d}"
+
+
+@dataclass(frozen=True)
+class Executed:
+    """One planned order and what became of it."""
+
+    order: PlannedOrder
+    client_order_id: str
+    result: OrderResult
+    sends: int
+    note: str = ""
+
+
+class Executor:
+    def __init__(
+        self,
+        venue,
+        journal: Journal,
+        *,
+        clock: Callable[[], datetime],
+        order_type: str = "market",
+        max_slippage: Decimal = Decimal("0.005"),
+        max_sends: int = 3,
+        lookup_attempts: int = 4,
+        lookup_delay_s: float = 0.5,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        halted: Callable[[], bool] = lambda: False,
+    ) -> None:
+        self.venue = venue
+        self.halted = halted  # the kill switch, checked again right before every send
+        self.journal = journal
+        self.clock = clock
+        self.order_type = order_type
+        self.max_slippage = max_slippage
+        self.max_sends = max_sends
+        self.lookup_attempts = lookup_attempts
+        self.lookup_delay_s = lookup_delay_s
+        self.sleep = sleep
+
+    # ------------------------------------------------------------------ recovery
+
+    async def resolve_unresolved(self) -> list[OrderRecord]:
+        """Settle orders a crash left PENDING/UNKNOWN/OPEN; return those still unresolved.
+
+        A stale intent is never sent now: if the exchange does not know it, it becomes NOT_PLACED
+        and the next cycle re-plans from the real positions.
+        """
+        still: list[OrderRecord] = []
+        for record in self.journal.unresolved_orders():
+            found, certain = await self._lookup(record.symbol, record.client_order_id)
+            if found is not None and found.state is not OrderState.OPEN:
+                self._transition(record.client_order_id, found.state, record.cycle_id, result=found,
+                                 detail={"reason": "resolved at start"})
+            elif found is None and certain:
+                self._transition(record.client_order_id, OrderState.NOT_PLACED, record.cycle_id,
+                                 detail={"reason": "not on the exchange at start: never sent"})
+            else:
+                still.append(self.journal.order(record.client_order_id) or record)
+        return still
+
+    # ------------------------------------------------------------------ a cycle's orders
+
+    async def execute(self, cycle_id: str, orders: Sequence[PlannedOrder]) -> list[Executed]:
+        """Journal every intent first, then send each symbol's legs in order, symbols concurrently."""
+        now = self.clock()
+        ids: list[tuple[PlannedOrder, str, Decimal | None]] = []
+        for index, order in enumerate(orders):
+            cid = order.client_order_id or client_order_id(cycle_id, index)
+            limit = self._limit_price(order)
+            self.journal.record_intent(cycle_id, order, client_order_id=cid,
+                                       order_type=self.order_type, limit_price=limit, at=now)
+            log.info("order_intent", cycle_id=cycle_id, client_order_id=cid, symbol=order.symbol,
+                     side=order.side.value, amount=str(order.amount), reduce_only=order.reduce_only)
+            ids.append((order, cid, limit))
+
+        by_symbol: dict[str, list[tuple[PlannedOrder, str, Decimal | None]]] = {}
+        for item in ids:
+            by_symbol.setdefault(item[0].symbol, []).append(item)
+        try:
+            await self.venue.prepare(by_symbol)
+        except VenueError as exc:
+            for order, cid, _ in ids:
+                self._transition(cid, OrderState.NOT_PLACED, cycle_id,
+                                 detail={"reason": f"leverage/margin setup failed: {exc}"})
+            raise
+        groups = await asyncio.gather(*(self._run_legs(cycle_id, legs) for legs in by_symbol.values()))
+        done = {e.client_order_id: e for group in groups for e in group}
+        return [done[cid] for _, cid, _ in ids]
+
+    async def _run_legs(self, cycle_id: str, legs: list[tuple[PlannedOrder, str, Decimal | None]]) -> list[Executed]:
+        out: list[Executed] = []
+        blocked = ""
+        for order, cid, limit in legs:
+            if blocked:
+                result = OrderResult(cid, OrderState.NOT_PLACED, error_message=blocked)
+                self._transition(cid, OrderState.NOT_PLACED, cycle_id, detail={"reason": blocked})
+                out.append(Executed(order, cid, result, 0, blocked))
+                continue
+            if self.halted():
+                blocked = "kill switch engaged during the cycle"
+                result = OrderResult(cid, OrderState.NOT_PLACED, error_message=blocked)
+                self._transition(cid, OrderState.NOT_PLACED, cycle_id, detail={"reason": blocked})
+                out.append(Executed(order, cid, result, 0, blocked))
+                continue
+            executed = await self._send(cycle_id, order, cid, limit)
+            out.append(executed)
+            if executed.result.state is not OrderState.FILLED:
+                # An open leg after a close that did not complete would leave a different book than planned.
+                blocked = f"previous leg {executed.client_order_id} ended {executed.result.state.value}"
+        return out
+
+    async def _send(self, cycle_id: str, order: PlannedOrder, cid: str, limit: Decimal | None) -> Executed:
+        sends = 0
+        note = ""
+        while sends < self.max_sends:
+            sends += 1
+            self.journal.mark_sent(cid, at=self.clock())
+            try:
+                result = await self.venue.place(order, cid, self.order_type, limit)
+            except ClockSkewError as exc:
+                # Rejected before matching (-1021): certainly not executed. Resync, send again.
+                note = f"clock skew: {exc}"
+                log.warning("clock_resync", cycle_id=cycle_id, client_order_id=cid, code=exc.code)
+                await self.venue.resync_clock()
+                continue
+            except RejectedError as exc:
+                result = OrderResult(cid, OrderState.REJECTED, error_code=exc.code, error_message=str(exc))
+                self._transition(cid, OrderState.REJECTED, cycle_id, result=result)
+                return Executed(order, cid, result, sends, str(exc))
+            except FatalError as exc:
+                result = OrderResult(cid, OrderState.REJECTED, error_code=exc.code, error_message=str(exc))
+                self._transition(cid, OrderState.REJECTED, cycle_id, result=result)
+                raise
+            except UnknownOutcomeError as exc:
+                note = f"outcome unknown: {exc}"
+                self._transition(cid, OrderState.UNKNOWN, cycle_id, detail={"reason": str(exc), "code": exc.code})
+                if exc.retry_after:
+                    await self.sleep(min(exc.retry_after, 60.0))  # honour Retry-After before even looking
+                found, certain = await self._lookup(order.symbol, cid)
+                if found is not None:
+                    found = await self._settle_open(order.symbol, cid, found)
+                    self._transition(cid, found.state, cycle_id, result=found, detail={"reason": "found by client id"})
+                    return Executed(order, cid, found, sends, note)
+                if not certain:
+                    break  # cannot tell: leave UNKNOWN, resolved at the next start or cycle
+                # The exchange says it never got it: the only case where we send again (same id).
+                self._transition(cid, OrderState.PENDING, cycle_id, detail={"reason": "not found: resend"})
+                continue
+            result = await self._settle_open(order.symbol, cid, result)
+            self._transition(cid, result.state, cycle_id, result=result)
+            return Executed(order, cid, result, sends, note)
+        record = self.journal.order(cid)
+        state = record.state if record is not None else OrderState.UNKNOWN
+        if state is OrderState.PENDING:
+            # Only reachable after repeated clock-skew rejections: nothing executed.
+            self._transition(cid, OrderState.NOT_PLACED, cycle_id, detail={"reason": note or "gave up"})
+            state = OrderState.NOT_PLACED
+        return Executed(order, cid, OrderResult(cid, state, error_message=note), sends, note)
+
+    async def _settle_open(self, symbol: str, cid: str, result: OrderResult) -> OrderResult:
+        """A market/IOC order should not rest; if reported OPEN, poll it briefly by client id."""
+        tries = 0
+        while result.state is OrderState.OPEN and tries < self.lookup_attempts:
+            tries += 1
+            await self.sleep(self.lookup_delay_s)
+            found, _ = await self._lookup(symbol, cid)
+            if found is not None:
+                result = found
+        return result
+
+    async def _lookup(self, symbol: str, cid: str) -> tuple[OrderResult | None, bool]:
+        """(order, certain). None + certain: the exchange said 'no such order' on every try."""
+        for attempt in range(self.lookup_attempts):
+            try:
+                found = await self.venue.lookup(symbol, cid)
+            except (TransientError, UnknownOutcomeError) as exc:
+                log.warning("order_lookup_failed", client_order_id=cid, error=str(exc))
+                return None, False
+            if found is not None:
+                return found, True
+            if attempt + 1 < self.lookup_attempts:
+                await self.sleep(self.lookup_delay_s)  # allow for propagation lag before trusting 'not found'
+        return None, True
+
+    def _transition(self, cid: str, to: OrderState, cycle_id: str, *, result: OrderResult | None = None,
+                    detail: dict | None = None) -> None:
+        before = self.journal.order(cid)
+        applied = self.journal.transition(cid, to, at=self.clock(), result=result, detail=detail)
+        if applied:
+            log.info("order_state_changed", cycle_id=cycle_id, client_order_id=cid,
+                     from_state=before.state.value if before else None, to_state=to.value,
+                     filled=str(result.filled) if result else None,
+                     average=str(result.average) if result and result.average is not None else None,
+                     error_code=result.error_code if result else None)
+
+    def _limit_price(self, order: PlannedOrder) -> Decimal | None:
+        if self.order_type != "limit_ioc":
+            return None
+        factor = (1 + self.max_slippage) if order.side is Side.BUY else (1 - self.max_slippage)
+        # Round the cap toward the safe side (lower for buys, higher for sells) at 8 decimals;
+        # the venue rounds to the market's tick.
+        rounding = ROUND_DOWN if order.side is Side.BUY else ROUND_UP
+        return (order.price * factor).quantize(Decimal("1e-8"), rounding=rounding)
+
+
+def expected_positions(before: dict[str, Position], executed: Sequence[Executed]) -> dict[str, Decimal]:
+    """Positions the fills should have produced (base units), to compare with a fresh read."""
+    out = {a: p.amount for a, p in before.items()}
+    for e in executed:
+        filled = e.result.filled * (e.order.base_amount / e.order.amount if e.order.amount else 1)
+        signed = filled if e.order.side is Side.BUY else -filled
+        out[e.order.asset] = out.get(e.order.asset, ZERO) + signed
+    return out

@@ -1,0 +1,873 @@
+"""The order journal: cycles, orders and every order state change, in one SQLite file.
+
+Intent is written before a request is sent, so after a crash the journal says which orders may exist.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import json
+import re
+import sqlite3
+import threading
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta, timezone
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any, Iterator, Mapping
+
+from .domain import OrderResult, OrderState, PlannedOrder, Side
+
+__all__ = [
+    "CYCLE_KINDS",
+    "CYCLE_OUTCOMES",
+    "FILL_PROGRESS_STATES",
+    "SCHEMA_VERSION",
+    "TRANSITIONS",
+    "UNRESOLVED_STATES",
+    "CycleRecord",
+    "Journal",
+    "JournalError",
+    "OrderRecord",
+    "is_allowed_transition",
+    "parse_duration",
+]
+
+S = OrderState
+
+# The order life cycle as data. A transition not listed here is refused (transition() returns False),
+# which is how replays, late duplicates and out-of-order exchange reports are ignored.
+TRANSITIONS: Mapping[OrderState, frozenset[OrderState]] = MappingProxyType(
+    {
+        S.PENDING: frozenset(
+            {S.UNKNOWN, S.OPEN, S.FILLED, S.PARTIALLY_FILLED, S.CANCELED, S.EXPIRED, S.REJECTED, S.NOT_PLACED}
+        ),
+        # PENDING again only when a lookup by client id said "not found": the same id may be resent.
+        S.UNKNOWN: frozenset(
+            {S.OPEN, S.FILLED, S.PARTIALLY_FILLED, S.CANCELED, S.EXPIRED, S.REJECTED, S.NOT_PLACED, S.PENDING}
+        ),
+        S.OPEN: frozenset({S.FILLED, S.PARTIALLY_FILLED, S.CANCELED, S.EXPIRED}),
+        # An IOC remainder is canceled but a late fill report may still complete it.
+        S.PARTIALLY_FILLED: frozenset({S.FILLED}),
+        S.FILLED: frozenset(),
+        S.CANCELED: frozenset(),
+        S.EXPIRED: frozenset(),
+        S.REJECTED: frozenset(),
+        S.NOT_PLACED: frozenset(),
+    }
+)
+
+# States in which a report with the same state but a larger fill is progress, not a duplicate.
+FILL_PROGRESS_STATES: frozenset[OrderState] = frozenset({S.OPEN, S.PARTIALLY_FILLED})
+
+# Orders the exchange may still know something about that the journal does not.
+UNRESOLVED_STATES: tuple[OrderState, ...] = (S.PENDING, S.UNKNOWN, S.OPEN)
+
+CYCLE_KINDS: frozenset[str] = frozenset({"rebalance", "unwind", "demo"})
+CYCLE_OUTCOMES: frozenset[str] = frozenset(
+    {"running", "nothing_to_do", "done", "partial", "denied", "failed", "dry_run", "interrupted"}
+)
+
+# Each migration is a tuple of statements applied in one transaction; user_version = its 1-based index.
+# Kinds, outcomes and states are validated in Python rather than by CHECK constraints because
+# SQLite cannot alter a CHECK without rebuilding the table, and these lists will grow.
+MIGRATIONS: tuple[tuple[str, ...], ...] = (
+    (
+        """
+        CREATE TABLE cycles (
+            id               TEXT PRIMARY KEY,
+            kind             TEXT NOT NULL,
+            execute          INTEGER NOT NULL CHECK (execute IN (0, 1)),
+            venue            TEXT NOT NULL,
+            started_at       TEXT NOT NULL,
+            finished_at      TEXT,
+            outcome          TEXT NOT NULL DEFAULT 'running',
+            snapshot_summary TEXT NOT NULL DEFAULT '{}',
+            plan             TEXT,
+            verdict          TEXT,
+            result           TEXT,
+            error            TEXT
+        )
+        """,
+        "CREATE INDEX cycles_started_at ON cycles (started_at)",
+        """
+        CREATE TABLE orders (
+            client_order_id   TEXT PRIMARY KEY,
+            cycle_id          TEXT NOT NULL REFERENCES cycles (id),
+            asset             TEXT NOT NULL,
+            symbol            TEXT NOT NULL,
+            side              TEXT NOT NULL CHECK (side IN ('buy', 'sell')),
+            amount            TEXT NOT NULL,
+            reduce_only       INTEGER NOT NULL CHECK (reduce_only IN (0, 1)),
+            leg               TEXT NOT NULL,
+            order_type        TEXT NOT NULL,
+            limit_price       TEXT,
+            state             TEXT NOT NULL,
+            exchange_order_id TEXT,
+            filled            TEXT NOT NULL DEFAULT '0',
+            average           TEXT,
+            fee               TEXT,
+            fee_currency      TEXT,
+            error_code        TEXT,
+            error_message     TEXT,
+            created_at        TEXT NOT NULL,
+            updated_at        TEXT NOT NULL,
+            attempts          INTEGER NOT NULL DEFAULT 0
+        )
+        """,
+        "CREATE INDEX orders_cycle_id ON orders (cycle_id)",
+        "CREATE INDEX orders_created_at ON orders (created_at)",
+        # Partial index: the restart path asks for unresolved orders, which are few among many.
+        "CREATE INDEX orders_unresolved ON orders (created_at) WHERE state IN ('pending', 'unknown', 'open')",
+        """
+        CREATE TABLE order_events (
+            id              INTEGER PRIMARY KEY AUTOINCREMENT,
+            client_order_id TEXT NOT NULL REFERENCES orders (client_order_id),
+            at              TEXT NOT NULL,
+            kind            TEXT NOT NULL,
+            from_state      TEXT,
+            to_state        TEXT NOT NULL,
+            detail          TEXT NOT NULL DEFAULT '{}'
+        )
+        """,
+        "CREATE INDEX order_events_client_order_id ON order_events (client_order_id, id)",
+    ),
+)
+SCHEMA_VERSION = len(MIGRATIONS)
+
+BUSY_TIMEOUT_MS = 5000
+
+
+class JournalError(Exception):
+    """The journal refused a write that would contradict what it holds (unknown id, conflicting intent,
+    a newer schema). Do not retry: it is a bug or a second program writing the same ids."""
+
+
+@dataclass(frozen=True)
+class OrderRecord:
+    """One order as the journal knows it; amounts are in contracts, like PlannedOrder.amount."""
+
+    client_order_id: str
+    cycle_id: str
+    asset: str
+    symbol: str
+    side: Side
+    amount: Decimal
+    reduce_only: bool
+    leg: str
+    order_type: str
+    limit_price: Decimal | None
+    state: OrderState
+    exchange_order_id: str | None
+    filled: Decimal
+    average: Decimal | None
+    fee: Decimal | None
+    fee_currency: str | None
+    error_code: str | None
+    error_message: str | None
+    created_at: datetime
+    updated_at: datetime
+    attempts: int
+
+
+@dataclass(frozen=True)
+class CycleRecord:
+    """One cycle: what it saw (summary), planned, was allowed to do, and how it ended."""
+
+    id: str
+    kind: str
+    execute: bool
+    venue: str
+    started_at: datetime
+    finished_at: datetime | None
+    outcome: str
+    snapshot_summary: dict
+    plan: dict | None
+    verdict: dict | None
+    result: dict | None
+    error: str | None
+
+
+def is_allowed_transition(current: OrderState, to: OrderState) -> bool:
+    """Whether TRANSITIONS lets an order in `current` move to `to` (same-state updates excluded)."""
+    return to in TRANSITIONS.get(current, frozenset())
+
+
+# --------------------------------------------------------------------------- conversions
+
+
+def _time_to_text(value: datetime) -> str:
+    # Fixed width UTC with microseconds, so text order is time order in SQL comparisons and ORDER BY.
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise ValueError(f"naive datetime {value!r}: pass an aware UTC datetime (datetime.now(timezone.utc))")
+    return value.astimezone(timezone.utc).isoformat(timespec="microseconds")
+
+
+def _time_from_text(text: str | None) -> datetime | None:
+    if text is None:
+        return None
+    value = datetime.fromisoformat(text)
+    return value if value.tzinfo is not None else value.replace(tzinfo=timezone.utc)
+
+
+def _dec_to_text(value: Decimal | None) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, Decimal):
+        raise TypeError(f"expected Decimal, got {type(value).__name__}: {value!r}")
+    if not value.is_finite():
+        raise ValueError(f"refusing to journal a non-finite amount: {value}")
+    # Plain notation ("0.0000001", not "1E-7") keeps the file readable with the sqlite3 shell.
+    return format(value, "f")
+
+
+def _dec_from_text(text: str | None) -> Decimal | None:
+    return None if text is None else Decimal(text)
+
+
+def _json_default(value: Any) -> Any:
+    # Callers hand over plan/verdict dicts built from domain records: make those serialisable too.
+    if isinstance(value, Decimal):
+        return format(value, "f") if value.is_finite() else str(value)
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, enum.Enum):
+        return value.value
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return dataclasses.asdict(value)
+    if isinstance(value, (set, frozenset)):
+        return sorted(value, key=str)
+    if isinstance(value, Path):
+        return str(value)
+    raise TypeError(f"cannot store {type(value).__name__} in the journal as JSON")
+
+
+def _json_dumps(value: Any) -> str | None:
+    if value is None:
+        return None
+    return json.dumps(value, default=_json_default, sort_keys=True, separators=(",", ":"))
+
+
+def _json_loads(text: str | None) -> Any:
+    return None if text is None else json.loads(text)
+
+
+def _state(value: OrderState | str) -> OrderState:
+    try:
+        return OrderState(value)
+    except ValueError:
+        raise ValueError(f"unknown order state {value!r}; one of {[s.value for s in OrderState]}") from None
+
+
+_ORDER_COLUMNS = (
+    "client_order_id, cycle_id, asset, symbol, side, amount, reduce_only, leg, order_type, limit_price, state,"
+    " exchange_order_id, filled, average, fee, fee_currency, error_code, error_message, created_at, updated_at,"
+    " attempts"
+)
+_CYCLE_COLUMNS = (
+    "id, kind, execute, venue, started_at, finished_at, outcome, snapshot_summary, plan, verdict, result, error"
+)
+
+
+def _order_from_row(row: sqlite3.Row) -> OrderRecord:
+    return OrderRecord(
+        client_order_id=row["client_order_id"],
+        cycle_id=row["cycle_id"],
+        asset=row["asset"],
+        symbol=row["symbol"],
+        side=Side(row["side"]),
+        amount=Decimal(row["amount"]),
+        reduce_only=bool(row["reduce_only"]),
+        leg=row["leg"],
+        order_type=row["order_type"],
+        limit_price=_dec_from_text(row["limit_price"]),
+        state=OrderState(row["state"]),
+        exchange_order_id=row["exchange_order_id"],
+        filled=Decimal(row["filled"]),
+        average=_dec_from_text(row["average"]),
+        fee=_dec_from_text(row["fee"]),
+        fee_currency=row["fee_currency"],
+        error_code=row["error_code"],
+        error_message=row["error_message"],
+        created_at=_time_from_text(row["created_at"]),  # type: ignore[arg-type]
+        updated_at=_time_from_text(row["updated_at"]),  # type: ignore[arg-type]
+        attempts=int(row["attempts"]),
+    )
+
+
+def _cycle_from_row(row: sqlite3.Row) -> CycleRecord:
+    return CycleRecord(
+        id=row["id"],
+        kind=row["kind"],
+        execute=bool(row["execute"]),
+        venue=row["venue"],
+        started_at=_time_from_text(row["started_at"]),  # type: ignore[arg-type]
+        finished_at=_time_from_text(row["finished_at"]),
+        outcome=row["outcome"],
+        snapshot_summary=_json_loads(row["snapshot_summary"]) or {},
+        plan=_json_loads(row["plan"]),
+        verdict=_json_loads(row["verdict"]),
+        result=_json_loads(row["result"]),
+        error=row["error"],
+    )
+
+
+# --------------------------------------------------------------------------- the journal
+
+
+class Journal:
+    """The SQLite journal. One instance per process; safe to share between threads and asyncio tasks.
+
+    Durability: WAL with synchronous=FULL. NORMAL would survive a process crash but may lose the last
+    commits on power loss or an OS crash, and the commit most likely to be lost is the PENDING intent
+    written just before an order was sent: exactly the row restart recovery needs. FULL costs one
+    fsync per commit, a few milliseconds on a path that places a handful of orders per cycle.
+
+    Crash contract: record_intent() then mark_sent() are both committed before the request leaves, so
+    a PENDING order with attempts == 0 was never sent (safe to mark NOT_PLACED), while attempts > 0
+    means it may exist on the exchange and must be looked up by client order id.
+    """
+
+    def __init__(self, path: str | Path):
+        self.path = str(path)
+        in_memory = self.path == ":memory:" or self.path.startswith("file::memory:")
+        if not in_memory and not self.path.startswith("file:"):
+            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        # One connection guarded by a lock: sqlite3 objects are not safe for concurrent use, and
+        # check_same_thread=False lets executor threads (asyncio.to_thread) share it.
+        # isolation_level=None: transactions are explicit (BEGIN IMMEDIATE), not sqlite3's implicit ones.
+        try:
+            self._conn = sqlite3.connect(
+                self.path,
+                timeout=BUSY_TIMEOUT_MS / 1000,
+                isolation_level=None,
+                check_same_thread=False,
+                uri=self.path.startswith("file:"),
+            )
+        except sqlite3.Error as exc:
+            raise JournalError(f"cannot open journal {self.path}: {exc}") from exc
+        self._conn.row_factory = sqlite3.Row
+        self._lock = threading.RLock()
+        self._closed = False
+        try:
+            self._configure()
+            self._migrate()
+        except BaseException:
+            self._conn.close()
+            raise
+
+    # ------------------------------------------------------------------ setup
+
+    def _configure(self) -> None:
+        c = self._conn
+        c.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        # WAL lets `rebalancer orders` read while the daemon writes, and survives crashes mid-commit.
+        self.journal_mode = c.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+        c.execute("PRAGMA synchronous = FULL")
+        c.execute("PRAGMA foreign_keys = ON")
+
+    def _migrate(self) -> None:
+        with self._write() as c:
+            # Read the version inside the write transaction: two processes opening a fresh file at
+            # once must not both run migration 1.
+            current = c.execute("PRAGMA user_version").fetchone()[0]
+            if current > SCHEMA_VERSION:
+                raise JournalError(
+                    f"journal {self.path} has schema version {current}, newer than this program's "
+                    f"{SCHEMA_VERSION}: upgrade rebalancer or point [journal] path at another file"
+                )
+            for version in range(current + 1, SCHEMA_VERSION + 1):
+                for statement in MIGRATIONS[version - 1]:
+                    c.execute(statement)
+                c.execute(f"PRAGMA user_version = {version}")
+
+    @property
+    def schema_version(self) -> int:
+        with self._lock:
+            return self._conn.execute("PRAGMA user_version").fetchone()[0]
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def close(self) -> None:
+        with self._lock:
+            if not self._closed:
+                self._closed = True
+                self._conn.close()
+
+    def __enter__(self) -> Journal:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction under the lock. BEGIN IMMEDIATE takes the write lock up front, so a
+        second process waits (busy_timeout) instead of failing to upgrade a read lock mid-transaction."""
+        with self._lock:
+            self._check_open()
+            c = self._conn
+            c.execute("BEGIN IMMEDIATE")
+            try:
+                yield c
+            except BaseException:
+                c.execute("ROLLBACK")
+                raise
+            else:
+                c.execute("COMMIT")
+
+    def _read(self, sql: str, params: tuple | list = ()) -> list[sqlite3.Row]:
+        with self._lock:
+            self._check_open()
+            return self._conn.execute(sql, params).fetchall()
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise JournalError(f"journal {self.path} is closed")
+
+    # ------------------------------------------------------------------ cycles
+
+    def start_cycle(
+        self,
+        cycle_id: str,
+        *,
+        kind: str,
+        execute: bool,
+        venue: str,
+        started_at: datetime,
+        snapshot_summary: dict,
+    ) -> None:
+        """Journal a new cycle as 'running'. A second start with the same id is a JournalError."""
+        if kind not in CYCLE_KINDS:
+            raise ValueError(f"unknown cycle kind {kind!r}; one of {sorted(CYCLE_KINDS)}")
+        started = _time_to_text(started_at)
+        summary = _json_dumps(snapshot_summary or {})
+        try:
+            with self._write() as c:
+                c.execute(
+                    "INSERT INTO cycles (id, kind, execute, venue, started_at, outcome, snapshot_summary)"
+                    " VALUES (?, ?, ?, ?, ?, 'running', ?)",
+                    (cycle_id, kind, int(bool(execute)), venue, started, summary),
+                )
+        except sqlite3.IntegrityError as exc:
+            raise JournalError(f"cycle {cycle_id} already exists") from exc
+
+    def update_cycle(self, cycle_id: str, *, plan: dict | None = None, verdict: dict | None = None) -> None:
+        """Attach the plan and/or the verdict to a cycle; None leaves a field as it is."""
+        sets, params = [], []
+        if plan is not None:
+            sets.append("plan = ?")
+            params.append(_json_dumps(plan))
+        if verdict is not None:
+            sets.append("verdict = ?")
+            params.append(_json_dumps(verdict))
+        with self._write() as c:
+            self._require_cycle(c, cycle_id)
+            if sets:
+                c.execute(f"UPDATE cycles SET {', '.join(sets)} WHERE id = ?", (*params, cycle_id))
+
+    def finish_cycle(
+        self,
+        cycle_id: str,
+        *,
+        outcome: str,
+        finished_at: datetime,
+        result: dict | None = None,
+        error: str | None = None,
+    ) -> None:
+        """Close a running cycle with its outcome. Finishing it twice is a JournalError, so a late
+        'interrupted' from a shutdown path can never overwrite a recorded 'done'."""
+        if outcome not in CYCLE_OUTCOMES or outcome == "running":
+            raise ValueError(f"unknown final outcome {outcome!r}; one of {sorted(CYCLE_OUTCOMES - {'running'})}")
+        finished = _time_to_text(finished_at)
+        with self._write() as c:
+            row = self._require_cycle(c, cycle_id)
+            if row["outcome"] != "running":
+                raise JournalError(f"cycle {cycle_id} already finished as {row['outcome']!r}")
+            c.execute(
+                "UPDATE cycles SET outcome = ?, finished_at = ?, result = ?, error = ? WHERE id = ?",
+                (outcome, finished, _json_dumps(result), error, cycle_id),
+            )
+
+    def running_cycles(self) -> list[CycleRecord]:
+        """Cycles still marked 'running' (after a crash: the ones to finish as 'interrupted')."""
+        rows = self._read(f"SELECT {_CYCLE_COLUMNS} FROM cycles WHERE outcome = 'running' ORDER BY started_at, rowid")
+        return [_cycle_from_row(r) for r in rows]
+
+    @staticmethod
+    def _require_cycle(c: sqlite3.Connection, cycle_id: str) -> sqlite3.Row:
+        row = c.execute("SELECT outcome FROM cycles WHERE id = ?", (cycle_id,)).fetchone()
+        if row is None:
+            raise JournalError(f"cycle {cycle_id} does not exist")
+        return row
+
+    def cycle(self, cycle_id: str) -> CycleRecord | None:
+        rows = self._read(f"SELECT {_CYCLE_COLUMNS} FROM cycles WHERE id = ?", (cycle_id,))
+        return _cycle_from_row(rows[0]) if rows else None
+
+    def cycles(self, *, since: datetime | None = None, limit: int | None = None) -> list[CycleRecord]:
+        """Cycles oldest first; with `limit`, the most recent `limit` of them (still oldest first)."""
+        where, params = "", []
+        if since is not None:
+            where = "WHERE started_at >= ?"
+            params.append(_time_to_text(since))
+        rows = self._read(self._recent_sql(f"SELECT rowid, {_CYCLE_COLUMNS} FROM cycles {where}", "started_at", limit), params)
+        return [_cycle_from_row(r) for r in rows]
+
+    def last_cycle(self) -> CycleRecord | None:
+        rows = self._read(f"SELECT {_CYCLE_COLUMNS} FROM cycles ORDER BY started_at DESC, rowid DESC LIMIT 1")
+        return _cycle_from_row(rows[0]) if rows else None
+
+    @staticmethod
+    def _recent_sql(select: str, time_column: str, limit: int | None) -> str:
+        # rowid breaks ties between rows journaled in the same microsecond.
+        if limit is None:
+            return f"{select} ORDER BY {time_column}, rowid"
+        if limit < 0:
+            raise ValueError(f"limit must be >= 0, got {limit}")
+        return (
+            f"SELECT * FROM ({select} ORDER BY {time_column} DESC, rowid DESC LIMIT {int(limit)})"
+            f" ORDER BY {time_column}, rowid"
+        )
+
+    # ------------------------------------------------------------------ orders
+
+    def record_intent(
+        self,
+        cycle_id: str,
+        order: PlannedOrder,
+        *,
+        client_order_id: str,
+        order_type: str,
+        limit_price: Decimal | None,
+        at: datetime,
+    ) -> OrderRecord:
+        """Journal an order as PENDING before it is sent. Recording the same intent again returns the
+        existing record unchanged (a retried step is harmless); the same id with other content is a
+        JournalError, because two different orders must never share a client order id."""
+        if order.client_order_id is not None and order.client_order_id != client_order_id:
+            raise JournalError(
+                f"planned order carries client id {order.client_order_id!r} but {client_order_id!r} was given"
+            )
+        content = {
+            "cycle_id": cycle_id,
+            "asset": order.asset,
+            "symbol": order.symbol,
+            "side": Side(order.side).value,
+            "amount": _dec_to_text(order.amount),
+            "reduce_only": int(bool(order.reduce_only)),
+            "leg": order.leg,
+            "order_type": order_type,
+            "limit_price": _dec_to_text(limit_price),
+        }
+        now = _time_to_text(at)
+        with self._write() as c:
+            row = c.execute(f"SELECT {_ORDER_COLUMNS} FROM orders WHERE client_order_id = ?", (client_order_id,)).fetchone()
+            if row is not None:
+                existing = _order_from_row(row)
+                differences = _intent_differences(existing, content)
+                if differences:
+                    raise JournalError(
+                        f"client order id {client_order_id} is already journaled with different "
+                        f"content ({', '.join(differences)})"
+                    )
+                return existing
+            self._require_cycle(c, cycle_id)
+            c.execute(
+                f"INSERT INTO orders ({_ORDER_COLUMNS}) VALUES"
+                " (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, '0', NULL, NULL, NULL, NULL, NULL, ?, ?, 0)",
+                (
+                    client_order_id,
+                    content["cycle_id"],
+                    content["asset"],
+                    content["symbol"],
+                    content["side"],
+                    content["amount"],
+                    content["reduce_only"],
+                    content["leg"],
+                    content["order_type"],
+                    content["limit_price"],
+                    S.PENDING.value,
+                    now,
+                    now,
+                ),
+            )
+            self._add_event(c, client_order_id, now, "intent", None, S.PENDING, {})
+            row = c.execute(f"SELECT {_ORDER_COLUMNS} FROM orders WHERE client_order_id = ?", (client_order_id,)).fetchone()
+        return _order_from_row(row)
+
+    def mark_sent(self, client_order_id: str, *, at: datetime) -> None:
+        """Count one request about to leave: call it right before create_order, after record_intent.
+        Only a PENDING order may be sent. An UNKNOWN one must first be looked up and moved back to
+        PENDING ("not found"); sending it, or an OPEN or final one, could double the order: JournalError."""
+        now = _time_to_text(at)
+        with self._write() as c:
+            row = self._require_order(c, client_order_id)
+            state = OrderState(row["state"])
+            if state is not S.PENDING:
+                raise JournalError(
+                    f"order {client_order_id} is {state.value}, not pending: sending it again could duplicate it"
+                )
+            attempts = int(row["attempts"]) + 1
+            c.execute(
+                "UPDATE orders SET attempts = ?, updated_at = ? WHERE client_order_id = ?",
+                (attempts, now, client_order_id),
+            )
+            self._add_event(c, client_order_id, now, "sent", state, state, {"attempt": attempts})
+
+    def transition(
+        self,
+        client_order_id: str,
+        to: OrderState,
+        *,
+        at: datetime,
+        result: OrderResult | None = None,
+        detail: dict | None = None,
+    ) -> bool:
+        """Apply a state change through TRANSITIONS. Returns True when applied (and writes an event),
+        False when it is a duplicate (same state, same fill) or not allowed (from a final state,
+        backwards); then nothing changes. The recorded fill never decreases: a report with a smaller
+        fill than already known (e.g. a cancel response without fill data) keeps the known fill.
+        Fields missing from `result` (None) keep their journaled values."""
+        to = _state(to)
+        now = _time_to_text(at)
+        if result is not None and result.client_order_id != client_order_id:
+            raise JournalError(f"result for {result.client_order_id} applied to order {client_order_id}")
+        with self._write() as c:
+            row = self._require_order(c, client_order_id)
+            current = OrderState(row["state"])
+            known_filled = Decimal(row["filled"])
+            reported = result.filled if result is not None and result.filled is not None else known_filled
+            filled = max(known_filled, reported)
+            if to is current:
+                if filled == known_filled or current not in FILL_PROGRESS_STATES:
+                    return False
+            elif not is_allowed_transition(current, to):
+                return False
+
+            def pick(field: str, new: Any) -> Any:
+                return new if new is not None else row[field]
+
+            r = result
+            values = {
+                "state": to.value,
+                "exchange_order_id": pick("exchange_order_id", r.exchange_order_id if r else None),
+                "filled": _dec_to_text(filled),
+                "average": pick("average", _dec_to_text(r.average) if r else None),
+                "fee": pick("fee", _dec_to_text(r.fee) if r else None),
+                "fee_currency": pick("fee_currency", r.fee_currency if r else None),
+                "error_code": pick("error_code", r.error_code if r else None),
+                "error_message": pick("error_message", r.error_message if r else None),
+                "updated_at": now,
+            }
+            c.execute(
+                f"UPDATE orders SET {', '.join(f'{k} = ?' for k in values)} WHERE client_order_id = ?",
+                (*values.values(), client_order_id),
+            )
+            event_detail: dict[str, Any] = {"filled": values["filled"]}
+            if r is not None:
+                for key in ("exchange_order_id", "average", "fee", "fee_currency", "error_code", "error_message"):
+                    value = getattr(r, key)
+                    if value is not None:
+                        event_detail[key] = value
+            event_detail.update(detail or {})
+            self._add_event(c, client_order_id, now, "transition", current, to, event_detail)
+            return True
+
+    @staticmethod
+    def _require_order(c: sqlite3.Connection, client_order_id: str) -> sqlite3.Row:
+        row = c.execute(
+            "SELECT state, filled, attempts, exchange_order_id, average, fee, fee_currency, error_code, error_message"
+            " FROM orders WHERE client_order_id = ?",
+            (client_order_id,),
+        ).fetchone()
+        if row is None:
+            raise JournalError(f"order {client_order_id} is not in the journal (record_intent first)")
+        return row
+
+    @staticmethod
+    def _add_event(
+        c: sqlite3.Connection,
+        client_order_id: str,
+        at: str,
+        kind: str,
+        from_state: OrderState | None,
+        to_state: OrderState,
+        detail: dict,
+    ) -> None:
+        c.execute(
+            "INSERT INTO order_events (client_order_id, at, kind, from_state, to_state, detail) VALUES (?, ?, ?, ?, ?, ?)",
+            (
+                client_order_id,
+                at,
+                kind,
+                from_state.value if from_state is not None else None,
+                to_state.value,
+                _json_dumps(detail),
+            ),
+        )
+
+    def unresolved_orders(self) -> list[OrderRecord]:
+        """PENDING, UNKNOWN or OPEN orders, oldest first: what a restart must reconcile."""
+        marks = ", ".join("?" for _ in UNRESOLVED_STATES)
+        rows = self._read(
+            f"SELECT {_ORDER_COLUMNS} FROM orders WHERE state IN ({marks}) ORDER BY created_at, rowid",
+            [s.value for s in UNRESOLVED_STATES],
+        )
+        return [_order_from_row(r) for r in rows]
+
+    def order(self, client_order_id: str) -> OrderRecord | None:
+        rows = self._read(f"SELECT {_ORDER_COLUMNS} FROM orders WHERE client_order_id = ?", (client_order_id,))
+        return _order_from_row(rows[0]) if rows else None
+
+    def orders(
+        self,
+        *,
+        since: datetime | None = None,
+        cycle_id: str | None = None,
+        limit: int | None = None,
+    ) -> list[OrderRecord]:
+        """Orders oldest first, filtered by creation time and/or cycle; with `limit`, the most recent
+        `limit` of them (still oldest first, as a table reads)."""
+        clauses, params = [], []
+        if since is not None:
+            clauses.append("created_at >= ?")
+            params.append(_time_to_text(since))
+        if cycle_id is not None:
+            clauses.append("cycle_id = ?")
+            params.append(cycle_id)
+        where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
+        sql = self._recent_sql(f"SELECT rowid, {_ORDER_COLUMNS} FROM orders {where}", "created_at", limit)
+        return [_order_from_row(r) for r in self._read(sql, params)]
+
+    def events(self, client_order_id: str) -> list[dict]:
+        """An order's history, oldest first: dicts with id, client_order_id, at (datetime), kind
+        ('intent' | 'sent' | 'transition'), from_state / to_state (OrderState; from_state None for the
+        intent) and detail (dict)."""
+        rows = self._read(
+            "SELECT id, client_order_id, at, kind, from_state, to_state, detail FROM order_events"
+            " WHERE client_order_id = ? ORDER BY id",
+            (client_order_id,),
+        )
+        return [
+            {
+                "id": r["id"],
+                "client_order_id": r["client_order_id"],
+                "at": _time_from_text(r["at"]),
+                "kind": r["kind"],
+                "from_state": OrderState(r["from_state"]) if r["from_state"] is not None else None,
+                "to_state": OrderState(r["to_state"]),
+                "detail": _json_loads(r["detail"]) or {},
+            }
+            for r in rows
+        ]
+
+    # ------------------------------------------------------------------ consistency
+
+    def check_consistency(self) -> list[str]:
+        """Every problem found, one sentence each; an empty list means consistent. Looks for: a damaged
+        file, orders or events pointing at missing rows, unknown states/kinds/outcomes, an order whose
+        state disagrees with its last event, finished cycles that still own PENDING orders, fills
+        larger than the order, and cycles whose finish fields contradict their outcome."""
+        problems: list[str] = []
+        with self._lock:
+            self._check_open()
+            q = self._conn.execute
+            for (message,) in q("PRAGMA quick_check").fetchall():
+                if message != "ok":
+                    problems.append(f"sqlite quick_check: {message}")
+            for r in q(
+                "SELECT o.client_order_id, o.cycle_id FROM orders o LEFT JOIN cycles c ON c.id = o.cycle_id"
+                " WHERE c.id IS NULL ORDER BY o.created_at"
+            ):
+                problems.append(f"order {r[0]} references cycle {r[1]}, which does not exist")
+            for r in q(
+                "SELECT DISTINCT e.client_order_id FROM order_events e"
+                " LEFT JOIN orders o ON o.client_order_id = e.client_order_id WHERE o.client_order_id IS NULL"
+            ):
+                problems.append(f"events exist for order {r[0]}, which does not exist")
+            states = {s.value for s in OrderState}
+            for r in q("SELECT client_order_id, state FROM orders ORDER BY created_at"):
+                if r[1] not in states:
+                    problems.append(f"order {r[0]} has unknown state {r[1]!r}")
+            for r in q(
+                "SELECT o.client_order_id, o.state, e.to_state FROM orders o LEFT JOIN order_events e"
+                " ON e.id = (SELECT MAX(id) FROM order_events WHERE client_order_id = o.client_order_id)"
+                " ORDER BY o.created_at"
+            ):
+                if r[2] is None:
+                    problems.append(f"order {r[0]} has no events")
+                elif r[1] != r[2]:
+                    problems.append(f"order {r[0]} is {r[1]!r} but its last event says {r[2]!r}")
+            for r in q(
+                "SELECT o.client_order_id, c.id, c.outcome FROM orders o JOIN cycles c ON c.id = o.cycle_id"
+                " WHERE o.state = 'pending' AND c.outcome != 'running' ORDER BY o.created_at"
+            ):
+                problems.append(f"order {r[0]} is still pending but its cycle {r[1]} finished as {r[2]!r}")
+            for r in q("SELECT client_order_id, amount, filled FROM orders ORDER BY created_at"):
+                try:
+                    if Decimal(r[2]) > Decimal(r[1]):
+                        problems.append(f"order {r[0]} filled {r[2]}, more than its amount {r[1]}")
+                except InvalidOperation:
+                    problems.append(f"order {r[0]} has a non-numeric amount {r[1]!r} or fill {r[2]!r}")
+            for r in q("SELECT id, kind, outcome, started_at, finished_at FROM cycles ORDER BY started_at"):
+                cid, kind, outcome, started, finished = r
+                if kind not in CYCLE_KINDS:
+                    problems.append(f"cycle {cid} has unknown kind {kind!r}")
+                if outcome not in CYCLE_OUTCOMES:
+                    problems.append(f"cycle {cid} has unknown outcome {outcome!r}")
+                if outcome == "running" and finished is not None:
+                    problems.append(f"cycle {cid} is running but has finished_at {finished}")
+                if outcome != "running" and finished is None:
+                    problems.append(f"cycle {cid} finished as {outcome!r} without finished_at")
+                if finished is not None and finished < started:
+                    problems.append(f"cycle {cid} finished at {finished}, before it started at {started}")
+        return problems
+
+
+def _intent_differences(existing: OrderRecord, content: dict[str, Any]) -> list[str]:
+    """Names of intent fields that differ; Decimals compare by value so '0.0250' equals '0.025'."""
+    current = {
+        "cycle_id": existing.cycle_id,
+        "asset": existing.asset,
+        "symbol": existing.symbol,
+        "side": existing.side.value,
+        "amount": existing.amount,
+        "reduce_only": int(existing.reduce_only),
+        "leg": existing.leg,
+        "order_type": existing.order_type,
+        "limit_price": existing.limit_price,
+    }
+    wanted = dict(content)
+    wanted["amount"] = _dec_from_text(content["amount"])
+    wanted["limit_price"] = _dec_from_text(content["limit_price"])
+    return [key for key in current if current[key] != wanted[key]]
+
+
+# --------------------------------------------------------------------------- --since values
+
+_DURATION_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+_DURATION_PART = re.compile(r"(\d+)([smhdw])")
+
+
+def parse_duration(text: str) -> timedelta:
+    """Parse a `--since` value: a whole number and a unit s, m, h, d or w ("90s", "30m", "2h", "7d",
+    "1w"), or several of them ("1h30m"). Raises ValueError with the expected form on bad input."""
+    if not isinstance(text, str):
+        raise ValueError(f"duration must be text like '30m', got {text!r}")
+    cleaned = text.strip().lower().replace(" ", "")
+    if not cleaned or _DURATION_PART.sub("", cleaned):
+        raise ValueError(
+            f"invalid duration {text!r}: use a whole number followed by s, m, h, d or w (e.g. 90s, 30m, 2h, 7d, 1w)"
+        )
+    total = timedelta()
+    for number, unit in _DURATION_PART.findall(cleaned):
+        total += timedelta(**{_DURATION_UNITS[unit]: int(number)})
+    if total <= timedelta():
+        raise ValueError(f"invalid duration {text!r}: it must be longer than zero")
+    return total

@@ -1,0 +1,126 @@
+"""Prometheus metrics for the daemon: cycle outcomes, orders, drift, margin and liquidation risk, latency.
+
+Each `Metrics` owns its own CollectorRegistry, so tests and several instances never collide in the global one.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+from .alerts import KINDS as ALERT_KINDS
+from .domain import OrderState, TradingState
+
+__all__ = ["CYCLE_OUTCOMES", "Metrics"]
+
+# The outcomes service.Rebalancer.cycle() reports; pre-created at 0 so rate() and absent() work from the start.
+CYCLE_OUTCOMES = ("done", "partial", "denied", "nothing_to_do", "dry_run", "failed")
+# generate_latest() with its default escaping writes the classic text format, and every name here is a
+# legacy-valid one; declaring 0.0.4 keeps both Prometheus 2 and 3 scrapers happy.
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+CYCLE_BUCKETS = (0.5, 1, 2, 5, 10, 20, 30, 60, 120, 300)
+
+
+def _value(enum_or_str: Any) -> str:
+    return str(getattr(enum_or_str, "value", enum_or_str))
+
+
+class Metrics:
+    """The rebalancer's metrics; `observe_cycle` updates them from a finished cycle report."""
+
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        self.registry = registry if registry is not None else CollectorRegistry()
+        r = self.registry
+        self.cycles = Counter("rebalancer_cycles_total", "Rebalance cycles by outcome.", ["outcome"], registry=r)
+        self.orders = Counter("rebalancer_orders_total", "Orders sent, by final status.", ["status"], registry=r)
+        self.alerts = Counter("rebalancer_alerts_total", "Alerts sent, by kind.", ["kind"], registry=r)
+        self.drift = Gauge("rebalancer_drift", "Effective weight minus target weight.", ["asset"], registry=r)
+        self.effective_weight = Gauge(
+            "rebalancer_effective_weight", "Effective (spot + perp) weight of NAV.", ["asset"], registry=r
+        )
+        self.margin_usage = Gauge("rebalancer_margin_usage", "Post-trade margin usage of the hedge account.",
+                                  registry=r)
+        self.funding_cost_per_day = Gauge("rebalancer_funding_cost_per_day",
+                                          "Expected funding cost per day, in the quote currency.", registry=r)
+        self.min_liquidation_distance = Gauge("rebalancer_min_liquidation_distance",
+                                              "Smallest distance of a position to its liquidation price.",
+                                              registry=r)
+        self.trading_state = Gauge("rebalancer_trading_state", "1 for the current trading state, 0 for the others.",
+                                   ["state"], registry=r)
+        self.last_cycle_timestamp = Gauge("rebalancer_last_cycle_timestamp_seconds",
+                                          "Unix time the last cycle finished.", registry=r)
+        self.consecutive_failures = Gauge("rebalancer_consecutive_failures", "Failed cycles in a row.", registry=r)
+        self.request_latency = Histogram("rebalancer_request_latency_seconds", "Exchange request latency.",
+                                         ["endpoint"], registry=r)
+        self.cycle_duration = Histogram("rebalancer_cycle_duration_seconds", "Duration of a cycle.",
+                                        buckets=CYCLE_BUCKETS, registry=r)
+
+        for outcome in CYCLE_OUTCOMES:
+            self.cycles.labels(outcome=outcome)
+        for state in OrderState:
+            self.orders.labels(status=state.value)
+        for kind in ALERT_KINDS:
+            self.alerts.labels(kind=kind)
+        for trading_state in TradingState:
+            self.trading_state.labels(state=trading_state.value).set(0)
+        # Unknown until the first cycle that gets as far as the risk gate.
+        for gauge in (self.margin_usage, self.funding_cost_per_day, self.min_liquidation_distance):
+            gauge.set(float("nan"))
+
+    def observe_cycle(self, report: Any) -> None:
+        """Count the cycle and its orders; refresh the gauges from its plan and verdict when it got that far.
+
+        A cycle that failed before planning leaves the previous gauge values; the outcome counter and
+        the last-cycle timestamp show that it happened.
+        """
+        self.cycles.labels(outcome=str(report.outcome)).inc()
+        for executed in report.executed or ():
+            self.orders.labels(status=_value(executed.result.state)).inc()
+
+        plan = getattr(report, "plan", None)
+        if plan is not None:
+            # Replace, not update: an asset dropped from the targets must not keep its last drift forever.
+            self.drift.clear()
+            self.effective_weight.clear()
+            for line in plan.assets:
+                self.drift.labels(asset=line.asset).set(float(line.drift))
+                self.effective_weight.labels(asset=line.asset).set(float(line.effective_weight))
+
+        verdict = getattr(report, "verdict", None)
+        if verdict is not None:
+            self.margin_usage.set(_float_or_nan(verdict.margin_usage))
+            self.funding_cost_per_day.set(_float_or_nan(verdict.funding_cost_per_day))
+            distances = list(verdict.liquidation_distances.values())
+            self.min_liquidation_distance.set(float(min(distances)) if distances else float("nan"))
+            current = _value(verdict.state)
+            for state in TradingState:
+                self.trading_state.labels(state=state.value).set(1 if state.value == current else 0)
+
+        started, finished = getattr(report, "started_at", None), getattr(report, "finished_at", None)
+        if finished is not None or started is not None:
+            self.last_cycle_timestamp.set((finished or started).timestamp())
+        if started is not None and finished is not None:
+            self.cycle_duration.observe(max((finished - started).total_seconds(), 0.0))
+
+    def observe_request(self, endpoint: str, seconds: float) -> None:
+        self.request_latency.labels(endpoint=endpoint).observe(seconds)
+
+    def count_alert(self, kind: str) -> None:
+        """Count an alert that was actually sent (not the suppressed ones)."""
+        self.alerts.labels(kind=kind).inc()
+
+    def set_consecutive_failures(self, n: int) -> None:
+        self.consecutive_failures.set(n)
+
+    def render(self) -> bytes:
+        """The text exposition of this instance's registry, for GET /metrics."""
+        return generate_latest(self.registry)
+
+    @property
+    def content_type(self) -> str:
+        return CONTENT_TYPE
+
+
+def _float_or_nan(value: Any) -> float:
+    return float("nan") if value is None else float(value)

@@ -1,0 +1,122 @@
+"""Rendering of journal records for `rebalancer orders`: a rich table for people, plain dicts for --json.
+
+Decimals are strings and times ISO-8601 in JSON, as in every other --json output.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+from datetime import datetime, timezone
+from decimal import Decimal
+from typing import Any
+
+from rich.table import Table
+from rich.text import Text
+
+from .domain import OrderState, Side
+from .journal import CycleRecord, OrderRecord
+
+__all__ = ["cycle_to_json", "decimal_text", "order_to_json", "orders_table"]
+
+STATE_STYLES: dict[OrderState, str] = {
+    OrderState.PENDING: "yellow",
+    OrderState.UNKNOWN: "bold magenta",  # needs a lookup by client id: make it stand out
+    OrderState.OPEN: "cyan",
+    OrderState.FILLED: "green",
+    OrderState.PARTIALLY_FILLED: "yellow",
+    OrderState.CANCELED: "dim",
+    OrderState.EXPIRED: "dim",
+    OrderState.REJECTED: "bold red",
+    OrderState.NOT_PLACED: "dim",
+}
+SIDE_STYLES: dict[Side, str] = {Side.BUY: "green", Side.SELL: "red"}
+ERROR_WIDTH = 60
+
+
+def decimal_text(value: Decimal | None) -> str:
+    """Plain notation without exponent ("0.0000001", "10"), trailing zeros dropped; "" for None."""
+    if value is None:
+        return ""
+    if not value.is_finite():
+        return str(value)
+    text = format(value.normalize(), "f")
+    return "0" if text in ("-0", "0") else text
+
+
+def _time_text(value: datetime | None) -> str:
+    if value is None:
+        return ""
+    return value.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def _json_value(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return format(value, "f") if value.is_finite() else str(value)
+    if isinstance(value, datetime):
+        return value.astimezone(timezone.utc).isoformat()
+    if isinstance(value, enum.Enum):
+        return value.value
+    return value
+
+
+def order_to_json(record: OrderRecord) -> dict:
+    """Every field of the record, JSON-ready: Decimals as strings, datetimes ISO (UTC), enums as values."""
+    return {f.name: _json_value(getattr(record, f.name)) for f in dataclasses.fields(record)}
+
+
+def cycle_to_json(record: CycleRecord) -> dict:
+    """Every field of the cycle record, JSON-ready (plan/verdict/result are already plain dicts)."""
+    return {f.name: _json_value(getattr(record, f.name)) for f in dataclasses.fields(record)}
+
+
+def _error_text(record: OrderRecord) -> str:
+    parts = [p for p in (record.error_code, record.error_message) if p]
+    text = " ".join(parts)
+    return text if len(text) <= ERROR_WIDTH else text[: ERROR_WIDTH - 1] + "…"
+
+
+def orders_table(records: list[OrderRecord], *, title: str | None = None) -> Table:
+    """The journal as a table, one row per order, in the order given (the journal gives oldest first)."""
+    table = Table(title=title if title is not None else f"Orders ({len(records)})", title_justify="left")
+    table.add_column("time (UTC)", no_wrap=True)
+    table.add_column("cycle", overflow="fold")
+    table.add_column("client id", overflow="fold")
+    table.add_column("symbol", no_wrap=True)
+    table.add_column("side")
+    table.add_column("amount", justify="right")
+    table.add_column("type")
+    table.add_column("state")
+    table.add_column("filled", justify="right")
+    table.add_column("avg", justify="right")
+    table.add_column("fee", justify="right")
+    table.add_column("error", overflow="fold")
+    for r in records:
+        amount = Text(decimal_text(r.amount))
+        if r.reduce_only:
+            amount.append(" RO", style="dim")  # reduce-only: can only shrink the position
+        order_type = r.order_type if r.limit_price is None else f"{r.order_type} @ {decimal_text(r.limit_price)}"
+        state = Text(r.state.value, style=STATE_STYLES.get(r.state, ""))
+        if r.attempts > 1:
+            # More than one send means an unknown outcome was resolved as "not found" and resent.
+            state.append(f" ({r.attempts} sends)", style="dim")
+        fee = decimal_text(r.fee)
+        if fee and r.fee_currency:
+            fee = f"{fee} {r.fee_currency}"
+        table.add_row(
+            _time_text(r.created_at),
+            r.cycle_id,
+            r.client_order_id,
+            r.symbol,
+            Text(r.side.value, style=SIDE_STYLES.get(r.side, "")),
+            amount,
+            order_type,
+            state,
+            decimal_text(r.filled),
+            decimal_text(r.average),
+            fee,
+            Text(_error_text(r), style="red"),
+        )
+    if not records:
+        table.caption = "no orders in this range"
+    return table

@@ -1,0 +1,212 @@
+"""The composition root: settings -> venue, journal, executor; one cycle from snapshot to journal.
+
+Commands and the daemon call `Rebalancer.cycle()`; dry-run is simply "plan + gate, don't execute".
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from decimal import Decimal
+from typing import Any, Callable
+
+import structlog
+
+from .domain import OrderState, Plan, Position, RiskLimits, Snapshot, TradingState, Verdict
+from .executor import Executed, Executor, client_order_id, expected_positions, new_cycle_id
+from .journal import Journal, OrderRecord
+from .planner import plan as make_plan
+from .planner import unwind_plan
+from .risk import gate
+from .settings import Settings
+from .venues.ccxt_venue import CcxtVenue, VenueConfig, utc_now
+from .domain import Holding, D
+from .report import cycle_result_json, plan_to_json, verdict_to_json
+
+log = structlog.get_logger("rebalancer.service")
+
+EXIT_OK, EXIT_ERROR, EXIT_DENIED = 0, 1, 3
+
+
+def venue_config(name: str, v: Any) -> VenueConfig:
+    def secret(value: Any) -> str | None:
+        return value.get_secret_value() if value is not None else None
+
+    return VenueConfig(
+        name=name, exchange=v.exchange, mode=v.mode, base_url=v.base_url,
+        api_key=secret(v.api_key), api_secret=secret(v.api_secret), password=secret(v.password),
+        timeout_ms=v.timeout_ms, leverage=v.leverage, margin_mode=v.margin_mode,
+        spot_wallet_types=tuple(v.spot_wallet_types),
+    )
+
+
+def make_venue(settings: Settings, *, session: Any = None, **kw: Any) -> CcxtVenue:
+    hedge_name, hedge = settings.hedge_venue()
+    spot_name, spot = settings.spot_venue()
+    external = [Holding(e.asset, D(e.amount), e.label or "external", external=True)
+                for e in settings.portfolio.external]
+    return CcxtVenue(
+        hedge=venue_config(hedge_name, hedge),
+        spot=venue_config(spot_name, spot),
+        quote=settings.portfolio.quote,
+        assets=settings.flat_targets(),
+        external=external,
+        session=session,
+        **kw,
+    )
+
+
+@dataclass
+class CycleReport:
+    cycle_id: str
+    kind: str
+    execute: bool
+    started_at: datetime
+    snapshot: Snapshot | None = None
+    plan: Plan | None = None
+    verdict: Verdict | None = None
+    executed: list[Executed] = field(default_factory=list)
+    positions_after: dict[str, Position] | None = None
+    mismatches: list[str] = field(default_factory=list)
+    unresolved: list[OrderRecord] = field(default_factory=list)
+    outcome: str = "running"
+    error: str | None = None
+    exception: BaseException | None = None
+    finished_at: datetime | None = None
+
+    @property
+    def exit_code(self) -> int:
+        if self.error or any(e.result.state is not OrderState.FILLED for e in self.executed):
+            return EXIT_ERROR
+        if self.verdict is not None and self.verdict.denials:
+            return EXIT_DENIED
+        return EXIT_OK
+
+
+class Rebalancer:
+    """Owns the venue, the journal and the executor for one account."""
+
+    def __init__(self, settings: Settings, *, venue: Any = None, journal: Journal | None = None,
+                 clock: Callable[[], datetime] = utc_now, executor_kw: dict | None = None) -> None:
+        self.settings = settings
+        self.clock = clock
+        self.venue = venue if venue is not None else make_venue(settings)
+        self.journal = journal if journal is not None else Journal(settings.journal.path)
+        r = settings.rebalance
+        self.executor = Executor(self.venue, self.journal, clock=clock, order_type=r.order_type,
+                                 max_slippage=r.max_slippage, halted=lambda: self.limits().halted,
+                                 **(executor_kw or {}))
+        self.venue_name = settings.hedge_venue()[0]
+        self.connected = False
+        self.forced_state: TradingState | None = None  # set by the daemon after repeated failures
+
+    def limits(self) -> RiskLimits:
+        """The gate's limits now: kill switch read fresh, plus any state the daemon forced."""
+        limits = self.settings.risk_limits()
+        if self.forced_state is TradingState.HALTED:
+            return replace(limits, halted=True)
+        if self.forced_state is TradingState.REDUCING:
+            return replace(limits, reducing=True)
+        return limits
+
+    async def start(self) -> None:
+        """Connect: load markets once, check the account's position mode."""
+        await self.venue.connect()
+        self.connected = True
+
+    async def resolve(self) -> list[OrderRecord]:
+        """Settle what a crash left unresolved. Only the process holding the journal lock may call
+        this: another process's PENDING order is not a crash leftover."""
+        if not self.connected:
+            await self.start()
+        return await self.executor.resolve_unresolved()
+
+    async def close(self) -> None:
+        try:
+            await self.venue.close()
+        finally:
+            self.journal.close()
+
+    async def cycle(self, *, execute: bool, kind: str = "rebalance", record: bool = True) -> CycleReport:
+        """snapshot -> plan -> gate -> (execute -> confirm) -> journal. Never raises for venue or
+        planning errors: the report (and the journal, when `record`) says what failed."""
+        started = self.clock()
+        report = CycleReport(new_cycle_id(started), kind, execute, started)
+        cycle_log = log.bind(cycle_id=report.cycle_id, kind=kind, execute=execute)
+        record = record or execute  # an executing cycle is always journaled
+        if record:
+            self.journal.start_cycle(report.cycle_id, kind=kind, execute=execute, venue=self.venue_name,
+                                     started_at=started, snapshot_summary={})
+        try:
+            if not self.connected:
+                await self.start()
+            report.snapshot = snap = await self.venue.snapshot()
+            cycle_log.info("snapshot_taken", positions=len(snap.positions), holdings=len(snap.holdings))
+            params = self.settings.plan_params()
+            planned = unwind_plan(snap, params) if kind == "unwind" else make_plan(snap, params)
+            planned = replace(planned, orders=tuple(
+                replace(o, client_order_id=client_order_id(report.cycle_id, i)) for i, o in enumerate(planned.orders)))
+            report.plan = planned
+            report.verdict = verdict = gate(snap, planned, self.limits(), now=self.clock(),
+                                            min_order_notional=Decimal(0) if kind == "unwind"
+                                            else params.min_order_notional)
+            if record:
+                self.journal.update_cycle(report.cycle_id, plan=plan_to_json(planned),
+                                          verdict=verdict_to_json(verdict))
+            cycle_log.info("plan_made", nav=str(planned.nav), triggered=planned.triggered,
+                           orders=len(planned.orders), approved=len(verdict.approved),
+                           denials=[f.code for f in verdict.denials], state=verdict.state.value)
+            if not execute:
+                report.outcome = "dry_run"
+            elif not verdict.approved:
+                report.outcome = "denied" if verdict.denials else "nothing_to_do"
+            else:
+                report.unresolved = await self.executor.resolve_unresolved()
+                if report.unresolved:
+                    raise UnresolvedOrders(
+                        f"{len(report.unresolved)} earlier order(s) are still unresolved "
+                        f"({', '.join(r.client_order_id for r in report.unresolved)}): no new orders until they are"
+                    )
+                report.executed = await self.executor.execute(report.cycle_id, verdict.approved)
+                report.positions_after = await self.venue.positions()
+                report.mismatches = _mismatches(snap, report)
+                filled = all(e.result.state is OrderState.FILLED for e in report.executed)
+                report.outcome = "done" if filled and not verdict.denials and not report.mismatches else "partial"
+        except Exception as exc:  # the cycle fails, the journal says why, the caller decides
+            report.outcome = "failed"
+            report.error = str(exc) or type(exc).__name__
+            report.exception = exc
+            cycle_log.error("cycle_failed", error=report.error, error_type=type(exc).__name__)
+        report.finished_at = self.clock()
+        if record:
+            summary = snapshot_summary(report.snapshot) if report.snapshot is not None else {}
+            self.journal.finish_cycle(report.cycle_id, outcome=report.outcome, finished_at=report.finished_at,
+                                      result={**cycle_result_json(report), "snapshot": summary}, error=report.error)
+        cycle_log.info("cycle_finished", outcome=report.outcome, orders=len(report.executed))
+        return report
+
+
+class UnresolvedOrders(RuntimeError):
+    """Earlier orders are still PENDING/UNKNOWN: trading waits until the exchange can tell what happened."""
+
+
+def snapshot_summary(snap: Snapshot) -> dict[str, Any]:
+    return {
+        "taken_at": snap.taken_at.isoformat(),
+        "holdings": {h.asset: str(sum((x.amount for x in snap.holdings if x.asset == h.asset), D(0)))
+                     for h in snap.holdings},
+        "positions": {a: str(p.amount) for a, p in snap.positions.items()},
+        "marks": {a: str(q.price) for a, q in snap.mark_prices.items()},
+        "equity": str(snap.account.equity) if snap.account else None,
+    }
+
+
+def _mismatches(snap: Snapshot, report: CycleReport) -> list[str]:
+    expected = expected_positions(dict(snap.positions), report.executed)
+    actual = {a: p.amount for a, p in (report.positions_after or {}).items()}
+    out = []
+    for asset in sorted(set(expected) | set(actual)):
+        e, a = expected.get(asset, D(0)), actual.get(asset, D(0))
+        if e != a:
+            out.append(f"{asset}: expected position {e}, exchange reports {a}")
+    return out

@@ -1,0 +1,470 @@
+"""The ccxt adapter: builds clients per mode, reads one cycle's snapshot concurrently, places orders.
+
+This package is the only ccxt importer; everything it returns is a typed domain record.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from decimal import Decimal
+from typing import Any, Awaitable, Callable, Iterable, Mapping, Protocol
+
+import ccxt
+import ccxt.async_support as ccxt_async
+from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, stop_after_attempt, wait_exponential_jitter
+
+from ..domain import (
+    ZERO,
+    D,
+    Funding,
+    HedgeAccount,
+    Holding,
+    Market,
+    OrderResult,
+    OrderState,
+    PlannedOrder,
+    Position,
+    Quote,
+    Snapshot,
+)
+from .capabilities import Capabilities, capabilities
+from .errors import (
+    ClockSkewError,
+    FatalError,
+    RateLimitedError,
+    RejectedError,
+    TransientError,
+    VenueError,
+    translate,
+)
+
+TIME_RESYNC_S = 600.0  # ccxt only syncs the clock inside load_markets: refresh it on a timer too
+
+
+def utc_now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def _ms_to_dt(ms: Any, fallback: datetime) -> datetime:
+    if ms in (None, 0, ""):
+        return fallback
+    return datetime.fromtimestamp(int(ms) / 1000, tz=timezone.utc)
+
+
+def _dec(value: Any) -> Decimal | None:
+    if value is None or value == "":
+        return None
+    return D(value)
+
+
+@dataclass(frozen=True)
+class VenueConfig:
+    """What the adapter needs to build one ccxt client (settings stay out of this layer)."""
+
+    name: str
+    exchange: str
+    mode: str
+    base_url: str | None = None
+    api_key: str | None = None
+    api_secret: str | None = None
+    password: str | None = None
+    timeout_ms: int = 10000
+    leverage: int = 3
+    margin_mode: str = "cross"
+    spot_wallet_types: tuple[str, ...] = ("spot",)
+
+    @property
+    def caps(self) -> Capabilities:
+        return capabilities(self.exchange)
+
+
+class Venue(Protocol):
+    """What the executor and the commands need from an exchange; CcxtVenue is the real one."""
+
+    async def connect(self) -> None: ...
+    async def snapshot(self) -> Snapshot: ...
+    async def prepare(self, symbols: Iterable[str]) -> None: ...
+    async def place(self, order: PlannedOrder, client_order_id: str, order_type: str,
+                    limit_price: Decimal | None) -> OrderResult: ...
+    async def lookup(self, symbol: str, client_order_id: str) -> OrderResult | None: ...
+    async def positions(self) -> dict[str, Position]: ...
+    async def resync_clock(self) -> None: ...
+    async def close(self) -> None: ...
+
+
+def build_client(cfg: VenueConfig, *, session: Any = None) -> Any:
+    """A ccxt async client for one venue in its mode; the only place that knows how modes are reached."""
+    caps = cfg.caps
+    if cfg.mode not in caps.modes:
+        raise FatalError(f"venues.{cfg.name}.mode: {cfg.mode!r} is not available for {cfg.exchange}")
+    config: dict[str, Any] = {
+        "timeout": cfg.timeout_ms,
+        "options": {k: (dict(v) if isinstance(v, Mapping) else v) for k, v in caps.options.items()},
+    }
+    if cfg.api_key:
+        config["apiKey"] = cfg.api_key
+    if cfg.api_secret:
+        config["secret"] = cfg.api_secret
+    if cfg.password:
+        config["password"] = cfg.password
+    if session is not None:
+        config["session"] = session  # through the config, so close() never closes a shared session
+    if cfg.mode == "local":
+        from .binance_local import make_local_binance
+
+        if not cfg.base_url:
+            raise FatalError(f"venues.{cfg.name}.base_url: required with mode = \"local\"")
+        return make_local_binance(cfg.base_url, cfg.api_key or "", cfg.api_secret or "", session=session,
+                                  timeout=cfg.timeout_ms)
+    client = getattr(ccxt_async, cfg.exchange)(config)
+    switch = caps.mode_switch.get(cfg.mode)
+    if switch == "demo_trading":
+        client.enable_demo_trading(True)  # the constructor option only sets a flag; this moves the URLs
+    elif switch == "sandbox":
+        client.set_sandbox_mode(True)
+    return client
+
+
+class CcxtVenue:
+    """One hedge venue (and a spot venue, possibly the same account) behind the Venue protocol."""
+
+    def __init__(
+        self,
+        *,
+        hedge: VenueConfig,
+        spot: VenueConfig,
+        quote: str,
+        assets: Iterable[str],
+        external: Iterable[Holding] = (),
+        session: Any = None,
+        clock: Callable[[], datetime] = utc_now,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        read_attempts: int = 4,
+        max_wait_s: float = 8.0,
+        clients: tuple[Any, Any] | None = None,
+    ) -> None:
+        self.hedge_cfg, self.spot_cfg = hedge, spot
+        self.quote = quote
+        self.assets = tuple(a for a in assets if a != quote)
+        self.external = tuple(external)
+        self.clock, self.sleep = clock, sleep
+        self.read_attempts, self.max_wait_s = read_attempts, max_wait_s
+        if clients is not None:
+            self.hedge_client, self.spot_client = clients
+        else:
+            self.hedge_client = build_client(hedge, session=session)
+            same = (spot.name == hedge.name)
+            self.spot_client = self.hedge_client if same else build_client(spot, session=session)
+        self.markets: dict[str, Market] = {}
+        self.spot_symbols: dict[str, str] = {}
+        self.intervals: dict[str, Decimal] = {}
+        self._prepared: set[str] = set()
+        self._last_resync = 0.0
+        self.request_counts: dict[str, int] = {}
+
+    # ------------------------------------------------------------------ plumbing
+
+    async def _read(self, label: str, fn: Callable[..., Awaitable[Any]], *args: Any, client: Any = None) -> Any:
+        """A read with bounded retries on transient errors only; 429s honour Retry-After."""
+        client = client or self.hedge_client
+
+        async def before_sleep(state: RetryCallState) -> None:
+            exc = state.outcome.exception() if state.outcome else None
+            if isinstance(exc, ClockSkewError):
+                await self.resync_clock()
+
+        def wait(state: RetryCallState) -> float:
+            exc = state.outcome.exception() if state.outcome else None
+            if isinstance(exc, RateLimitedError) and exc.retry_after is not None:
+                return min(exc.retry_after, self.max_wait_s * 4)
+            return wait_exponential_jitter(initial=0.2, max=self.max_wait_s, jitter=0.2)(state)
+
+        async def once() -> Any:
+            self.request_counts[label] = self.request_counts.get(label, 0) + 1
+            try:
+                return await fn(*args)
+            except Exception as exc:  # translated once, here
+                raise translate(exc, write=False, headers=getattr(client, "last_response_headers", None)) from exc
+
+        retrying = AsyncRetrying(
+            retry=retry_if_exception_type(TransientError),
+            stop=stop_after_attempt(self.read_attempts),
+            wait=wait,
+            before_sleep=before_sleep,
+            sleep=self.sleep,
+            reraise=True,
+        )
+        return await retrying(once)
+
+    async def resync_clock(self) -> None:
+        clients = {id(c): c for c in (self.hedge_client, self.spot_client)}.values()
+        for client in clients:
+            if hasattr(client, "load_time_difference"):
+                try:
+                    await client.load_time_difference()
+                except Exception as exc:
+                    raise translate(exc, write=False) from exc
+        self._last_resync = time.monotonic()
+
+    # ------------------------------------------------------------------ lifecycle
+
+    async def connect(self) -> None:
+        """Load markets once (lean), check one-way mode, map assets to perp and spot markets."""
+        await self._read("load_markets", self.hedge_client.load_markets)
+        if self.spot_client is not self.hedge_client:
+            await self._read("load_markets", self.spot_client.load_markets, client=self.spot_client)
+        self._last_resync = time.monotonic()
+        self.markets = {}
+        for asset in self.assets:
+            market = self._perp_market(asset)
+            if market is not None:
+                self.markets[asset] = market
+            spot_symbol = f"{asset}/{self.quote}"
+            if spot_symbol in self.spot_client.markets:
+                self.spot_symbols[asset] = spot_symbol
+        if self.hedge_cfg.caps.has_position_mode and self.markets:
+            first = next(iter(self.markets.values())).symbol
+            mode = await self._read("fetch_position_mode", self.hedge_client.fetch_position_mode, first)
+            if mode.get("hedged"):
+                raise FatalError(
+                    f"{self.hedge_cfg.name}: the futures account is in hedge (dual-side) position mode; "
+                    "switch it to one-way mode in the exchange's futures settings, then run again"
+                )
+
+    def _perp_market(self, asset: str) -> Market | None:
+        symbol = f"{asset}/{self.quote}:{self.quote}"
+        m = self.hedge_client.markets.get(symbol)
+        if not m or not m.get("swap") or not m.get("linear") or m.get("active") is False:
+            return None
+        precision = (m.get("precision") or {}).get("amount")
+        step = _dec(precision)
+        if step is not None and self.hedge_client.precisionMode == ccxt.DECIMAL_PLACES:
+            step = Decimal(1).scaleb(-int(step))
+        limits = m.get("limits") or {}
+        return Market(
+            symbol=symbol,
+            base=asset,
+            quote=self.quote,
+            contract_size=_dec(m.get("contractSize")) or Decimal(1),
+            amount_step=step,
+            min_amount=_dec((limits.get("amount") or {}).get("min")),
+            min_cost=_dec((limits.get("cost") or {}).get("min")),
+            mmr=_dec(m.get("maintenanceMarginRate")),
+        )
+
+    async def close(self) -> None:
+        clients = {id(c): c for c in (self.hedge_client, self.spot_client)}.values()
+        for client in clients:
+            await client.close()
+
+    # ------------------------------------------------------------------ reads
+
+    async def snapshot(self) -> Snapshot:
+        """Every read of a cycle issued at once: spot balances, futures account, positions,
+        spot tickers and mark prices with funding (one premiumIndex call)."""
+        if time.monotonic() - self._last_resync > TIME_RESYNC_S:
+            await self.resync_clock()
+        perp_symbols = [m.symbol for m in self.markets.values()]
+        spot_symbols = list(self.spot_symbols.values())
+        tasks: dict[str, Awaitable[Any]] = {
+            "futures": self._read("fetch_balance_futures", self.hedge_client.fetch_balance,
+                                  dict(self.hedge_cfg.caps.futures_balance_params)),
+        }
+        for wallet in self.spot_cfg.spot_wallet_types:
+            params = {} if wallet == "spot" else {"type": wallet}
+            tasks[f"spot:{wallet}"] = self._read("fetch_balance_spot", self.spot_client.fetch_balance, params,
+                                                 client=self.spot_client)
+        if perp_symbols:
+            tasks["positions"] = self._read("fetch_positions", self.hedge_client.fetch_positions, perp_symbols)
+            tasks["funding"] = self._read("fetch_funding_rates", self.hedge_client.fetch_funding_rates, perp_symbols)
+        if spot_symbols:
+            tasks["tickers"] = self._read("fetch_tickers", self.spot_client.fetch_tickers, spot_symbols,
+                                          client=self.spot_client)
+        results = dict(zip(tasks, await asyncio.gather(*tasks.values())))
+        now = self.clock()
+
+        holdings: list[Holding] = []
+        for key, balance in results.items():
+            if key.startswith("spot:"):
+                totals = balance.get("total") or {}
+                for asset in (*self.assets, self.quote):
+                    amount = _dec(totals.get(asset))
+                    if amount:
+                        holdings.append(Holding(asset, amount, f"{self.spot_cfg.name}:{key[5:]}"))
+        holdings.extend(self.external)
+
+        spot_prices: dict[str, Quote] = {}
+        for asset, symbol in self.spot_symbols.items():
+            t = (results.get("tickers") or {}).get(symbol)
+            if not t:
+                continue
+            bid, ask, last = _dec(t.get("bid")), _dec(t.get("ask")), _dec(t.get("last"))
+            price = (bid + ask) / 2 if bid and ask else last
+            if price:
+                spot_prices[asset] = Quote(price, _ms_to_dt(t.get("timestamp"), now))
+
+        mark_prices: dict[str, Quote] = {}
+        funding: dict[str, Funding] = {}
+        by_symbol = {m.symbol: a for a, m in self.markets.items()}
+        for symbol, fr in (results.get("funding") or {}).items():
+            asset = by_symbol.get(symbol)
+            if asset is None:
+                continue
+            ts = _ms_to_dt(fr.get("timestamp"), now)
+            if fr.get("markPrice"):
+                mark_prices[asset] = Quote(D(fr["markPrice"]), ts)
+            if fr.get("fundingRate") is not None:
+                hours = self.intervals.get(asset) or _interval_hours(fr.get("interval")) or Decimal(8)
+                funding[asset] = Funding(D(fr["fundingRate"]), hours, ts)
+
+        positions = self._parse_positions(results.get("positions") or [])
+        return Snapshot(
+            taken_at=now,
+            quote=self.quote,
+            holdings=tuple(holdings),
+            positions=positions,
+            markets=dict(self.markets),
+            spot_prices=spot_prices,
+            mark_prices=mark_prices,
+            funding=funding,
+            account=self._parse_account(results["futures"]),
+        )
+
+    def _parse_account(self, balance: Mapping[str, Any]) -> HedgeAccount | None:
+        info = balance.get("info") or {}
+        if isinstance(info, dict) and "totalMarginBalance" in info:
+            return HedgeAccount(
+                equity=D(info["totalMarginBalance"]),
+                wallet=D(info.get("totalWalletBalance", info["totalMarginBalance"])),
+                initial_margin=D(info.get("totalInitialMargin", 0)),
+                maintenance_margin=D(info.get("totalMaintMargin", 0)),
+                available=D(info.get("availableBalance", 0)),
+            )
+        entry = balance.get(self.quote)
+        if not entry or entry.get("total") is None:
+            return None
+        return HedgeAccount(equity=D(entry["total"]), wallet=D(entry["total"]),
+                            initial_margin=D(entry.get("used") or 0), available=D(entry.get("free") or 0))
+
+    def _parse_positions(self, raw: Iterable[Mapping[str, Any]]) -> dict[str, Position]:
+        by_symbol = {m.symbol: a for a, m in self.markets.items()}
+        positions: dict[str, Position] = {}
+        for p in raw:
+            asset = by_symbol.get(p.get("symbol"))
+            contracts = _dec(p.get("contracts")) or ZERO
+            if asset is None or contracts == 0:
+                continue
+            if p.get("hedged"):
+                raise FatalError(
+                    f"{self.hedge_cfg.name}: {p.get('symbol')} is held in hedge (dual-side) mode; "
+                    "switch the futures account to one-way mode"
+                )
+            size = contracts * (_dec(p.get("contractSize")) or Decimal(1))
+            sign = -1 if p.get("side") == "short" else 1
+            positions[asset] = Position(
+                asset=asset,
+                symbol=p["symbol"],
+                amount=size * sign,
+                entry_price=_dec(p.get("entryPrice")),
+                liquidation_price=_dec(p.get("liquidationPrice")),
+                unrealized_pnl=_dec(p.get("unrealizedPnl")),
+            )
+        return positions
+
+    async def positions(self) -> dict[str, Position]:
+        symbols = [m.symbol for m in self.markets.values()]
+        if not symbols:
+            return {}
+        return self._parse_positions(await self._read("fetch_positions", self.hedge_client.fetch_positions, symbols))
+
+    # ------------------------------------------------------------------ orders
+
+    async def prepare(self, symbols: Iterable[str]) -> None:
+        """Set margin mode and leverage once per symbol per process; both are idempotent."""
+        for symbol in symbols:
+            if symbol in self._prepared:
+                continue
+            try:
+                await self.hedge_client.set_margin_mode(self.hedge_cfg.margin_mode, symbol)
+            except ccxt.MarginModeAlreadySet:
+                pass  # -4046 "No need to change margin type": already as wanted
+            except Exception as exc:
+                err = translate(exc, write=False)
+                if not isinstance(err, RejectedError):
+                    raise err from exc
+            try:
+                await self.hedge_client.set_leverage(self.hedge_cfg.leverage, symbol)
+            except Exception as exc:
+                raise translate(exc, write=False) from exc
+            self._prepared.add(symbol)
+
+    async def place(self, order: PlannedOrder, client_order_id: str, order_type: str,
+                    limit_price: Decimal | None) -> OrderResult:
+        """One create_order, never retried here: a failure is translated for the executor to resolve."""
+        params: dict[str, Any] = {"clientOrderId": client_order_id}
+        if order.reduce_only:
+            params["reduceOnly"] = True
+        kind, price = "market", None
+        if order_type == "limit_ioc":
+            kind, price = "limit", float(limit_price) if limit_price is not None else None
+            params["timeInForce"] = "IOC"
+        self.request_counts["create_order"] = self.request_counts.get("create_order", 0) + 1
+        try:
+            raw = await self.hedge_client.create_order(
+                order.symbol, kind, order.side.value, float(order.amount), price, params
+            )
+        except Exception as exc:
+            raise translate(exc, write=True, headers=getattr(self.hedge_client, "last_response_headers", None)) from exc
+        return parse_order(raw, client_order_id, order.amount)
+
+    async def lookup(self, symbol: str, client_order_id: str) -> OrderResult | None:
+        """The order with this client id, or None when the exchange says it does not exist."""
+        from .errors import OrderNotFoundError
+
+        try:
+            raw = await self._read("fetch_order", self.hedge_client.fetch_order, None, symbol,
+                                   {"clientOrderId": client_order_id})
+        except OrderNotFoundError:
+            return None
+        return parse_order(raw, client_order_id, None)
+
+
+_STATUS = {"open": OrderState.OPEN, "closed": OrderState.FILLED, "canceled": OrderState.CANCELED,
+           "expired": OrderState.EXPIRED, "rejected": OrderState.REJECTED}
+
+
+def parse_order(raw: Mapping[str, Any], client_order_id: str, amount: Decimal | None) -> OrderResult:
+    """ccxt order -> OrderResult; a closed or cancelled order with a partial fill is PARTIALLY_FILLED."""
+    filled = _dec(raw.get("filled")) or ZERO
+    requested = _dec(raw.get("amount")) or amount
+    state = _STATUS.get(str(raw.get("status")), OrderState.UNKNOWN)
+    if state in (OrderState.FILLED, OrderState.CANCELED, OrderState.EXPIRED) and filled > 0:
+        if requested is not None and filled < requested:
+            state = OrderState.PARTIALLY_FILLED
+        elif state is not OrderState.FILLED:
+            state = OrderState.FILLED
+    fee = raw.get("fee") or {}
+    return OrderResult(
+        client_order_id=raw.get("clientOrderId") or client_order_id,
+        state=state,
+        exchange_order_id=str(raw["id"]) if raw.get("id") is not None else None,
+        filled=filled,
+        average=_dec(raw.get("average")),
+        fee=_dec(fee.get("cost")),
+        fee_currency=fee.get("currency"),
+    )
+
+
+def _interval_hours(value: Any) -> Decimal | None:
+    if not value:
+        return None
+    text = str(value).strip().lower()
+    if text.endswith("h") and text[:-1].isdigit():
+        return Decimal(text[:-1])
+    return None
+
+
+__all__ = ["CcxtVenue", "Venue", "VenueConfig", "VenueError", "build_client", "parse_order", "utc_now"]

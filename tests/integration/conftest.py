@@ -1,0 +1,81 @@
+"""Fixtures for end-to-end tests: the local exchange in-process and settings pointing at it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+
+from rebalancer.settings import load_settings
+
+CONFIG = """\
+[portfolio]
+quote = "USDT"
+nav = "{nav}"
+targets = {{ {targets} }}
+
+[rebalance]
+band = {band}
+min_order_notional = {min_order_notional}
+
+[venues.main]
+exchange = "binance"
+mode = "local"
+base_url = "{base_url}"
+roles = ["spot", "hedge"]
+leverage = {leverage}
+api_key = "{api_key}"
+api_secret = "{api_secret}"
+timeout_ms = {timeout_ms}
+
+[risk]
+max_margin_usage = {max_margin_usage}
+min_liquidation_distance = {min_liquidation_distance}
+kill_switch_file = "{var}/HALT"
+
+[journal]
+path = "{var}/journal.db"
+
+[logging]
+level = "warning"
+format = "json"
+file = ""
+"""
+
+
+def write_config(tmp_path: Path, ex: Any, targets: dict[str, float], **kw: Any) -> Path:
+    values = dict(nav="spot", band=0.02, min_order_notional=10, leverage=3, timeout_ms=3000,
+                  max_margin_usage=0.5, min_liquidation_distance=0.25)
+    values.update(kw)
+    text = CONFIG.format(
+        targets=", ".join(f"{a} = {w}" for a, w in targets.items()),
+        base_url=ex.base_url, api_key=ex.api_key, api_secret=ex.api_secret, var=tmp_path.as_posix(), **values,
+    )
+    path = tmp_path / "rebalancer.toml"
+    path.write_text(text)
+    return path
+
+
+def settings_for(tmp_path: Path, ex: Any, targets: dict[str, float], **kw: Any):
+    return load_settings(write_config(tmp_path, ex, targets, **kw), env={})
+
+
+async def sim_state(ex: Any) -> dict:
+    async with aiohttp.ClientSession() as http:
+        async with http.get(f"{ex.base_url}/_sim/state") as resp:
+            return await resp.json()
+
+
+async def sim_post(ex: Any, path: str, body: dict) -> dict:
+    async with aiohttp.ClientSession() as http:
+        async with http.post(f"{ex.base_url}/_sim/{path}", json=body) as resp:
+            assert resp.status == 200, await resp.text()
+            return await resp.json()
+
+
+@pytest.fixture
+def fast_executor() -> dict:
+    """Executor timing for tests: short lookup spacing so retries don't slow the suite."""
+    return {"lookup_delay_s": 0.05}

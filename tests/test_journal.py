@@ -1,0 +1,700 @@
+"""The SQLite journal: durability settings, the order transition table, idempotent intent, restarts
+and crashes, concurrent writers, consistency checks, and `--since` durations."""
+
+from __future__ import annotations
+
+import sqlite3
+import subprocess
+import sys
+import textwrap
+import threading
+from dataclasses import replace
+from datetime import datetime, timedelta, timezone
+from decimal import Decimal
+from itertools import product
+from pathlib import Path
+
+import pytest
+
+from rebalancer.domain import OrderResult, OrderState, PlannedOrder, Side
+from rebalancer.journal import (
+    SCHEMA_VERSION,
+    TRANSITIONS,
+    Journal,
+    JournalError,
+    parse_duration,
+)
+
+S = OrderState
+T0 = datetime(2026, 11, 25, 12, 0, tzinfo=timezone.utc)
+
+
+def at(seconds: float) -> datetime:
+    return T0 + timedelta(seconds=seconds)
+
+
+def planned(asset: str = "BTC", side: Side = Side.SELL, amount: str = "0.025", **kw) -> PlannedOrder:
+    return PlannedOrder(
+        asset=asset,
+        symbol=f"{asset}/USDT:USDT",
+        side=side,
+        amount=Decimal(amount),
+        base_amount=Decimal(amount),
+        price=Decimal("40000"),
+        reduce_only=kw.pop("reduce_only", False),
+        **kw,
+    )
+
+
+def start(j: Journal, cycle_id: str = "c1", seconds: float = 0, kind: str = "rebalance") -> None:
+    j.start_cycle(cycle_id, kind=kind, execute=True, venue="main", started_at=at(seconds),
+                  snapshot_summary={"nav": Decimal("10000")})
+
+
+def intent(j: Journal, cid: str, cycle_id: str = "c1", seconds: float = 0, **kw):
+    return j.record_intent(cycle_id, planned(**kw), client_order_id=cid, order_type="market", limit_price=None,
+                           at=at(seconds))
+
+
+@pytest.fixture
+def db_path(tmp_path: Path) -> Path:
+    return tmp_path / "var" / "journal.db"
+
+
+@pytest.fixture
+def journal(db_path: Path):
+    with Journal(db_path) as j:
+        start(j)
+        yield j
+
+
+def reach(j: Journal, cid: str, state: OrderState) -> None:
+    """Record an intent and move it to `state` along allowed transitions."""
+    intent(j, cid)
+    if state is S.PENDING:
+        return
+    assert j.transition(cid, state, at=at(1))
+    assert j.order(cid).state is state
+
+
+ALLOWED = sorted(((a, b) for a, targets in TRANSITIONS.items() for b in targets), key=lambda p: (p[0].value, p[1].value))
+DISALLOWED = sorted(
+    ((a, b) for a, b in product(OrderState, OrderState) if a is not b and b not in TRANSITIONS[a]),
+    key=lambda p: (p[0].value, p[1].value),
+)
+
+
+def pair_id(pair) -> str:
+    return f"{pair[0].value}->{pair[1].value}"
+
+
+def raw(path: Path) -> sqlite3.Connection:
+    """A second, unrestricted connection (foreign keys off) to plant what a buggy writer could."""
+    return sqlite3.connect(path, isolation_level=None)
+
+
+# --------------------------------------------------------------------------- opening
+
+
+def test_open_when_file_path_then_wal_full_sync_and_foreign_keys(db_path):
+    """A file journal runs in WAL mode with synchronous=FULL, foreign keys on and the current schema."""
+    with Journal(db_path) as j:
+        conn = j._conn
+        assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        assert conn.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL
+        assert conn.execute("PRAGMA foreign_keys").fetchone()[0] == 1
+        assert conn.execute("PRAGMA busy_timeout").fetchone()[0] >= 1000
+        assert j.schema_version == SCHEMA_VERSION
+    # WAL is a property of the file: another connection sees it too.
+    with raw(db_path) as other:
+        assert other.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+def test_open_when_parent_directory_missing_then_created(tmp_path):
+    """The journal creates its parent directories (e.g. a fresh var/)."""
+    path = tmp_path / "a" / "b" / "c" / "journal.db"
+    with Journal(path):
+        pass
+    assert path.exists()
+
+
+def test_open_when_memory_then_usable_for_tests():
+    """':memory:' gives a working, empty journal."""
+    with Journal(":memory:") as j:
+        start(j)
+        intent(j, "rb1")
+        assert [o.client_order_id for o in j.unresolved_orders()] == ["rb1"]
+
+
+def test_open_when_schema_is_newer_then_journal_error(db_path):
+    """A file written by a newer program is refused instead of being misread."""
+    Journal(db_path).close()
+    with raw(db_path) as c:
+        c.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
+    with pytest.raises(JournalError, match="newer"):
+        Journal(db_path)
+
+
+def test_reopen_when_already_migrated_then_migrations_not_rerun(db_path):
+    """Opening an existing journal keeps its version and does not fail on existing tables."""
+    Journal(db_path).close()
+    with Journal(db_path) as j:
+        assert j.schema_version == SCHEMA_VERSION
+
+
+def test_use_when_closed_then_journal_error(db_path):
+    """A closed journal refuses work with a clear error instead of a sqlite3 one."""
+    j = Journal(db_path)
+    j.close()
+    j.close()  # idempotent
+    with pytest.raises(JournalError, match="closed"):
+        j.order("rb1")
+
+
+# --------------------------------------------------------------------------- cycles
+
+
+def test_start_cycle_when_new_then_running_with_summary(journal):
+    """A started cycle is 'running' and returns its snapshot summary with Decimals as strings."""
+    c = journal.cycle("c1")
+    assert c.outcome == "running" and c.execute is True and c.kind == "rebalance" and c.venue == "main"
+    assert c.started_at == T0 and c.started_at.tzinfo is not None and c.finished_at is None
+    assert c.snapshot_summary == {"nav": "10000"}
+    assert c.plan is None and c.verdict is None and c.result is None and c.error is None
+
+
+def test_start_cycle_when_id_exists_then_journal_error(journal):
+    """Two cycles never share an id."""
+    with pytest.raises(JournalError, match="already exists"):
+        start(journal)
+
+
+def test_start_cycle_when_kind_unknown_then_value_error(journal):
+    """Only rebalance, unwind and demo cycles exist."""
+    with pytest.raises(ValueError, match="kind"):
+        start(journal, "c2", kind="hedge")
+
+
+def test_update_and_finish_cycle_when_running_then_fields_round_trip(journal):
+    """Plan, verdict, result, outcome and finish time are stored and read back."""
+    journal.update_cycle("c1", plan={"orders": [{"amount": Decimal("0.025"), "side": Side.SELL}]})
+    journal.update_cycle("c1", verdict={"approved": True})
+    journal.finish_cycle("c1", outcome="partial", finished_at=at(5), result={"filled": 1}, error="one rejected")
+    c = journal.cycle("c1")
+    assert c.plan == {"orders": [{"amount": "0.025", "side": "sell"}]}
+    assert c.verdict == {"approved": True}
+    assert (c.outcome, c.finished_at, c.result, c.error) == ("partial", at(5), {"filled": 1}, "one rejected")
+
+
+def test_finish_cycle_when_already_finished_then_journal_error(journal):
+    """A late 'interrupted' cannot overwrite a recorded outcome."""
+    journal.finish_cycle("c1", outcome="done", finished_at=at(1))
+    with pytest.raises(JournalError, match="already finished"):
+        journal.finish_cycle("c1", outcome="interrupted", finished_at=at(2))
+    assert journal.cycle("c1").outcome == "done"
+
+
+@pytest.mark.parametrize("outcome", ["running", "failed_hard", ""])
+def test_finish_cycle_when_outcome_invalid_then_value_error(journal, outcome):
+    """Only the documented final outcomes are accepted."""
+    with pytest.raises(ValueError, match="outcome"):
+        journal.finish_cycle("c1", outcome=outcome, finished_at=at(1))
+
+
+def test_update_cycle_when_cycle_missing_then_journal_error(journal):
+    """Updating or finishing a cycle that was never started is an error."""
+    with pytest.raises(JournalError, match="does not exist"):
+        journal.update_cycle("nope", plan={})
+    with pytest.raises(JournalError, match="does not exist"):
+        journal.finish_cycle("nope", outcome="done", finished_at=at(1))
+
+
+def test_cycles_when_since_and_limit_then_recent_oldest_first(journal):
+    """cycles() filters by start time and keeps the latest `limit`, oldest first; last_cycle is the newest."""
+    for n in range(2, 6):
+        start(journal, f"c{n}", seconds=n * 60)
+    assert [c.id for c in journal.cycles()] == ["c1", "c2", "c3", "c4", "c5"]
+    assert [c.id for c in journal.cycles(since=at(180))] == ["c3", "c4", "c5"]
+    assert [c.id for c in journal.cycles(limit=2)] == ["c4", "c5"]
+    assert journal.last_cycle().id == "c5"
+    assert [c.id for c in journal.running_cycles()] == ["c1", "c2", "c3", "c4", "c5"]
+
+
+def test_last_cycle_when_journal_empty_then_none(db_path):
+    """An empty journal has no last cycle and no orders."""
+    with Journal(db_path) as j:
+        assert j.last_cycle() is None and j.cycles() == [] and j.orders() == [] and j.order("x") is None
+
+
+# --------------------------------------------------------------------------- intent
+
+
+def test_record_intent_when_new_then_pending_with_intent_event(journal):
+    """The intent is PENDING, never sent, with Decimals and aware datetimes, and one 'intent' event."""
+    rec = journal.record_intent("c1", planned(reduce_only=True, leg="close"), client_order_id="rb1",
+                                order_type="limit_ioc", limit_price=Decimal("40400.5"), at=at(1))
+    assert rec.state is S.PENDING and rec.attempts == 0 and rec.filled == 0
+    assert rec.amount == Decimal("0.025") and rec.limit_price == Decimal("40400.5")
+    assert rec.side is Side.SELL and rec.reduce_only is True and rec.leg == "close"
+    assert rec.created_at == at(1) == rec.updated_at
+    assert journal.order("rb1") == rec
+    [event] = journal.events("rb1")
+    assert (event["kind"], event["from_state"], event["to_state"], event["at"]) == ("intent", None, S.PENDING, at(1))
+
+
+def test_record_intent_when_same_content_twice_then_same_record_and_one_event(journal):
+    """Recording the same intent again (a retried step) returns the original, unchanged."""
+    first = intent(journal, "rb1", seconds=1)
+    again = intent(journal, "rb1", seconds=9, amount="0.0250")  # same value written differently, later
+    assert again == first
+    assert len(journal.events("rb1")) == 1
+
+
+def test_record_intent_when_id_exists_with_other_content_then_journal_error(journal):
+    """Two different orders must never share a client order id."""
+    intent(journal, "rb1")
+    with pytest.raises(JournalError, match="different content.*amount"):
+        intent(journal, "rb1", amount="0.03")
+    with pytest.raises(JournalError, match="side"):
+        intent(journal, "rb1", side=Side.BUY)
+    assert journal.order("rb1").amount == Decimal("0.025")
+
+
+def test_record_intent_when_planned_order_has_other_id_then_journal_error(journal):
+    """The planner's client id and the journaled one must agree."""
+    with pytest.raises(JournalError, match="carries client id"):
+        journal.record_intent("c1", planned(client_order_id="rbA"), client_order_id="rbB", order_type="market",
+                              limit_price=None, at=T0)
+
+
+def test_record_intent_when_cycle_missing_then_journal_error(journal):
+    """An order always belongs to a journaled cycle."""
+    with pytest.raises(JournalError, match="cycle c9 does not exist"):
+        intent(journal, "rb1", cycle_id="c9")
+    assert journal.order("rb1") is None
+
+
+def test_record_intent_when_time_is_naive_then_value_error(journal):
+    """Naive datetimes are refused: the journal stores UTC and cannot guess a zone."""
+    with pytest.raises(ValueError, match="naive"):
+        journal.record_intent("c1", planned(), client_order_id="rb1", order_type="market", limit_price=None,
+                              at=datetime(2026, 1, 1))
+
+
+def test_record_intent_when_time_has_offset_then_stored_as_utc(journal):
+    """An aware time in another zone comes back as the same instant in UTC."""
+    cet = timezone(timedelta(hours=1))
+    rec = journal.record_intent("c1", planned(), client_order_id="rb1", order_type="market", limit_price=None,
+                                at=datetime(2026, 11, 25, 13, 0, tzinfo=cet))
+    assert rec.created_at == T0 and rec.created_at.utcoffset() == timedelta(0)
+
+
+# --------------------------------------------------------------------------- sending
+
+
+def test_mark_sent_when_pending_then_attempts_counted_and_sent_event(journal):
+    """Each send is counted and leaves a 'sent' event without changing the state."""
+    intent(journal, "rb1")
+    journal.mark_sent("rb1", at=at(1))
+    rec = journal.order("rb1")
+    assert rec.state is S.PENDING and rec.attempts == 1 and rec.updated_at == at(1)
+    assert [e["kind"] for e in journal.events("rb1")] == ["intent", "sent"]
+    assert journal.events("rb1")[-1]["detail"] == {"attempt": 1}
+
+
+@pytest.mark.parametrize("state", [S.UNKNOWN, S.OPEN, S.FILLED, S.REJECTED, S.NOT_PLACED])
+def test_mark_sent_when_not_pending_then_journal_error(journal, state):
+    """Only a PENDING order may be sent: resending an unknown, open or final one could double it."""
+    reach(journal, "rb1", state)
+    with pytest.raises(JournalError, match="not pending"):
+        journal.mark_sent("rb1", at=at(2))
+    assert journal.order("rb1").attempts == 0
+
+
+def test_mark_sent_when_order_unknown_to_journal_then_journal_error(journal):
+    """An order is journaled before it is sent, never the other way round."""
+    with pytest.raises(JournalError, match="record_intent first"):
+        journal.mark_sent("ghost", at=T0)
+
+
+def test_resend_when_timeout_then_not_found_then_same_id_resent_and_filled(journal):
+    """A timeout becomes UNKNOWN (never failed); 'not found' allows PENDING and a resend with the same id."""
+    intent(journal, "rb1")
+    journal.mark_sent("rb1", at=at(1))
+    assert journal.transition("rb1", S.UNKNOWN, at=at(2), detail={"reason": "timeout"})
+    assert journal.transition("rb1", S.PENDING, at=at(3), detail={"lookup": "not_found"})
+    journal.mark_sent("rb1", at=at(4))
+    filled = OrderResult("rb1", S.FILLED, exchange_order_id="x1", filled=Decimal("0.025"), average=Decimal("40010"))
+    assert journal.transition("rb1", S.FILLED, at=at(5), result=filled)
+    rec = journal.order("rb1")
+    assert rec.state is S.FILLED and rec.attempts == 2 and rec.exchange_order_id == "x1"
+    assert [(e["kind"], e["to_state"]) for e in journal.events("rb1")] == [
+        ("intent", S.PENDING), ("sent", S.PENDING), ("transition", S.UNKNOWN), ("transition", S.PENDING),
+        ("sent", S.PENDING), ("transition", S.FILLED),
+    ]
+    assert journal.events("rb1")[2]["detail"]["reason"] == "timeout"
+
+
+# --------------------------------------------------------------------------- the transition table
+
+
+# The table as the brief states it, written out independently: changing TRANSITIONS must be deliberate.
+SPECIFIED_TABLE = {
+    S.PENDING: {S.UNKNOWN, S.OPEN, S.FILLED, S.PARTIALLY_FILLED, S.CANCELED, S.EXPIRED, S.REJECTED, S.NOT_PLACED},
+    S.UNKNOWN: {S.OPEN, S.FILLED, S.PARTIALLY_FILLED, S.CANCELED, S.EXPIRED, S.REJECTED, S.NOT_PLACED, S.PENDING},
+    S.OPEN: {S.FILLED, S.PARTIALLY_FILLED, S.CANCELED, S.EXPIRED},
+    S.PARTIALLY_FILLED: {S.FILLED},
+    S.FILLED: set(), S.CANCELED: set(), S.EXPIRED: set(), S.REJECTED: set(), S.NOT_PLACED: set(),
+}
+
+
+def test_transition_table_when_compared_to_specification_then_identical():
+    """TRANSITIONS is exactly the specified life cycle."""
+    assert {state: set(targets) for state, targets in TRANSITIONS.items()} == SPECIFIED_TABLE
+    assert len(ALLOWED) == 21 and len(DISALLOWED) == 9 * 8 - 21
+
+
+def test_transition_table_when_inspected_then_final_states_are_dead_ends():
+    """Every state has a row; final states have no exits except a partial fill's late completion;
+    only UNKNOWN may go back to PENDING."""
+    assert set(TRANSITIONS) == set(OrderState)
+    for state, targets in TRANSITIONS.items():
+        if state.final and state is not S.PARTIALLY_FILLED:
+            assert targets == frozenset(), state
+        assert state not in targets  # same-state updates are handled as duplicates or fill progress
+    assert TRANSITIONS[S.PARTIALLY_FILLED] == {S.FILLED}
+    assert [s for s, targets in TRANSITIONS.items() if S.PENDING in targets] == [S.UNKNOWN]
+
+
+@pytest.mark.parametrize("pair", ALLOWED, ids=pair_id)
+def test_transition_when_allowed_then_applied_and_event_written(journal, pair):
+    """Every transition in the table is applied and leaves exactly one event describing it."""
+    source, target = pair
+    reach(journal, "rb1", source)
+    before = len(journal.events("rb1"))
+    assert journal.transition("rb1", target, at=at(7), detail={"why": "test"}) is True
+    rec = journal.order("rb1")
+    assert rec.state is target and rec.updated_at == at(7)
+    events = journal.events("rb1")
+    assert len(events) == before + 1
+    assert (events[-1]["from_state"], events[-1]["to_state"], events[-1]["detail"]["why"]) == (source, target, "test")
+
+
+@pytest.mark.parametrize("pair", DISALLOWED, ids=pair_id)
+def test_transition_when_not_in_table_then_refused_and_nothing_written(journal, pair):
+    """A transition outside the table (from a final state, or backwards) returns False and changes nothing."""
+    source, target = pair
+    reach(journal, "rb1", source)
+    before_order, before_events = journal.order("rb1"), journal.events("rb1")
+    result = OrderResult("rb1", target, exchange_order_id="late", filled=Decimal("0.025"), error_code="-2019")
+    assert journal.transition("rb1", target, at=at(7), result=result) is False
+    assert journal.order("rb1") == before_order
+    assert journal.events("rb1") == before_events
+
+
+@pytest.mark.parametrize("state", list(OrderState), ids=lambda s: s.value)
+def test_transition_when_same_state_and_same_fill_then_duplicate_ignored(journal, state):
+    """A repeated report (same state, same fill) is a duplicate: False, no change, no event."""
+    reach(journal, "rb1", state)
+    fill = journal.order("rb1").filled
+    before_order, before_events = journal.order("rb1"), journal.events("rb1")
+    assert journal.transition("rb1", state, at=at(9), result=OrderResult("rb1", state, filled=fill)) is False
+    assert journal.transition("rb1", state, at=at(9)) is False
+    assert journal.order("rb1") == before_order and journal.events("rb1") == before_events
+
+
+def test_transition_when_open_order_fill_grows_then_applied_as_progress(journal):
+    """An OPEN order whose fill grows is updated and evented, then a smaller report is ignored."""
+    reach(journal, "rb1", S.OPEN)
+    assert journal.transition("rb1", S.OPEN, at=at(2), result=OrderResult("rb1", S.OPEN, filled=Decimal("0.01")))
+    assert journal.order("rb1").filled == Decimal("0.01")
+    assert journal.transition("rb1", S.OPEN, at=at(3), result=OrderResult("rb1", S.OPEN, filled=Decimal("0.005"))) is False
+    assert journal.events("rb1")[-1]["detail"]["filled"] == "0.01"
+
+
+def test_transition_when_final_state_reports_more_fill_then_ignored(journal):
+    """A FILLED order never changes, even if a later report claims a different fill."""
+    reach(journal, "rb1", S.FILLED)
+    assert journal.transition("rb1", S.FILLED, at=at(2), result=OrderResult("rb1", S.FILLED, filled=Decimal("1"))) is False
+    assert journal.order("rb1").filled == 0
+
+
+def test_transition_when_partial_fill_is_completed_late_then_filled(journal):
+    """A late fill report moves PARTIALLY_FILLED to FILLED with the full amount."""
+    intent(journal, "rb1")
+    part = OrderResult("rb1", S.PARTIALLY_FILLED, exchange_order_id="x1", filled=Decimal("0.01"))
+    assert journal.transition("rb1", S.PARTIALLY_FILLED, at=at(1), result=part)
+    full = OrderResult("rb1", S.FILLED, exchange_order_id="x1", filled=Decimal("0.025"), average=Decimal("40000"))
+    assert journal.transition("rb1", S.FILLED, at=at(2), result=full)
+    assert journal.order("rb1").filled == Decimal("0.025")
+    assert journal.transition("rb1", S.PARTIALLY_FILLED, at=at(3), result=part) is False
+
+
+def test_transition_when_report_has_smaller_fill_then_known_fill_kept(journal):
+    """A cancel response without fill data does not erase a fill the journal already knows."""
+    reach(journal, "rb1", S.OPEN)
+    journal.transition("rb1", S.OPEN, at=at(2), result=OrderResult("rb1", S.OPEN, filled=Decimal("0.01")))
+    assert journal.transition("rb1", S.CANCELED, at=at(3), result=OrderResult("rb1", S.CANCELED))
+    rec = journal.order("rb1")
+    assert rec.state is S.CANCELED and rec.filled == Decimal("0.01")
+
+
+def test_transition_when_result_given_then_exchange_fields_copied_and_missing_ones_kept(journal):
+    """Exchange id, fill, average, fee and error come from the result; None fields keep earlier values."""
+    intent(journal, "rb1")
+    journal.transition("rb1", S.OPEN, at=at(1), result=OrderResult("rb1", S.OPEN, exchange_order_id="x9"))
+    journal.transition(
+        "rb1", S.FILLED, at=at(2),
+        result=OrderResult("rb1", S.FILLED, filled=Decimal("0.025"), average=Decimal("40001.5"),
+                           fee=Decimal("0.4000150"), fee_currency="USDT"),
+    )
+    rec = journal.order("rb1")
+    assert (rec.exchange_order_id, rec.filled, rec.average, rec.fee, rec.fee_currency) == (
+        "x9", Decimal("0.025"), Decimal("40001.5"), Decimal("0.4000150"), "USDT")
+    assert isinstance(rec.fee, Decimal)
+
+    intent(journal, "rb2")
+    rejected = OrderResult("rb2", S.REJECTED, error_code="-2019", error_message="Margin is insufficient.")
+    assert journal.transition("rb2", S.REJECTED, at=at(3), result=rejected)
+    rec2 = journal.order("rb2")
+    assert (rec2.error_code, rec2.error_message, rec2.filled) == ("-2019", "Margin is insufficient.", 0)
+
+
+def test_transition_when_state_given_as_text_then_accepted(journal):
+    """The target state may be the enum's value (as read from JSON)."""
+    intent(journal, "rb1")
+    assert journal.transition("rb1", "open", at=at(1))  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="unknown order state"):
+        journal.transition("rb1", "failed", at=at(2))  # type: ignore[arg-type]
+
+
+def test_transition_when_result_belongs_to_another_order_then_journal_error(journal):
+    """A result is only applied to the order it describes."""
+    intent(journal, "rb1")
+    with pytest.raises(JournalError, match="applied to order rb1"):
+        journal.transition("rb1", S.FILLED, at=at(1), result=OrderResult("rb2", S.FILLED))
+
+
+def test_transition_when_order_unknown_to_journal_then_journal_error(journal):
+    """The journal never invents an order from a report."""
+    with pytest.raises(JournalError, match="not in the journal"):
+        journal.transition("ghost", S.FILLED, at=T0)
+
+
+# --------------------------------------------------------------------------- queries, restart, crash
+
+
+def test_unresolved_orders_when_states_mixed_then_pending_unknown_open_oldest_first(journal):
+    """Only PENDING, UNKNOWN and OPEN orders are unresolved, listed by creation time."""
+    for n, state in enumerate([S.OPEN, S.FILLED, S.UNKNOWN, S.REJECTED, S.PENDING, S.PARTIALLY_FILLED]):
+        intent(journal, f"rb{n}", seconds=10 - n)  # created newest first, so order by time is reversed
+        if state is not S.PENDING:
+            journal.transition(f"rb{n}", state, at=at(20))
+    assert [o.client_order_id for o in journal.unresolved_orders()] == ["rb4", "rb2", "rb0"]
+
+
+def test_orders_when_filtered_by_since_cycle_and_limit_then_matching_oldest_first(journal):
+    """orders() filters by creation time and cycle and keeps the latest `limit`, oldest first."""
+    start(journal, "c2", seconds=100)
+    for n in range(5):
+        intent(journal, f"a{n}", cycle_id="c1", seconds=n * 60)
+        intent(journal, f"b{n}", cycle_id="c2", seconds=n * 60 + 30)
+    assert [o.client_order_id for o in journal.orders(cycle_id="c2")] == [f"b{n}" for n in range(5)]
+    assert [o.client_order_id for o in journal.orders(since=at(180))] == ["a3", "b3", "a4", "b4"]
+    assert [o.client_order_id for o in journal.orders(limit=3)] == ["b3", "a4", "b4"]
+    assert [o.client_order_id for o in journal.orders(cycle_id="c1", since=at(60), limit=2)] == ["a3", "a4"]
+    assert journal.orders(limit=0) == []
+
+
+def test_reopen_when_process_restarts_then_everything_is_kept(db_path):
+    """Closing and reopening the file (a restart) returns the same cycles, orders and events."""
+    with Journal(db_path) as j:
+        start(j)
+        j.update_cycle("c1", plan={"orders": 2})
+        intent(j, "rb1")
+        j.mark_sent("rb1", at=at(1))
+        j.transition("rb1", S.FILLED, at=at(2), result=OrderResult("rb1", S.FILLED, "x1", Decimal("0.025"),
+                                                                    Decimal("40000.10"), Decimal("0.01"), "USDT"))
+        intent(j, "rb2", asset="ETH", side=Side.BUY, amount="0.5")
+        j.finish_cycle("c1", outcome="partial", finished_at=at(3), result={"filled": ["rb1"]})
+        before = (j.cycles(), j.orders(), j.events("rb1"), j.events("rb2"))
+    with Journal(db_path) as j:
+        assert (j.cycles(), j.orders(), j.events("rb1"), j.events("rb2")) == before
+        assert j.order("rb1").average == Decimal("40000.10")
+        assert [o.client_order_id for o in j.unresolved_orders()] == ["rb2"]
+
+
+CRASHING_WRITER = textwrap.dedent(
+    """
+    import os, sys
+    from datetime import datetime, timezone
+    from decimal import Decimal
+    from rebalancer.domain import OrderState, PlannedOrder, Side
+    from rebalancer.journal import Journal
+
+    t = datetime(2026, 11, 25, 12, 0, tzinfo=timezone.utc)
+    j = Journal(sys.argv[1])
+    j.start_cycle("c1", kind="rebalance", execute=True, venue="main", started_at=t, snapshot_summary={})
+    def order(asset):
+        return PlannedOrder(asset, asset + "/USDT:USDT", Side.SELL, Decimal("1"), Decimal("1"), Decimal("1"), False)
+    j.record_intent("c1", order("BTC"), client_order_id="sent-then-crash", order_type="market", limit_price=None, at=t)
+    j.mark_sent("sent-then-crash", at=t)
+    j.record_intent("c1", order("ETH"), client_order_id="never-sent", order_type="market", limit_price=None, at=t)
+    j.record_intent("c1", order("SOL"), client_order_id="filled", order_type="market", limit_price=None, at=t)
+    j.transition("filled", OrderState.FILLED, at=t)
+    os._exit(9)  # no close(), no cleanup: the process dies mid-cycle
+    """
+)
+
+
+def test_unresolved_orders_when_process_crashed_mid_cycle_then_intents_survive(db_path):
+    """After a hard crash, the journal still lists the unresolved intents and tells sent from never-sent."""
+    db_path.parent.mkdir(parents=True)
+    proc = subprocess.run([sys.executable, "-c", CRASHING_WRITER, str(db_path)], capture_output=True, text=True,
+                          timeout=60)
+    assert proc.returncode == 9, proc.stderr
+    with Journal(db_path) as j:
+        unresolved = {o.client_order_id: o for o in j.unresolved_orders()}
+        assert set(unresolved) == {"sent-then-crash", "never-sent"}
+        # attempts says which ones must be looked up on the exchange and which were never sent.
+        assert unresolved["sent-then-crash"].attempts == 1 and unresolved["never-sent"].attempts == 0
+        assert j.order("filled").state is S.FILLED
+        assert [c.id for c in j.running_cycles()] == ["c1"]
+        assert j.check_consistency() == []
+
+
+# --------------------------------------------------------------------------- concurrency
+
+
+def _writer(j: Journal, prefix: str, count: int, errors: list) -> None:
+    try:
+        for n in range(count):
+            cid = f"{prefix}{n}"
+            intent(j, cid, seconds=n)
+            j.mark_sent(cid, at=at(n))
+            j.transition(cid, S.OPEN, at=at(n))
+            j.transition(cid, S.FILLED, at=at(n), result=OrderResult(cid, S.FILLED, filled=Decimal("0.025")))
+    except BaseException as exc:  # surfaced by the test thread
+        errors.append(exc)
+
+
+def test_concurrent_writers_when_two_threads_share_a_journal_then_nothing_lost(journal):
+    """Two threads writing through one Journal interleave without losing or corrupting rows."""
+    errors: list = []
+    threads = [threading.Thread(target=_writer, args=(journal, p, 40, errors)) for p in ("a", "b")]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    orders = journal.orders()
+    assert len(orders) == 80 and all(o.state is S.FILLED and o.attempts == 1 for o in orders)
+    assert all(len(journal.events(o.client_order_id)) == 4 for o in orders)
+    assert journal.check_consistency() == []
+
+
+def test_concurrent_writers_when_two_connections_share_the_file_then_nothing_lost(db_path):
+    """Two Journal instances on one file (like daemon plus CLI) wait for each other instead of failing."""
+    with Journal(db_path) as setup:
+        start(setup)
+    first, second = Journal(db_path), Journal(db_path)
+    try:
+        errors: list = []
+        threads = [threading.Thread(target=_writer, args=(j, p, 25, errors)) for j, p in ((first, "a"), (second, "b"))]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert errors == []
+    finally:
+        first.close()
+        second.close()
+    with Journal(db_path) as j:
+        assert len(j.orders()) == 50 and j.unresolved_orders() == []
+        assert j.check_consistency() == []
+
+
+# --------------------------------------------------------------------------- consistency
+
+
+def test_check_consistency_when_journal_is_clean_then_no_problems(journal):
+    """A journal written only through the API is consistent, finished cycles included."""
+    intent(journal, "rb1")
+    journal.transition("rb1", S.FILLED, at=at(1), result=OrderResult("rb1", S.FILLED, filled=Decimal("0.025")))
+    journal.finish_cycle("c1", outcome="done", finished_at=at(2))
+    assert journal.check_consistency() == []
+
+
+def test_check_consistency_when_problems_planted_then_each_is_reported(db_path):
+    """Orphans, state/event disagreements, pending orders of finished cycles, overfills and bad cycles are found."""
+    with Journal(db_path) as j:
+        start(j, "c1")
+        intent(j, "pending-in-done-cycle", cycle_id="c1")
+        intent(j, "state-mismatch", cycle_id="c1")
+        intent(j, "overfilled", cycle_id="c1")
+        j.transition("overfilled", S.FILLED, at=at(1))
+        j.finish_cycle("c1", outcome="done", finished_at=at(2))
+        start(j, "c2", seconds=10)
+        intent(j, "orphan", cycle_id="c2")
+    with raw(db_path) as c:  # foreign keys are off on this connection, as in a careless tool
+        c.execute("UPDATE orders SET state = 'filled' WHERE client_order_id = 'state-mismatch'")
+        c.execute("UPDATE orders SET filled = '0.5' WHERE client_order_id = 'overfilled'")
+        c.execute("DELETE FROM cycles WHERE id = 'c2'")
+        c.execute("INSERT INTO cycles (id, kind, execute, venue, started_at, outcome) "
+                  "VALUES ('c3', 'rebalance', 0, 'main', '2026-11-25T12:00:00.000000+00:00', 'done')")
+        c.execute("INSERT INTO order_events (client_order_id, at, kind, to_state) VALUES ('ghost', 'x', 'intent', 'pending')")
+    with Journal(db_path) as j:
+        problems = j.check_consistency()
+    text = "\n".join(problems)
+    assert "order orphan references cycle c2, which does not exist" in text
+    assert "order state-mismatch is 'filled' but its last event says 'pending'" in text
+    assert "order pending-in-done-cycle is still pending but its cycle c1 finished as 'done'" in text
+    assert "order overfilled filled 0.5, more than its amount 0.025" in text
+    assert "cycle c3 finished as 'done' without finished_at" in text
+    assert "events exist for order ghost, which does not exist" in text
+    assert len(problems) == 6
+
+
+# --------------------------------------------------------------------------- --since
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("90s", timedelta(seconds=90)),
+        ("30m", timedelta(minutes=30)),
+        ("2h", timedelta(hours=2)),
+        ("7d", timedelta(days=7)),
+        ("1w", timedelta(weeks=1)),
+        ("1h30m", timedelta(minutes=90)),
+        (" 2H ", timedelta(hours=2)),
+    ],
+)
+def test_parse_duration_when_valid_then_timedelta(text, expected):
+    """Whole numbers with s/m/h/d/w units (optionally combined) parse to a timedelta."""
+    assert parse_duration(text) == expected
+
+
+@pytest.mark.parametrize("text", ["", "30", "m", "2x", "1.5h", "-2h", "2 hours", "0m", "h2"])
+def test_parse_duration_when_invalid_then_value_error_names_the_form(text):
+    """Bad input raises ValueError quoting the input and showing the expected form."""
+    with pytest.raises(ValueError, match=r"invalid duration .*(e\.g\. 90s, 30m|longer than zero)"):
+        parse_duration(text)
+
+
+def test_parse_duration_when_used_for_since_then_selects_recent_orders(journal):
+    """`--since 2m` relative to now selects orders created in the last two minutes."""
+    intent(journal, "old", seconds=0)
+    intent(journal, "new", seconds=200)
+    now = at(240)
+    assert [o.client_order_id for o in journal.orders(since=now - parse_duration("2m"))] == ["new"]
+
+
+def test_record_fields_when_replaced_then_frozen_dataclass_semantics():
+    """Records are frozen values: replace() makes a copy, assignment fails."""
+    with Journal(":memory:") as j:
+        start(j)
+        rec = intent(j, "rb1")
+    assert replace(rec, attempts=3).attempts == 3
+    with pytest.raises(Exception):
+        rec.attempts = 3  # type: ignore[misc]
