@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from decimal import Decimal
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, urlsplit
 
 import httpx
 import structlog
@@ -179,7 +179,7 @@ class AlertSender:
         parts = urlsplit(self._url)
         # Only the host is safe to log: Slack/Discord keep the token in the path, Telegram in "/bot<TOKEN>/".
         self.host = parts.hostname or ""
-        self._secret_parts = tuple(p for p in (self._url, parts.path, parts.query) if p and p != "/")
+        self._secret_parts = _secret_parts(self._url)
         self._last_sent: dict[str, float] = {}
         self._suppressed: dict[str, int] = {}
         self._client = httpx.AsyncClient(transport=transport, timeout=timeout_s) if self._url else None
@@ -220,8 +220,8 @@ class AlertSender:
         assert self._client is not None
         body = json.dumps(payload).encode()
         headers = {"content-type": "application/json"}
+        failure: dict[str, Any]
         for attempt in (1, 2):
-            failure: dict[str, Any]
             try:
                 response = await self._client.post(self._url, content=body, headers=headers)
             except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
@@ -233,7 +233,7 @@ class AlertSender:
             else:
                 if response.is_success:
                     return True
-                failure = {"status": response.status_code, "body": self._scrub(response.text[:200])}
+                failure = {"status": response.status_code, "body": self._scrub(response.text)[:200]}
                 retry = response.status_code >= 500
             if retry and attempt == 1:
                 log.warning("alert_retrying", kind=alert.kind, key=alert.key, host=self.host, **failure)
@@ -260,6 +260,19 @@ class AlertSender:
         await self.aclose()
 
 
+def _secret_parts(url: str) -> tuple[str, ...]:
+    """Substrings of the URL that may carry its credential, longest first so the whole URL goes in one piece."""
+    parts = urlsplit(url)
+    candidates = {url, parts.path, parts.query, parts.password or ""}
+    for segment in parts.path.split("/"):
+        if len(segment) >= 16:  # ids and tokens are long; "webhooks" or "sendMessage" are not secrets
+            candidates.add(segment)
+            # Telegram's path segment is "bot<TOKEN>"; an error may echo the bare token.
+            candidates.add(segment.removeprefix("bot"))
+    candidates.update(value for _, value in parse_qsl(parts.query) if len(value) >= 8)
+    return tuple(sorted((c for c in candidates if c and c != "/"), key=len, reverse=True))
+
+
 def from_settings(alerts_settings: Any, **kwargs: Any) -> AlertSender:
     """An AlertSender from `Settings.alerts`; `kwargs` (transport, clock, ...) pass through for tests."""
     return AlertSender(
@@ -274,7 +287,7 @@ def from_settings(alerts_settings: Any, **kwargs: Any) -> AlertSender:
 # --------------------------------------------------------------------------- alerts from a cycle
 
 _HALTING_STATES = {TradingState.REDUCING.value, TradingState.HALTED.value}
-# States after which the order certainly or possibly traded nothing more: the leg did not complete.
+# Every state but FILLED leaves a leg short of what the plan asked for (UNKNOWN included: it may not have traded).
 _LEG_INCOMPLETE = {s.value for s in OrderState} - {OrderState.FILLED.value}
 _LEG_TRADED = {OrderState.FILLED.value, OrderState.PARTIALLY_FILLED.value}
 

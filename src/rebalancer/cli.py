@@ -226,8 +226,11 @@ def exchange_sim(
 # --------------------------------------------------------------------------- trading commands
 
 
-def _load(config: Path) -> Settings:
-    """Load settings and configure logging with every secret registered for redaction."""
+def _load(config: Path, *, stderr_logs: bool = False) -> Settings:
+    """Load settings and configure logging with every secret registered for redaction.
+
+    One-off commands keep stderr for their single error line and log to the file only;
+    the daemon (and --debug) also logs to stderr."""
     from rebalancer.logs import configure_logging
 
     settings = load_settings(config)
@@ -239,7 +242,8 @@ def _load(config: Path) -> Settings:
     ]
     secrets.append(settings.alerts.webhook_url.get_secret_value())
     log = settings.logging
-    configure_logging(level=log.level, fmt=log.format, file=log.file or None, secrets=[s for s in secrets if s])
+    configure_logging(level=log.level, fmt=log.format, file=log.file or None, secrets=[s for s in secrets if s],
+                      stderr=stderr_logs)
     return settings
 
 
@@ -251,9 +255,9 @@ def _venue_hint(exc: BaseException, settings: Settings) -> str:
     where = venue.base_url if venue.mode == "local" else f"{venue.exchange} ({venue.mode})"
     env = f"{ENV_PREFIX}VENUES__{name.upper()}__API_KEY / __API_SECRET"
     if isinstance(exc, AuthError):
-        return f"{where} refused the API key: {exc}. Check {env} (demo keys only work in demo mode)"
+        return f"{where} refused the API key: {str(exc).rstrip('.')}. Check {env} (demo keys only work in demo mode)"
     if isinstance(exc, TransientError):
-        return f"cannot reach {where}: {exc}. Is the exchange up and the network reachable?"
+        return f"cannot reach {where}: {str(exc).rstrip('.')}. Is the exchange up and the network reachable?"
     if isinstance(exc, FatalError):
         return f"{where}: {exc}"
     return str(exc)
@@ -269,8 +273,6 @@ def _run_cycle(settings: Settings, *, execute: bool, kind: str, record: bool) ->
     async def go() -> Any:
         rb = Rebalancer(settings)
         try:
-            if execute:
-                await rb.resolve()
             return await rb.cycle(execute=execute, kind=kind, record=record)
         finally:
             await rb.close()
@@ -292,12 +294,24 @@ def _emit_report(report: Any, settings: Settings, as_json: bool) -> None:
         Console().print(report_renderable(report))
     if report.outcome == "failed":
         raise CommandError(_venue_hint(report.exception or Exception(report.error), settings), exit_code=1)
+    troubles = [e for e in report.executed if e.result.state.value != "filled"]
+    if troubles:
+        parts = [
+            f"{e.order.symbol} {e.result.state.value}"
+            + (f" ({e.result.error_code} {e.result.error_message})" if e.result.error_code else
+               f" ({e.result.error_message})" if e.result.error_message else "")
+            for e in troubles
+        ]
+        raise CommandError(f"{len(troubles)} order(s) not filled: " + "; ".join(parts)
+                           + f". See `rebalancer orders --cycle {report.cycle_id}`", exit_code=1)
+    if report.mismatches:
+        raise CommandError("positions differ from what the fills imply: " + "; ".join(report.mismatches), exit_code=1)
 
 
 def _cycle_command(ctx: typer.Context, config: Path, as_json: bool, *, execute: bool, kind: str,
                    record: bool, exit_on_denial: bool) -> None:
     with reported_errors(ctx):
-        settings = _load(config)
+        settings = _load(config, stderr_logs=_debug(ctx))
         try:
             report = _run_cycle(settings, execute=execute, kind=kind, record=record)
         except Exception as exc:
@@ -392,7 +406,7 @@ def run(ctx: typer.Context, config: ConfigPath = DEFAULT_CONFIG_PATH) -> None:
     with reported_errors(ctx):
         from rebalancer.daemon import run_daemon
 
-        settings = _load(config)
+        settings = _load(config, stderr_logs=True)
         code = run_daemon(config, settings)
     raise typer.Exit(code)
 

@@ -198,7 +198,7 @@ class Daemon:
             return report
 
     async def _after_cycle(self, report: Any) -> None:
-        from .alerts import Alert, alerts_for_cycle
+        from .alerts import alerts_for_cycle, consecutive_failures_alert
 
         failed = report.outcome == "failed"
         self.consecutive_failures = self.consecutive_failures + 1 if failed else 0
@@ -214,14 +214,11 @@ class Daemon:
         limit = self.settings.rebalance.max_consecutive_failures
         if failed and self.consecutive_failures >= limit and self.forced_state is None:
             self.forced_state = TradingState(self.settings.rebalance.on_failures)
-            alerts.append(Alert(
-                kind="consecutive_failures", severity="critical",
-                title=f"{self.consecutive_failures} cycles failed in a row: trading state {self.forced_state.value}",
-                detail=report.error or "", key="consecutive_failures", fields={"state": self.forced_state.value},
-            ))
+            alerts.append(consecutive_failures_alert(self.consecutive_failures, report.error or ""))
             log.error("trading_state_forced", state=self.forced_state.value, failures=self.consecutive_failures)
         for alert in alerts:
-            await self.alerts.send(alert)
+            if await self.alerts.send(alert):
+                self.metrics.count_alert(alert.kind)
         if (not failed and self.settings.rebalance.one_legged == "unwind"
                 and any(a.kind == "one_legged_hedge" for a in alerts)):
             log.warning("one_legged_unwind")
@@ -231,15 +228,13 @@ class Daemon:
 
     async def reload(self) -> bool:
         """SIGHUP: validate the file first; an invalid file keeps the running config and alerts."""
-        from .alerts import Alert
+        from .alerts import config_reload_failed_alert
 
         try:
             new = load_settings(self.config_path)
         except ConfigError as exc:
             log.error("config_reload_failed", problems=exc.problems)
-            await self.alerts.send(Alert(kind="config_reload_failed", severity="warning",
-                                         title="config reload failed: keeping the running config",
-                                         detail="; ".join(exc.problems), key="config_reload_failed", fields={}))
+            await self.alerts.send(config_reload_failed_alert(exc.problems))
             return False
         if new.venues != self.settings.venues or new.journal != self.settings.journal:
             log.warning("config_reload_partial", reason="venue and journal changes take effect after a restart")

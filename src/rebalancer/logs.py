@@ -323,11 +323,13 @@ def configure_logging(
     fmt: str = "json",
     file: str | Path | None = None,
     secrets: Iterable[str] = (),
+    stderr: bool = True,
 ) -> None:
     """Configure structlog (and route stdlib logging through it). stderr gets JSON lines or a console
     view; `file`, if given, is appended JSON lines (its directory is created). Secrets accumulate
     across calls; calling again replaces sinks and level. Loggers are not cached, so module-level
-    loggers from get_logger() follow a reconfiguration."""
+    loggers from get_logger() follow a reconfiguration. `stderr=False` keeps stderr for the one line a
+    one-off command prints on failure; the file still gets every event."""
     global _bridge, _root_level_before
     level_name = str(level).strip().lower()
     if level_name == "warn":
@@ -343,7 +345,7 @@ def configure_logging(
         for handle in _open_files:
             handle.close()
         _open_files.clear()
-        sinks = [_Sink(_json_renderer() if fmt == "json" else _console_renderer())]
+        sinks = [_Sink(_json_renderer() if fmt == "json" else _console_renderer())] if stderr else []
         if file is not None:
             path = Path(file)
             path.parent.mkdir(parents=True, exist_ok=True)

@@ -33,7 +33,7 @@ class Metrics:
         self.registry = registry if registry is not None else CollectorRegistry()
         r = self.registry
         self.cycles = Counter("rebalancer_cycles_total", "Rebalance cycles by outcome.", ["outcome"], registry=r)
-        self.orders = Counter("rebalancer_orders_total", "Orders sent, by final status.", ["status"], registry=r)
+        self.orders = Counter("rebalancer_orders_total", "Orders sent, by the state they ended the cycle in.", ["status"], registry=r)
         self.alerts = Counter("rebalancer_alerts_total", "Alerts sent, by kind.", ["kind"], registry=r)
         self.drift = Gauge("rebalancer_drift", "Effective weight minus target weight.", ["asset"], registry=r)
         self.effective_weight = Gauge(

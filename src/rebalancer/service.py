@@ -140,6 +140,15 @@ class Rebalancer:
         try:
             if not self.connected:
                 await self.start()
+            if execute:
+                # Crash leftovers first: their fills shape the positions this cycle will read.
+                self._close_interrupted_cycles(report.cycle_id)
+                report.unresolved = await self.executor.resolve_unresolved()
+                if report.unresolved:
+                    raise UnresolvedOrders(
+                        f"{len(report.unresolved)} earlier order(s) are still unresolved "
+                        f"({', '.join(r.client_order_id for r in report.unresolved)}): no new orders until they are"
+                    )
             report.snapshot = snap = await self.venue.snapshot()
             cycle_log.info("snapshot_taken", positions=len(snap.positions), holdings=len(snap.holdings))
             params = self.settings.plan_params()
@@ -161,12 +170,6 @@ class Rebalancer:
             elif not verdict.approved:
                 report.outcome = "denied" if verdict.denials else "nothing_to_do"
             else:
-                report.unresolved = await self.executor.resolve_unresolved()
-                if report.unresolved:
-                    raise UnresolvedOrders(
-                        f"{len(report.unresolved)} earlier order(s) are still unresolved "
-                        f"({', '.join(r.client_order_id for r in report.unresolved)}): no new orders until they are"
-                    )
                 report.executed = await self.executor.execute(report.cycle_id, verdict.approved)
                 report.positions_after = await self.venue.positions()
                 report.mismatches = _mismatches(snap, report)
@@ -184,6 +187,16 @@ class Rebalancer:
                                       result={**cycle_result_json(report), "snapshot": summary}, error=report.error)
         cycle_log.info("cycle_finished", outcome=report.outcome, orders=len(report.executed))
         return report
+
+
+    def _close_interrupted_cycles(self, current: str) -> None:
+        """An executing cycle still 'running' in the journal belonged to a process that died
+        (we hold the journal lock): mark it interrupted so the record is complete."""
+        for stale in self.journal.running_cycles():
+            if stale.execute and stale.id != current:
+                self.journal.finish_cycle(stale.id, outcome="interrupted", finished_at=self.clock(),
+                                          error="the process ended before this cycle finished")
+                log.warning("cycle_interrupted_found", cycle_id=stale.id)
 
 
 class UnresolvedOrders(RuntimeError):

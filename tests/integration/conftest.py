@@ -17,6 +17,7 @@ nav = "{nav}"
 targets = {{ {targets} }}
 
 [rebalance]
+schedule = "{schedule}"
 band = {band}
 min_order_notional = {min_order_notional}
 
@@ -45,16 +46,17 @@ file = ""
 """
 
 
-def write_config(tmp_path: Path, ex: Any, targets: dict[str, float], **kw: Any) -> Path:
+def write_config(tmp_path: Path, ex: Any, targets: dict[str, float], *, extra: str = "", **kw: Any) -> Path:
+    """A config for the exchange `ex` (anything with base_url/api_key/api_secret); `extra` is appended TOML."""
     values = dict(nav="spot", band=0.02, min_order_notional=10, leverage=3, timeout_ms=3000,
-                  max_margin_usage=0.5, min_liquidation_distance=0.25)
+                  max_margin_usage=0.5, min_liquidation_distance=0.25, schedule="15m")
     values.update(kw)
     text = CONFIG.format(
         targets=", ".join(f"{a} = {w}" for a, w in targets.items()),
         base_url=ex.base_url, api_key=ex.api_key, api_secret=ex.api_secret, var=tmp_path.as_posix(), **values,
     )
     path = tmp_path / "rebalancer.toml"
-    path.write_text(text)
+    path.write_text(text + extra)
     return path
 
 

@@ -1,0 +1,202 @@
+"""Prometheus metrics: a fake cycle report observed, then read back from the text exposition."""
+
+from __future__ import annotations
+
+import math
+from datetime import datetime, timedelta, timezone
+from decimal import Decimal
+from types import SimpleNamespace
+
+from prometheus_client.parser import text_string_to_metric_families
+
+from rebalancer.domain import OrderState, TradingState
+from rebalancer.metrics import Metrics
+
+STARTED = datetime(2026, 11, 25, 12, 0, tzinfo=timezone.utc)
+BTC, ETH = "BTC/USDT:USDT", "ETH/USDT:USDT"
+
+
+def line(asset: str, drift: str, weight: str) -> SimpleNamespace:
+    return SimpleNamespace(asset=asset, drift=Decimal(drift), effective_weight=Decimal(weight))
+
+
+def executed(state: OrderState) -> SimpleNamespace:
+    return SimpleNamespace(order=SimpleNamespace(symbol=BTC), client_order_id="c", result=SimpleNamespace(state=state))
+
+
+def report(
+    outcome: str = "done",
+    *,
+    assets=(line("BTC", "0.031", "0.531"), line("ETH", "-0.031", "0.469")),
+    state: TradingState = TradingState.ACTIVE,
+    margin_usage: str | None = "0.42",
+    distances=None,
+    orders=(OrderState.FILLED, OrderState.FILLED, OrderState.REJECTED),
+    seconds: float = 4.5,
+    with_plan: bool = True,
+) -> SimpleNamespace:
+    verdict = SimpleNamespace(
+        state=state,
+        margin_usage=Decimal(margin_usage) if margin_usage is not None else None,
+        funding_cost_per_day=Decimal("1.25"),
+        liquidation_distances={BTC: Decimal("0.40"), ETH: Decimal("0.28")} if distances is None else distances,
+    )
+    return SimpleNamespace(
+        cycle_id="c-1",
+        outcome=outcome,
+        error=None,
+        plan=SimpleNamespace(assets=tuple(assets)) if with_plan else None,
+        verdict=verdict if with_plan else None,
+        executed=[executed(s) for s in orders],
+        started_at=STARTED,
+        finished_at=STARTED + timedelta(seconds=seconds),
+    )
+
+
+def samples(metrics: Metrics) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    """Every sample of the exposition by (name, sorted labels)."""
+    text = metrics.render().decode()
+    return {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+    }
+
+
+def value(metrics: Metrics, name: str, **labels: str) -> float:
+    return samples(metrics)[(name, tuple(sorted(labels.items())))]
+
+
+def test_observe_cycle_when_cycles_finish_then_counted_by_outcome():
+    """Each observed cycle adds one to its outcome; other outcomes are present at zero."""
+    m = Metrics()
+    m.observe_cycle(report("done"))
+    m.observe_cycle(report("done"))
+    m.observe_cycle(report("failed", with_plan=False, orders=()))
+
+    assert value(m, "rebalancer_cycles_total", outcome="done") == 2
+    assert value(m, "rebalancer_cycles_total", outcome="failed") == 1
+    assert value(m, "rebalancer_cycles_total", outcome="denied") == 0
+
+
+def test_observe_cycle_when_orders_executed_then_counted_by_status():
+    """Executed orders are counted by the state they ended the cycle in."""
+    m = Metrics()
+    m.observe_cycle(report())
+
+    assert value(m, "rebalancer_orders_total", status="filled") == 2
+    assert value(m, "rebalancer_orders_total", status="rejected") == 1
+    assert value(m, "rebalancer_orders_total", status="unknown") == 0
+
+
+def test_observe_cycle_when_plan_present_then_drift_and_weight_per_asset():
+    """Drift and effective weight are set per asset from the plan's lines."""
+    m = Metrics()
+    m.observe_cycle(report())
+
+    assert value(m, "rebalancer_drift", asset="BTC") == 0.031
+    assert value(m, "rebalancer_drift", asset="ETH") == -0.031
+    assert value(m, "rebalancer_effective_weight", asset="ETH") == 0.469
+
+
+def test_observe_cycle_when_asset_dropped_then_its_drift_series_disappears():
+    """A later plan without an asset removes that asset's series instead of keeping a stale value."""
+    m = Metrics()
+    m.observe_cycle(report())
+    m.observe_cycle(report(assets=[line("BTC", "0.01", "0.5")]))
+
+    got = samples(m)
+    assert ("rebalancer_drift", (("asset", "ETH"),)) not in got
+    assert got[("rebalancer_drift", (("asset", "BTC"),))] == 0.01
+
+
+def test_observe_cycle_when_verdict_present_then_margin_funding_and_min_liquidation_distance():
+    """Margin usage, funding cost and the smallest liquidation distance come from the verdict."""
+    m = Metrics()
+    m.observe_cycle(report())
+
+    assert value(m, "rebalancer_margin_usage") == 0.42
+    assert value(m, "rebalancer_funding_cost_per_day") == 1.25
+    assert value(m, "rebalancer_min_liquidation_distance") == 0.28
+
+
+def test_observe_cycle_when_no_positions_or_margin_then_gauges_nan():
+    """Unknown margin usage and no liquidation distances read as NaN, not as a stale or zero value."""
+    m = Metrics()
+    m.observe_cycle(report())
+    m.observe_cycle(report(margin_usage=None, distances={}))
+
+    assert math.isnan(value(m, "rebalancer_margin_usage"))
+    assert math.isnan(value(m, "rebalancer_min_liquidation_distance"))
+
+
+def test_observe_cycle_when_state_changes_then_trading_state_one_hot():
+    """Exactly the current trading state reads 1, the others 0."""
+    m = Metrics()
+    m.observe_cycle(report(state=TradingState.ACTIVE))
+    m.observe_cycle(report(state=TradingState.REDUCING))
+
+    assert {s.value: value(m, "rebalancer_trading_state", state=s.value) for s in TradingState} == {
+        "ACTIVE": 0, "REDUCING": 1, "HALTED": 0,
+    }
+
+
+def test_observe_cycle_when_finished_then_timestamp_and_duration_recorded():
+    """The finish time becomes the last-cycle timestamp and the duration lands in the histogram."""
+    m = Metrics()
+    m.observe_cycle(report(seconds=4.5))
+
+    assert value(m, "rebalancer_last_cycle_timestamp_seconds") == (STARTED + timedelta(seconds=4.5)).timestamp()
+    assert value(m, "rebalancer_cycle_duration_seconds_count") == 1
+    assert value(m, "rebalancer_cycle_duration_seconds_sum") == 4.5
+    assert value(m, "rebalancer_cycle_duration_seconds_bucket", le="5.0") == 1
+    assert value(m, "rebalancer_cycle_duration_seconds_bucket", le="2.0") == 0
+
+
+def test_observe_cycle_when_failed_before_plan_then_gauges_keep_last_values():
+    """A cycle that failed before planning counts and timestamps, but leaves the last known gauges."""
+    m = Metrics()
+    m.observe_cycle(report())
+    m.observe_cycle(report("failed", with_plan=False, orders=()))
+
+    assert value(m, "rebalancer_drift", asset="BTC") == 0.031
+    assert value(m, "rebalancer_trading_state", state="ACTIVE") == 1
+
+
+def test_observe_request_when_called_then_latency_histogram_per_endpoint():
+    """Request latencies are observed per endpoint."""
+    m = Metrics()
+    m.observe_request("fetch_positions", 0.2)
+    m.observe_request("fetch_positions", 0.4)
+    m.observe_request("create_order", 0.1)
+
+    assert value(m, "rebalancer_request_latency_seconds_count", endpoint="fetch_positions") == 2
+    assert abs(value(m, "rebalancer_request_latency_seconds_sum", endpoint="fetch_positions") - 0.6) < 1e-9
+    assert value(m, "rebalancer_request_latency_seconds_count", endpoint="create_order") == 1
+
+
+def test_set_consecutive_failures_and_count_alert_when_called_then_exposed():
+    """The daemon's failure streak and sent alerts show up as their gauge and counter."""
+    m = Metrics()
+    m.set_consecutive_failures(3)
+    m.count_alert("cycle_failed")
+
+    assert value(m, "rebalancer_consecutive_failures") == 3
+    assert value(m, "rebalancer_alerts_total", kind="cycle_failed") == 1
+    assert value(m, "rebalancer_alerts_total", kind="order_unknown") == 0
+
+
+def test_metrics_when_two_instances_then_registries_independent():
+    """Each instance has its own registry, so a second one neither collides nor shares values."""
+    a, b = Metrics(), Metrics()
+    a.observe_cycle(report())
+
+    assert value(a, "rebalancer_cycles_total", outcome="done") == 1
+    assert value(b, "rebalancer_cycles_total", outcome="done") == 0
+
+
+def test_content_type_when_asked_then_text_exposition_format():
+    """The content type names the text format render() writes."""
+    m = Metrics()
+    assert m.content_type.startswith("text/plain; version=0.0.4")
+    assert m.render().startswith(b"# HELP ")
