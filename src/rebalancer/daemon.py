@@ -252,8 +252,8 @@ class Daemon:
 
     async def _start_health(self) -> None:
         h = self.settings.health
-        if h.port == 0 and not os.environ.get("REBALANCER_HEALTH_EPHEMERAL"):
-            return
+        if h.port == 0:
+            return  # disabled by config
         app = web.Application()
         app.router.add_get("/healthz", self._healthz)
         app.router.add_get("/metrics", self._metrics)
