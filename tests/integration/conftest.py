@@ -5,6 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import sqlite3
+
 import aiohttp
 import pytest
 
@@ -62,6 +64,16 @@ def write_config(tmp_path: Path, ex: Any, targets: dict[str, float], *, extra: s
 
 def settings_for(tmp_path: Path, ex: Any, targets: dict[str, float], **kw: Any):
     return load_settings(write_config(tmp_path, ex, targets, **kw), env={})
+
+
+def journal_rows(db: Path, sql: str) -> list[sqlite3.Row]:
+    """Rows of a query on a journal file, read with plain sqlite3 as an operator would."""
+    con = sqlite3.connect(db)
+    con.row_factory = sqlite3.Row
+    try:
+        return con.execute(sql).fetchall()
+    finally:
+        con.close()
 
 
 async def sim_state(ex: Any) -> dict:

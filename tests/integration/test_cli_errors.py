@@ -7,7 +7,6 @@ import socket
 import sqlite3
 import subprocess
 import sys
-from dataclasses import replace
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -15,7 +14,7 @@ import pytest
 import requests
 
 from rebalancer.exchange_sim.runner import exchange_in_thread
-from tests.integration.conftest import write_config
+from tests.integration.conftest import journal_rows, write_config
 
 pytestmark = pytest.mark.integration
 
@@ -32,21 +31,11 @@ def cli(*args: str, timeout: float = 60) -> subprocess.CompletedProcess:
 
 
 def journal_cycles(tmp_path: Path) -> list[sqlite3.Row]:
-    con = sqlite3.connect(tmp_path / "journal.db")
-    con.row_factory = sqlite3.Row
-    try:
-        return con.execute("SELECT * FROM cycles ORDER BY started_at").fetchall()
-    finally:
-        con.close()
+    return journal_rows(tmp_path / "journal.db", "SELECT * FROM cycles ORDER BY started_at")
 
 
 def journal_orders(tmp_path: Path) -> list[sqlite3.Row]:
-    con = sqlite3.connect(tmp_path / "journal.db")
-    con.row_factory = sqlite3.Row
-    try:
-        return con.execute("SELECT * FROM orders").fetchall()
-    finally:
-        con.close()
+    return journal_rows(tmp_path / "journal.db", "SELECT * FROM orders")
 
 
 def assert_one_clear_line(proc: subprocess.CompletedProcess, *needles: str) -> str:

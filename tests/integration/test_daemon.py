@@ -6,7 +6,6 @@ import asyncio
 import json
 import signal
 import socket
-import sqlite3
 import subprocess
 import sys
 import time
@@ -23,7 +22,7 @@ from rebalancer.daemon import Daemon, JournalLock, LockHeld
 from rebalancer.exchange_sim.runner import exchange_in_thread, start_exchange
 from rebalancer.service import Rebalancer
 from rebalancer.settings import load_settings
-from tests.integration.conftest import write_config
+from tests.integration.conftest import journal_rows, write_config
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -61,15 +60,6 @@ def healthz(port: int) -> dict | None:
         return requests.get(f"http://127.0.0.1:{port}/healthz", timeout=1).json()
     except requests.RequestException:
         return None
-
-
-def journal_rows(path: Path, sql: str) -> list[sqlite3.Row]:
-    con = sqlite3.connect(path)
-    con.row_factory = sqlite3.Row
-    try:
-        return con.execute(sql).fetchall()
-    finally:
-        con.close()
 
 
 @pytest.fixture
