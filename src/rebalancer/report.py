@@ -8,6 +8,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
+from rich import box
 from rich.console import Group
 from rich.table import Table
 from rich.text import Text
@@ -160,7 +161,7 @@ def _pct(v: Decimal | None) -> str:
 
 def allocation_table(p: Plan) -> Table:
     t = Table(title=f"Allocation (NAV {_money(p.nav)} {p.quote}, basis {p.nav_basis.value})", title_justify="left")
-    for col in ("asset", "target", "spot value", "perp notional", "effective", "effective %", "drift", "adjustment"):
+    for col in ("asset", "target", "spot", "perp", "effective", "eff. %", "drift", "adjust"):
         t.add_column(col, justify="left" if col == "asset" else "right")
     for line in p.assets:
         drift = Text(_pct(line.drift), style="red" if abs(line.drift) > Decimal("0.02") else "")
@@ -171,17 +172,22 @@ def allocation_table(p: Plan) -> Table:
 
 
 def orders_table(r: CycleReport) -> Table:
+    """Orders with their fate; the client order id goes last so narrow terminals fold only it."""
     doc = report_json(r)
-    t = Table(title="Orders", title_justify="left")
-    for col in ("symbol", "side", "amount", "notional", "reduce-only", "client id", "status", "filled", "avg"):
-        t.add_column(col)
+    t = Table(title="Orders", title_justify="left", box=box.SIMPLE_HEAD)
+    for col in ("asset", "side", "amount", "notional", "status", "avg", "client order id"):
+        t.add_column(col, justify="right" if col in ("amount", "notional", "avg") else "left",
+                     overflow="fold", no_wrap=col != "client order id")
     for o in doc.get("orders", []):
         status = o["status"]
         style = {"filled": "green", "denied": "red", "rejected": "red", "unknown": "yellow"}.get(status, "")
         if status == "denied":
             status = "denied " + ",".join(o.get("denied_by", []))
-        t.add_row(o["symbol"], o["side"], o["amount"], _money(Decimal(o["notional"])), "yes" if o["reduce_only"] else "",
-                  o["client_order_id"] or "", Text(status, style=style), o.get("filled") or "", o.get("average") or "")
+        elif status == "partially_filled":
+            status = f"partial {o.get('filled')}"
+        side = o["side"] + (" RO" if o["reduce_only"] else "")
+        t.add_row(o["asset"], side, o["amount"], _money(Decimal(o["notional"])), Text(status, style=style),
+                  o.get("average") or "", o["client_order_id"] or "")
     return t
 
 
