@@ -71,19 +71,17 @@ def render(table) -> str:
 
 
 def test_orders_table_when_records_given_then_all_columns_in_contract_order():
-    """The table has the twelve columns of the `orders` command, in order."""
+    """The table has the nine columns of the `orders` command, in order."""
     table = orders_table([FILLED])
     headers = [str(c.header) for c in table.columns]
-    assert headers == ["time (UTC)", "cycle", "client id", "symbol", "side", "amount", "type", "state", "filled",
-                       "avg", "fee", "error"]
+    assert headers == ["time (UTC)", "client id", "asset", "side", "amount", "state", "fill", "fee", "error"]
     assert table.row_count == 1
 
 
 def test_orders_table_when_filled_order_then_row_shows_plain_numbers_and_fee_currency():
     """A filled order shows UTC time, trimmed decimals, the average and the fee with its currency."""
     text = render(orders_table([FILLED]))
-    for cell in ("2026-11-25 12:00:00", "rb-c1-BTC-0", "BTC/USDT:USDT", "sell", "0.025", "market", "filled",
-                 "40001.5", "0.4 USDT"):
+    for cell in ("11-25 12:00:00", "rb-c1-BTC-0", "BTC", "sell", "0.025", "filled", "0.025 @ 40001.5", "0.4 USDT"):
         assert cell in text, cell
     assert "0.0250" not in text
 
@@ -91,7 +89,7 @@ def test_orders_table_when_filled_order_then_row_shows_plain_numbers_and_fee_cur
 def test_orders_table_when_rejected_reduce_only_limit_order_then_details_shown():
     """Reduce-only, the limit price, the resend count and the exchange error are visible."""
     text = render(orders_table([FILLED, REJECTED]))
-    for cell in ("0.5 RO", "limit_ioc @ 2020", "rejected (2 sends)", "-2019 Margin is insufficient."):
+    for cell in ("buy RO", "0.5 lim 2020", "rejected (2 sends)", "-2019 Margin is insufficient."):
         assert cell in text, cell
     assert text.index("rb-c1-BTC-0") < text.index("rb-c1-ETH-1")
 
