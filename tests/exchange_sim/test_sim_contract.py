@@ -89,6 +89,10 @@ async def test_fetch_positions_parses_a_short_and_a_leveraged_long(call: Call, s
     assert eth["liquidationPrice"] is not None and 0 < eth["liquidationPrice"] < 2001
     assert eth["maintenanceMarginPercentage"] == 0.01
     assert [p["symbol"] for p in await call("fetch_positions", [PERP_BTC])] == [PERP_BTC]
+    v2 = await call("fetch_positions", [PERP_BTC], {"useV2": True})
+    assert (v2[0]["contracts"], v2[0]["leverage"], v2[0]["marginMode"]) == (0.025, 5, "cross")
+    via_account = await call("fetch_positions", [PERP_BTC], {"method": "account"})
+    assert (via_account[0]["contracts"], via_account[0]["side"]) == (0.025, "short")
 
 
 async def test_flat_positions_are_not_listed(call: Call) -> None:
@@ -208,3 +212,14 @@ async def test_time_and_time_difference(call: Call) -> None:
     assert abs(swap_time - server_time) < 1000
     await call("load_time_difference")
     assert abs(call.client.options["timeDifference"]) < 1000  # type: ignore[attr-defined]
+
+
+async def test_raw_order_without_resp_type_is_acknowledged_like_fapi(make_client: Any) -> None:
+    """fapi's default newOrderRespType is ACK: the reply says NEW/0, the stored order is FILLED."""
+    client = make_client()
+    ack = await client.fapiPrivatePostOrder(
+        {"symbol": "BTCUSDT", "side": "BUY", "type": "MARKET", "quantity": "0.01", "newClientOrderId": "ack-1"}
+    )
+    assert (ack["status"], ack["executedQty"]) == ("NEW", "0")
+    stored = await client.fapiPrivateGetOrder({"symbol": "BTCUSDT", "origClientOrderId": "ack-1"})
+    assert (stored["status"], stored["executedQty"], stored["avgPrice"]) == ("FILLED", "0.010", "40000.00")

@@ -3,8 +3,11 @@
 Scenario files seed it, Engine holds the state and money math, the aiohttp server speaks Binance's wire format.
 """
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
 from .engine import BinanceError, Engine, OrderRequest, SimClock, cross_liquidation_price, fill_position
-from .runner import RemoteBindRefused, RunningExchange, exchange_in_thread, serve_forever, start_exchange
 from .scenario import (
     DEFAULT_API_KEY,
     DEFAULT_API_SECRET,
@@ -17,7 +20,26 @@ from .scenario import (
     load_scenario,
     scenario_from_dict,
 )
-from .server import SimServer
+
+if TYPE_CHECKING:
+    from .runner import RemoteBindRefused, RunningExchange, exchange_in_thread, serve_forever, start_exchange
+    from .server import SimServer
+
+# The HTTP side is imported on first use: it pulls in aiohttp, and importing runner eagerly here
+# would make `python -m rebalancer.exchange_sim.runner` load the module twice (runpy warning).
+_LAZY = {
+    "RemoteBindRefused": "runner", "RunningExchange": "runner", "exchange_in_thread": "runner",
+    "serve_forever": "runner", "start_exchange": "runner", "SimServer": "server",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "BinanceError", "DEFAULT_API_KEY", "DEFAULT_API_SECRET", "Engine", "FaultSpec", "MarketSpec",

@@ -395,7 +395,9 @@ class Engine:
                 self.positions[sym] = Position(
                     Decimal(raw["amount"]), Decimal(raw["entry_price"]), int(raw["update_time"])
                 )
-        decimal_order_fields = {"orig_qty", "price", "executed_qty", "avg_price", "cum_quote", "commission", "realized_pnl"}
+        decimal_order_fields = {
+            "orig_qty", "price", "executed_qty", "avg_price", "cum_quote", "commission", "realized_pnl",
+        }
         self.orders = [
             Order(**{k: (Decimal(v) if k in decimal_order_fields else v) for k, v in raw.items()})
             for raw in state.get("orders", [])
@@ -522,40 +524,7 @@ class Engine:
         """
         m = self.market(req.symbol)
         spec = m.spec
-        self._check_position_side(req)
-        if m.margin_type != "CROSSED":
-            raise BinanceError(
-                SIM_UNSUPPORTED, "exchange-sim simulates CROSSED margin only; set marginType=CROSSED to trade."
-            )
-        if req.side not in ("BUY", "SELL"):
-            raise BinanceError(-1117, "Invalid side.")
-        if req.quantity <= 0:
-            raise BinanceError(-4003)
-        if req.client_order_id is not None and any(
-            o.client_order_id == req.client_order_id for o in self.open_orders()
-        ):
-            raise BinanceError(-4116)
-        if req.type == "MARKET":
-            if req.price is not None:
-                raise BinanceError(-1106, "Parameter 'price' sent when not required.")
-            if req.time_in_force is not None:
-                raise BinanceError(-1106, "Parameter 'timeInForce' sent when not required.")
-        elif req.type == "LIMIT":
-            if req.price is None:
-                raise BinanceError(-1102, "Mandatory parameter 'price' was not sent, was empty/null, or malformed.")
-            if req.time_in_force is None:
-                raise BinanceError(
-                    -1102, "Mandatory parameter 'timeInForce' was not sent, was empty/null, or malformed."
-                )
-            if req.time_in_force not in TIME_IN_FORCE:
-                raise BinanceError(-1115, "Invalid timeInForce.")
-            if req.price <= 0 or req.price % spec.price_tick != 0:
-                raise BinanceError(-4014)
-        else:
-            raise BinanceError(-1116, "Invalid orderType.")
-        if req.quantity % spec.amount_step != 0 or not spec.min_qty <= req.quantity <= spec.max_qty:
-            lot = "MARKET_LOT_SIZE" if req.type == "MARKET" else "LOT_SIZE"
-            raise BinanceError(-1013, f"Filter failure: {lot}")
+        self._validate(req, m)
 
         pos = self.positions[req.symbol]
         delta = req.quantity if req.side == "BUY" else -req.quantity
@@ -588,7 +557,7 @@ class Engine:
             symbol=req.symbol,
             side=req.side,
             type=req.type,
-            time_in_force=req.time_in_force or "GTC",
+            time_in_force=(req.time_in_force if req.type == "LIMIT" else None) or "GTC",
             orig_qty=quantity,
             price=req.price or ZERO,
             reduce_only=req.reduce_only,
@@ -609,6 +578,42 @@ class Engine:
         self.orders.append(order)
         return order
 
+    def _validate(self, req: OrderRequest, m: MarketState) -> None:
+        """Request-level checks in Binance's order: account mode, parameters, filters (LOT_SIZE, tick)."""
+        spec = m.spec
+        self._check_position_side(req)
+        if m.margin_type != "CROSSED":
+            raise BinanceError(
+                SIM_UNSUPPORTED, "exchange-sim simulates CROSSED margin only; set marginType=CROSSED to trade."
+            )
+        if req.side not in ("BUY", "SELL"):
+            raise BinanceError(-1117, "Invalid side.")
+        if req.quantity <= 0:
+            raise BinanceError(-4003)
+        if req.client_order_id is not None and any(
+            o.client_order_id == req.client_order_id for o in self.open_orders()
+        ):
+            raise BinanceError(-4116)
+        if req.type == "MARKET":
+            if req.price is not None:
+                raise BinanceError(-1106, "Parameter 'price' sent when not required.")
+        elif req.type == "LIMIT":
+            if req.price is None:
+                raise BinanceError(-1102, "Mandatory parameter 'price' was not sent, was empty/null, or malformed.")
+            if req.time_in_force is None:
+                raise BinanceError(
+                    -1102, "Mandatory parameter 'timeInForce' was not sent, was empty/null, or malformed."
+                )
+            if req.time_in_force not in TIME_IN_FORCE:
+                raise BinanceError(-1115, "Invalid timeInForce.")
+            if req.price <= 0 or req.price % spec.price_tick != 0:
+                raise BinanceError(-4014)
+        else:
+            raise BinanceError(-1116, "Invalid orderType.")
+        if req.quantity % spec.amount_step != 0 or not spec.min_qty <= req.quantity <= spec.max_qty:
+            lot = "MARKET_LOT_SIZE" if req.type == "MARKET" else "LOT_SIZE"
+            raise BinanceError(-1013, f"Filter failure: {lot}")
+
     def _check_position_side(self, req: OrderRequest) -> None:
         side = req.position_side
         if self.dual_side_position:
@@ -618,7 +623,9 @@ class Engine:
         if side not in (None, "BOTH"):
             raise BinanceError(-4061)
 
-    def _check_margin(self, symbol: str, pos: Position, delta: Decimal, fill_price: Decimal | None, order: Order) -> None:
+    def _check_margin(
+        self, symbol: str, pos: Position, delta: Decimal, fill_price: Decimal | None, order: Order
+    ) -> None:
         opens_exposure = sign(pos.amount) != -sign(delta) or abs(delta) > abs(pos.amount)
         if order.reduce_only or not opens_exposure:
             return

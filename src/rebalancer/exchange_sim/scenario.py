@@ -326,7 +326,7 @@ def _parse_futures(raw: Any, markets: Mapping[str, MarketSpec]) -> FuturesSpec:
     seen = [p.asset for p in positions]
     for symbol in seen:
         if seen.count(symbol) > 1:
-            raise ScenarioError("futures.positions", f"{symbol} is listed twice (one-way mode: one position per symbol)")
+            raise ScenarioError("futures.positions", f"{symbol} is listed twice (one-way mode: one per symbol)")
     fee = _non_negative(table.get("fee_rate", DEFAULT_FEE_RATE), "futures.fee_rate")
     maker = _non_negative(table.get("maker_fee_rate", DEFAULT_MAKER_FEE_RATE), "futures.maker_fee_rate")
     spread = _non_negative(table.get("spread", 0), "futures.spread")

@@ -1,6 +1,6 @@
 """The local exchange over HTTP: Binance spot (/api/v3) and USDⓈ-M (/fapi) routes that unmodified ccxt calls.
 
-Routing, HMAC auth, fault injection, request counters, Binance JSON shapes and the /_sim admin API; all state is in Engine.
+Routing, HMAC auth, faults, request counters, Binance JSON shapes and the /_sim admin API; state lives in Engine.
 """
 
 from __future__ import annotations
@@ -9,13 +9,14 @@ import asyncio
 import hashlib
 import hmac
 import json
+import logging
 import os
 import random
 import re
 import tempfile
 from collections import Counter
 from dataclasses import asdict, replace
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from pathlib import Path
 from typing import Any, Awaitable, Callable, Mapping
 from urllib.parse import parse_qsl
@@ -38,7 +39,10 @@ from .engine import (
 )
 from .scenario import QUOTE, FaultSpec, Scenario, ScenarioError, parse_faults, to_decimal
 
-Handler = Callable[[web.Request, dict[str, str]], Awaitable[Any]]
+Handler = Callable[[web.Request, dict[str, str]], Awaitable[Any]]  # (request, verified params) -> JSON body
+RouteHandler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+log = logging.getLogger(__name__)
 
 UNKNOWN_ROUTE_CODE = -5000  # what Binance's fapi answers for a path/method it does not serve
 MAX_RECV_WINDOW = 60_000
@@ -46,6 +50,7 @@ FUTURE_TOLERANCE_MS = 1_000  # Binance accepts timestamps at most 1 s ahead of i
 DROP_HOLD_SECONDS = 300  # a dropped response is held this long at most, then the connection is closed
 RETRY_AFTER_SECONDS = 1
 ADMIN_PREFIX = "/_sim/"
+SIM_INTERNAL_ERROR = -9901  # unmapped by ccxt -> ExchangeError, so a sim bug is not retried away
 ORDER_PATHS = frozenset({"/fapi/v1/order", "/api/v3/order"})
 _CLIENT_ID_RE = re.compile(r"^[\.A-Z\:/a-z0-9_-]{1,36}$")
 _NUMBER_RE = re.compile(r"^([0-9]{1,20})(\.[0-9]{1,20})?$")
@@ -56,7 +61,27 @@ _ACCOUNT_UID = 354937868
 
 
 class FaultInjector:
-    """The live [faults] settings plus the seeded RNG; "next N" counters are consumed here."""
+    """The live [faults] settings plus the seeded RNG; "next N" counters are consumed here.
+
+    Semantics (admin /_sim requests are never faulted; faulted requests are still counted):
+    - latency_ms: sleep before handling every targeted request.
+    - reset_connections: the next N targeted requests get their TCP connection aborted with no
+      response, before processing (an order is NOT executed). aiohttp clients retry an
+      idempotent request (GET/DELETE) once on a closed connection, so one async ccxt GET uses 2.
+    - rate_limit_429: the next N targeted requests get HTTP 429, `Retry-After: 1` and
+      {"code": -1003}; ccxt raises DDoSProtection.
+    - error_rate_5xx: each targeted request fails with this probability (seeded RNG, `seed`)
+      as HTTP 503 {"code": -1001}; ccxt raises OperationFailed. Not executed.
+    - drop_order_responses: the next N accepted orders (POST /fapi/v1/order) ARE executed and
+      stored, but the response is held until the client gives up (it sees a timeout:
+      ccxt RequestTimeout) or the server stops, then the connection is closed unanswered.
+      The order is queryable by client id. Not subject to faults_on.
+    - reject_orders_with: while non-empty, every new order is rejected with that Binance code
+      (Binance's own message when known), before execution. Not subject to faults_on.
+    - clock_skew_ms: offset of the server clock (/time, timestamp checks, order times).
+    - faults_on: which requests latency/reset/429/5xx target: "all", "orders" (order
+      placement: POST /fapi/v1/order and /api/v3/order) or "reads" (every GET).
+    """
 
     def __init__(self, spec: FaultSpec, clock: SimClock) -> None:
         self.clock = clock
@@ -100,7 +125,9 @@ class FaultInjector:
 # --------------------------------------------------------------------------- helpers
 
 
-def binance_error(code: int, msg: str | None = None, status: int = 400, headers: Mapping[str, str] | None = None) -> web.Response:
+def binance_error(
+    code: int, msg: str | None = None, status: int = 400, headers: Mapping[str, str] | None = None
+) -> web.Response:
     body = {"code": code, "msg": msg if msg is not None else MESSAGES.get(code, "")}
     return web.json_response(body, status=status, headers=headers)
 
@@ -120,7 +147,8 @@ def _decimal_param(params: Mapping[str, str], name: str, required: bool = True) 
         return None
     if not _NUMBER_RE.match(value):
         raise BinanceError(
-            -1100, f"Illegal characters found in parameter '{name}'; legal range is '^([0-9]{{1,20}})(\\.[0-9]{{1,20}})?$'."
+            -1100,
+            f"Illegal characters found in parameter '{name}'; legal range is '^([0-9]{{1,20}})(\\.[0-9]{{1,20}})?$'.",
         )
     return Decimal(value)
 
@@ -157,7 +185,10 @@ def _qty(value: Decimal, m: MarketState) -> str:
 
 def _price_filter(m: MarketState) -> dict[str, Any]:
     tick = m.spec.price_tick
-    return {"filterType": "PRICE_FILTER", "minPrice": plain(tick), "maxPrice": plain(m.spec.spot_price * 1000), "tickSize": plain(tick)}
+    return {
+        "filterType": "PRICE_FILTER", "minPrice": plain(tick), "maxPrice": plain(m.spec.spot_price * 1000),
+        "tickSize": plain(tick),
+    }
 
 
 def _lot_filters(m: MarketState) -> list[dict[str, Any]]:
@@ -204,9 +235,12 @@ def perp_symbol_info(m: MarketState) -> dict[str, Any]:
             {"filterType": "MAX_NUM_ORDERS", "limit": 200},
             {"filterType": "MAX_NUM_ALGO_ORDERS", "limit": 10},
             {"filterType": "MIN_NOTIONAL", "notional": plain(spec.min_notional)},
-            {"filterType": "PERCENT_PRICE", "multiplierUp": "1.0500", "multiplierDown": "0.9500", "multiplierDecimal": "4"},
+            {"filterType": "PERCENT_PRICE", "multiplierUp": "1.0500", "multiplierDown": "0.9500",
+             "multiplierDecimal": "4"},
         ],
-        "orderTypes": ["LIMIT", "MARKET", "STOP", "STOP_MARKET", "TAKE_PROFIT", "TAKE_PROFIT_MARKET", "TRAILING_STOP_MARKET"],
+        "orderTypes": [
+            "LIMIT", "MARKET", "STOP", "STOP_MARKET", "TAKE_PROFIT", "TAKE_PROFIT_MARKET", "TRAILING_STOP_MARKET",
+        ],
         "timeInForce": ["GTC", "IOC", "FOK", "GTX", "GTD"],
         "permissionSet": ["GRID", "COPY"],
     }
@@ -289,7 +323,18 @@ def position_risk_v2(engine: Engine, symbol: str) -> dict[str, Any]:
 
 
 class SimServer:
-    """Wires an Engine to aiohttp: one instance per running exchange."""
+    """Wires an Engine to aiohttp: one instance per running exchange.
+
+    Signed routes (USER_DATA/TRADE) need header X-MBX-APIKEY (-2014/-2015, HTTP 401) and an
+    HMAC-SHA256 `signature` over the exact preceding query string or form body, last parameter
+    (-1022), with `timestamp` no more than `recvWindow` (default 5000, max 60000) behind and
+    1000 ms ahead of the server clock (-1021). Unknown paths/methods answer HTTP 404/405 with
+    {"code": -5000, "msg": "Path ..., Method ... is invalid"}, like fapi does.
+
+    Admin API (JSON, no auth, not counted, not faulted): GET /_sim/state; POST /_sim/prices,
+    /_sim/funding, /_sim/settle-funding, /_sim/faults, /_sim/reset-counters,
+    /_sim/position-mode, /_sim/balances, /_sim/reset. Bad input -> HTTP 400 {"error": ...}.
+    """
 
     def __init__(self, scenario: Scenario, *, state_file: str | os.PathLike[str] | None = None) -> None:
         self.scenario = scenario
@@ -301,7 +346,9 @@ class SimServer:
             try:
                 self.engine.load_state(json.loads(self.state_file.read_text(encoding="utf-8")))
             except (ValueError, KeyError, TypeError) as exc:
-                raise ScenarioError("", f"state file {self.state_file} is unreadable ({exc}); delete it to start fresh") from None
+                raise ScenarioError(
+                    "", f"state file {self.state_file} is unreadable ({exc}); delete it to start fresh"
+                ) from None
         self.requests: Counter[str] = Counter()
         self.stopping = asyncio.Event()
         self._secret = scenario.auth.api_secret.encode()
@@ -366,7 +413,7 @@ class SimServer:
         self.stopping.set()
 
     @web.middleware
-    async def _middleware(self, request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]) -> web.StreamResponse:
+    async def _middleware(self, request: web.Request, handler: RouteHandler) -> web.StreamResponse:
         if request.path.startswith(ADMIN_PREFIX):
             return await self._guard_admin(request, handler)
         self.requests[f"{request.method} {request.path}"] += 1
@@ -399,7 +446,7 @@ class SimServer:
         # hide a missing route behind retries; -5000 is unmapped and surfaces as ExchangeError.
         return binance_error(UNKNOWN_ROUTE_CODE, f"Path {request.path}, Method {request.method} is invalid", status)
 
-    async def _guard_admin(self, request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]) -> web.StreamResponse:
+    async def _guard_admin(self, request: web.Request, handler: RouteHandler) -> web.StreamResponse:
         try:
             return await handler(request)
         except (web.HTTPNotFound, web.HTTPMethodNotAllowed) as exc:
@@ -408,13 +455,16 @@ class SimServer:
             text = exc.args[0] if isinstance(exc, KeyError) and exc.args else str(exc)
             return web.json_response({"error": f"{text}"}, status=400)
 
-    def _endpoint(self, handler: Handler, *, signed: bool) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
+    def _endpoint(self, handler: Handler, *, signed: bool) -> RouteHandler:
         async def endpoint(request: web.Request) -> web.StreamResponse:
             try:
                 params = await (self._authenticate(request) if signed else self._public_params(request))
                 result = await handler(request, params)
             except BinanceError as exc:
                 return binance_error(exc.code, exc.msg, exc.status)
+            except Exception as exc:  # a sim bug: make it loud and permanent, never a retryable 500
+                log.exception("exchange-sim: %s %s failed", request.method, request.path)
+                return binance_error(SIM_INTERNAL_ERROR, f"exchange-sim internal error: {exc!r}", 500)
             if isinstance(result, web.StreamResponse):
                 return result
             return web.json_response(result)
@@ -610,7 +660,9 @@ class SimServer:
     async def spot_account(self, request: web.Request, params: dict[str, str]) -> Any:
         return {
             "makerCommission": 10, "takerCommission": 10, "buyerCommission": 0, "sellerCommission": 0,
-            "commissionRates": {"maker": "0.00100000", "taker": "0.00100000", "buyer": "0.00000000", "seller": "0.00000000"},
+            "commissionRates": {
+                "maker": "0.00100000", "taker": "0.00100000", "buyer": "0.00000000", "seller": "0.00000000",
+            },
             "canTrade": True, "canWithdraw": True, "canDeposit": True, "brokered": False,
             "requireSelfTradePrevention": False, "preventSor": False, "updateTime": self.engine.wallet_update_time,
             "accountType": "SPOT",
@@ -631,7 +683,9 @@ class SimServer:
         raise BinanceError(-2011)
 
     async def spot_new_order(self, request: web.Request, params: dict[str, str]) -> Any:
-        raise BinanceError(SIM_UNSUPPORTED, "exchange-sim does not simulate spot trading (the rebalancer never trades spot).")
+        raise BinanceError(
+            SIM_UNSUPPORTED, "exchange-sim does not simulate spot trading (the rebalancer never trades spot)."
+        )
 
     async def spot_open_orders(self, request: web.Request, params: dict[str, str]) -> Any:
         if "symbol" in params:
@@ -661,7 +715,8 @@ class SimServer:
             positions.append({
                 "symbol": m.symbol, "initialMargin": fixed(r.initial_margin + r.open_order_initial_margin),
                 "maintMargin": fixed(r.maint_margin), "unrealizedProfit": fixed(r.unrealized_pnl),
-                "positionInitialMargin": fixed(r.initial_margin), "openOrderInitialMargin": fixed(r.open_order_initial_margin),
+                "positionInitialMargin": fixed(r.initial_margin),
+                "openOrderInitialMargin": fixed(r.open_order_initial_margin),
                 "leverage": str(r.leverage), "isolated": m.margin_type != "CROSSED", "entryPrice": plain(r.entry_price),
                 "breakEvenPrice": plain(r.break_even_price), "maxNotional": str(MAX_NOTIONAL_VALUE),
                 "bidNotional": "0", "askNotional": "0", "positionSide": "BOTH", "positionAmt": _qty(r.amount, m),
@@ -733,7 +788,8 @@ class SimServer:
         client_id = params.get("newClientOrderId")
         if client_id is not None and not _CLIENT_ID_RE.match(client_id):
             raise BinanceError(
-                -1100, "Illegal characters found in parameter 'newClientOrderId'; legal range is '^[\\.A-Z\\:/a-z0-9_-]{1,36}$'."
+                -1100,
+                "Illegal characters found in parameter 'newClientOrderId'; legal range is '^[\\.A-Z\\:/a-z0-9_-]{1,36}$'.",
             )
         req = OrderRequest(
             symbol=symbol,
@@ -749,13 +805,17 @@ class SimServer:
         forced = self.faults.spec.reject_orders_with
         if forced:
             code = int(forced)
-            raise BinanceError(code, MESSAGES.get(code, f"Order rejected by exchange-sim fault reject_orders_with={forced}."))
+            fallback = f"Order rejected by the exchange-sim fault reject_orders_with={forced}."
+            raise BinanceError(code, MESSAGES.get(code, fallback))
         order = self.engine.place_order(req)
         self.persist()
         if self.faults.take("drop_order_responses"):
             await self._hold_response(request)
-        m = self.engine.markets[order.symbol]
-        return futures_order_json(order, m, with_time=False)
+        body = futures_order_json(order, self.engine.markets[order.symbol], with_time=False)
+        if params.get("newOrderRespType", "ACK") == "ACK":
+            # fapi's default: acknowledge before matching, so nothing looks filled yet (ccxt asks for RESULT).
+            body.update(status="NEW", avgPrice="0.00", executedQty="0", cumQty="0", cumQuote="0.00000")
+        return body
 
     async def _hold_response(self, request: web.Request) -> None:
         """Swallow the response of an executed order: hold it until the client gives up (it sees a
@@ -789,7 +849,8 @@ class SimServer:
         if symbol is not None:
             self.engine.market(symbol)
         return [
-            futures_order_json(o, self.engine.markets[o.symbol], with_time=True) for o in self.engine.open_orders(symbol)
+            futures_order_json(o, self.engine.markets[o.symbol], with_time=True)
+            for o in self.engine.open_orders(symbol)
         ]
 
     async def cancel_all_orders(self, request: web.Request, params: dict[str, str]) -> Any:
