@@ -223,3 +223,13 @@ async def test_raw_order_without_resp_type_is_acknowledged_like_fapi(make_client
     assert (ack["status"], ack["executedQty"]) == ("NEW", "0")
     stored = await client.fapiPrivateGetOrder({"symbol": "BTCUSDT", "origClientOrderId": "ack-1"})
     assert (stored["status"], stored["executedQty"], stored["avgPrice"]) == ("FILLED", "0.010", "40000.00")
+
+
+async def test_fetch_my_trades_reports_fills_with_commission(call: Call) -> None:
+    """userTrades: one trade per filled order, commission = qty x price x taker fee (0.0004) in USDT."""
+    await call("load_markets")
+    opened = await call("create_order", PERP_BTC, "market", "sell", 0.025, None, {"clientOrderId": "rb-fee-1"})
+    await call("create_order", PERP_ETH, "market", "buy", 0.5, None, {"clientOrderId": "rb-fee-2"})
+    trades = await call("fetch_my_trades", PERP_BTC, opened["timestamp"] - 1000)
+    assert [(t["order"], t["side"], t["amount"], t["price"]) for t in trades] == [(opened["id"], "sell", 0.025, 40000.0)]
+    assert trades[0]["fee"] == {"currency": "USDT", "cost": 0.4}

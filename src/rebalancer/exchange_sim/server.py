@@ -391,6 +391,7 @@ class SimServer:
             ("GET", "/fapi/v1/positionSide/dual", self.get_position_mode),
             ("POST", "/fapi/v1/positionSide/dual", self.set_position_mode),
             ("GET", "/fapi/v1/income", self.income),
+            ("GET", "/fapi/v1/userTrades", self.user_trades),
             ("GET", "/fapi/v1/symbolConfig", self.symbol_config),
         ]
         for method, path, handler in public:
@@ -779,6 +780,28 @@ class SimServer:
             {"symbol": i.symbol, "incomeType": i.income_type, "income": fixed(i.income), "asset": i.asset,
              "info": i.income_type, "time": i.time, "tranId": i.tran_id, "tradeId": i.trade_id}
             for i in rows[:limit]
+        ]
+
+    async def user_trades(self, request: web.Request, params: dict[str, str]) -> Any:
+        """GET /fapi/v1/userTrades: the account's fills with commission (where fees come from;
+        order responses carry none). Orders here fill at one price, so one trade per filled order."""
+        symbol = _required(params, "symbol")
+        self.engine.market(symbol)
+        order_id = _int_param(params, "orderId")
+        start, end = _int_param(params, "startTime"), _int_param(params, "endTime")
+        limit = min(_int_param(params, "limit") or 500, 1000)
+        rows = [
+            o for o in self.engine.orders
+            if o.symbol == symbol and o.executed_qty > 0 and (order_id is None or o.order_id == order_id)
+            and (start is None or o.update_time >= start) and (end is None or o.update_time <= end)
+        ]
+        return [
+            {"buyer": o.side == "BUY", "commission": fixed(o.commission), "commissionAsset": QUOTE,
+             "id": o.order_id, "maker": o.type == "LIMIT" and o.time_in_force == "GTC", "orderId": o.order_id,
+             "price": plain(o.avg_price), "qty": plain(o.executed_qty), "quoteQty": plain(o.cum_quote),
+             "realizedPnl": fixed(o.realized_pnl), "side": o.side, "positionSide": o.position_side,
+             "symbol": symbol, "time": o.update_time}
+            for o in rows[-limit:]
         ]
 
     # ------------------------------------------------------------------ futures trading
