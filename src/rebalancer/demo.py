@@ -101,9 +101,11 @@ async def run_demo(console: Console | None = None) -> int:
                 console.rule("3. The next plan (dry run): bring the effective mix back to 50/50")
                 second = await rb.cycle(execute=False)
                 console.print(report_renderable(second))
-                console.print(Text("Both adjustments shrink existing hedges, so they are reduce-only. "
-                                   "Run `rebalancer exchange-sim --scenario config/sim-example.toml` and point "
-                                   "config/demo.toml at it to try the commands yourself.", style="dim"))
+                console.print(Text(
+                    "Both adjustments shrink existing hedges, so they are reduce-only.\n"
+                    "Try the commands yourself: `rebalancer exchange-sim --scenario config/sim-example.toml "
+                    "--port 8765` in one terminal, then `rebalancer status --config config/demo.toml` and "
+                    "`rebalancer rebalance --execute --config config/demo.toml` in another.", style="dim"))
                 return 0
             finally:
                 await rb.close()
