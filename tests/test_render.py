@@ -71,17 +71,19 @@ def render(table) -> str:
 
 
 def test_orders_table_when_records_given_then_all_columns_in_contract_order():
-    """The table has the nine columns of the `orders` command, in order."""
-    table = orders_table([FILLED])
+    """Nine columns in order; fee and error only appear when some row has one."""
+    table = orders_table([FILLED, REJECTED])
     headers = [str(c.header) for c in table.columns]
     assert headers == ["time (UTC)", "client id", "asset", "side", "amount", "state", "fill", "fee", "error"]
-    assert table.row_count == 1
+    assert table.row_count == 2
+    no_error = [str(c.header) for c in orders_table([FILLED]).columns]
+    assert no_error == ["time (UTC)", "client id", "asset", "side", "amount", "state", "fill", "fee"]
 
 
 def test_orders_table_when_filled_order_then_row_shows_plain_numbers_and_fee_currency():
     """A filled order shows UTC time, trimmed decimals, the average and the fee with its currency."""
     text = render(orders_table([FILLED]))
-    for cell in ("11-25 12:00:00", "rb-c1-BTC-0", "BTC", "sell", "0.025", "filled", "0.025 @ 40001.5", "0.4 USDT"):
+    for cell in ("11-25 12:00", "rb-c1-BTC-0", "BTC", "sell", "0.025", "filled", "0.025 @ 40001.5", "0.4 USDT"):
         assert cell in text, cell
     assert "0.0250" not in text
 

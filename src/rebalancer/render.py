@@ -48,7 +48,7 @@ def decimal_text(value: Decimal | None) -> str:
 def _time_text(value: datetime | None) -> str:
     if value is None:
         return ""
-    return value.astimezone(timezone.utc).strftime("%m-%d %H:%M:%S")
+    return value.astimezone(timezone.utc).strftime("%m-%d %H:%M")
 
 
 def _json_value(value: Any) -> Any:
@@ -80,20 +80,26 @@ def _error_text(record: OrderRecord) -> str:
 def orders_table(records: list[OrderRecord], *, title: str | None = None) -> Table:
     """The journal as a table, one row per order, in the order given (the journal gives oldest first).
 
-    Nine columns so it reads in 80 columns: the cycle is part of the client id, a limit order's
-    cap is shown after its amount, and `--json` has every field.
+    Up to nine columns so it reads in 80 columns: the cycle is part of the client id, a limit
+    order's cap is shown after its amount, fee and error appear when some row has one, and
+    `--json` has every field.
     """
     table = Table(title=title if title is not None else f"Orders ({len(records)})", title_justify="left",
                   box=box.SIMPLE_HEAD)
     table.add_column("time (UTC)", no_wrap=True)
-    table.add_column("client id", overflow="fold")
+    table.add_column("client id", overflow="fold", min_width=12)
     table.add_column("asset", no_wrap=True)
-    table.add_column("side")
-    table.add_column("amount", justify="right")
-    table.add_column("state")
-    table.add_column("fill", justify="right")
-    table.add_column("fee", justify="right")
-    table.add_column("error", overflow="fold")
+    table.add_column("side", no_wrap=True)
+    table.add_column("amount", justify="right", no_wrap=True)
+    table.add_column("state", no_wrap=True)
+    table.add_column("fill", justify="right", no_wrap=True)
+    # Fee and error columns only when some row has one, so the common case fits 80 columns.
+    with_fee = any(r.fee is not None for r in records) or not records
+    with_error = any(r.error_code or r.error_message for r in records) or not records
+    if with_fee:
+        table.add_column("fee", justify="right", no_wrap=True)
+    if with_error:
+        table.add_column("error", overflow="fold", min_width=8)
     for r in records:
         amount = Text(decimal_text(r.amount))
         if r.limit_price is not None:
@@ -111,17 +117,12 @@ def orders_table(records: list[OrderRecord], *, title: str | None = None) -> Tab
         fee = decimal_text(r.fee)
         if fee and r.fee_currency:
             fee = f"{fee} {r.fee_currency}"
-        table.add_row(
-            _time_text(r.created_at),
-            r.client_order_id,
-            r.asset,
-            side,
-            amount,
-            state,
-            fill,
-            fee,
-            Text(_error_text(r), style="red"),
-        )
+        cells: list[Any] = [_time_text(r.created_at), r.client_order_id, r.asset, side, amount, state, fill]
+        if with_fee:
+            cells.append(fee)
+        if with_error:
+            cells.append(Text(_error_text(r), style="red"))
+        table.add_row(*cells)
     if not records:
         table.caption = "no orders in this range"
     return table
