@@ -22,6 +22,8 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_planner.py
+	$(BIN)/python benchmarks/bench_cycle.py
+	$(BIN)/python benchmarks/bench_accounts.py
 
 clean:
 	rm -rf $(VENV) build src/*.egg-info .pytest_cache .hypothesis

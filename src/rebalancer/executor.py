@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import secrets
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import ROUND_DOWN, ROUND_UP, Decimal
 from typing import Awaitable, Callable, Sequence
 
@@ -83,20 +83,42 @@ class Executor:
         """Settle orders a crash left PENDING/UNKNOWN/OPEN; return those still unresolved.
 
         A stale intent is never sent now: if the exchange does not know it, it becomes NOT_PLACED
-        and the next cycle re-plans from the real positions.
+        and the next cycle re-plans from the real positions. A PENDING order whose send was never
+        counted (attempts == 0) was certainly never sent (the journal commits mark_sent before the
+        request leaves): NOT_PLACED without asking. One that was counted but cannot be looked up now
+        becomes UNKNOWN with the reason, never stays PENDING: its cycle died, and PENDING would claim
+        a request is about to leave. The lookups run concurrently.
         """
-        still: list[OrderRecord] = []
-        for record in self.journal.unresolved_orders():
-            found, certain = await self._lookup(record.symbol, record.client_order_id)
-            if found is not None and found.state is not OrderState.OPEN:
-                self._transition(record.client_order_id, found.state, record.cycle_id, result=found,
-                                 detail={"reason": "resolved at start"})
-            elif found is None and certain:
-                self._transition(record.client_order_id, OrderState.NOT_PLACED, record.cycle_id,
-                                 detail={"reason": "not on the exchange at start: never sent"})
-            else:
-                still.append(self.journal.order(record.client_order_id) or record)
-        return still
+        records = self.journal.unresolved_orders()
+        settled = await asyncio.gather(*(self._resolve_one(r) for r in records))
+        return [r for r in settled if r is not None]
+
+    async def _resolve_one(self, record: OrderRecord) -> OrderRecord | None:
+        cid = record.client_order_id
+        if record.state is OrderState.PENDING and record.attempts == 0:
+            self._transition(cid, OrderState.NOT_PLACED, record.cycle_id,
+                             detail={"reason": "journaled but never sent (the process stopped first)"})
+            return None
+        # The repeated lookups allow for propagation lag after a send; an order last touched longer ago
+        # than that window has had its time, so one "not found" is as certain as several.
+        lag_window = timedelta(seconds=self.lookup_delay_s * (self.lookup_attempts - 1))
+        settled_long_ago = self.clock() - record.updated_at >= lag_window
+        found, certain = await self._lookup(record.symbol, cid, attempts=1 if settled_long_ago else None)
+        if found is not None and found.state is not OrderState.OPEN:
+            self._transition(cid, found.state, record.cycle_id, result=found, detail={"reason": "resolved at start"})
+            return None
+        if found is None and certain:
+            self._transition(cid, OrderState.NOT_PLACED, record.cycle_id,
+                             detail={"reason": "not on the exchange at start: never sent"})
+            return None
+        if found is not None:  # resting on the exchange: journal what it says, settle it later
+            self._transition(cid, OrderState.OPEN, record.cycle_id, result=found,
+                             detail={"reason": "open on the exchange at start"})
+        elif record.state is OrderState.PENDING:
+            self._transition(cid, OrderState.UNKNOWN, record.cycle_id,
+                             detail={"reason": "sent before the process stopped; the exchange could not be "
+                                               "asked at start, so it may exist"})
+        return self.journal.order(cid) or record
 
     # ------------------------------------------------------------------ a cycle's orders
 
@@ -105,13 +127,13 @@ class Executor:
         now = self.clock()
         ids: list[tuple[PlannedOrder, str, Decimal | None]] = []
         for index, order in enumerate(orders):
-            cid = order.client_order_id or client_order_id(cycle_id, index)
-            limit = self._limit_price(order)
-            self.journal.record_intent(cycle_id, order, client_order_id=cid,
-                                       order_type=self.order_type, limit_price=limit, at=now)
+            ids.append((order, order.client_order_id or client_order_id(cycle_id, index), self._limit_price(order)))
+        # One transaction for all intents: a durable commit costs an fsync, and per order that was the
+        # largest part of a many-asset cycle's own time. Still all committed before the first send.
+        self.journal.record_intents(cycle_id, [(o, cid, self.order_type, limit) for o, cid, limit in ids], at=now)
+        for order, cid, _ in ids:
             log.info("order_intent", cycle_id=cycle_id, client_order_id=cid, symbol=order.symbol,
                      side=order.side.value, amount=str(order.amount), reduce_only=order.reduce_only)
-            ids.append((order, cid, limit))
 
         by_symbol: dict[str, list[tuple[PlannedOrder, str, Decimal | None]]] = {}
         for item in ids:
@@ -123,11 +145,19 @@ class Executor:
                 self._transition(cid, OrderState.NOT_PLACED, cycle_id,
                                  detail={"reason": f"leverage/margin setup failed: {exc}"})
             raise
-        groups = await asyncio.gather(*(self._run_legs(cycle_id, legs) for legs in by_symbol.values()))
+        # The first leg of every symbol leaves at once: count those sends in one transaction (one fsync
+        # instead of one per symbol), still committed before any of them leaves. Not when the kill
+        # switch is already on: then nothing is sent, so nothing may be counted.
+        counted: set[str] = set()
+        if not self.halted():
+            counted = {legs[0][1] for legs in by_symbol.values()}
+            self.journal.mark_sent_many([legs[0][1] for legs in by_symbol.values()], at=self.clock())
+        groups = await asyncio.gather(*(self._run_legs(cycle_id, legs, counted) for legs in by_symbol.values()))
         done = {e.client_order_id: e for group in groups for e in group}
         return [done[cid] for _, cid, _ in ids]
 
-    async def _run_legs(self, cycle_id: str, legs: list[tuple[PlannedOrder, str, Decimal | None]]) -> list[Executed]:
+    async def _run_legs(self, cycle_id: str, legs: list[tuple[PlannedOrder, str, Decimal | None]],
+                        counted: frozenset[str] | set[str] = frozenset()) -> list[Executed]:
         out: list[Executed] = []
         blocked = ""
         for order, cid, limit in legs:
@@ -142,19 +172,22 @@ class Executor:
                 self._transition(cid, OrderState.NOT_PLACED, cycle_id, detail={"reason": blocked})
                 out.append(Executed(order, cid, result, 0, blocked))
                 continue
-            executed = await self._send(cycle_id, order, cid, limit)
+            executed = await self._send(cycle_id, order, cid, limit, counted=cid in counted)
             out.append(executed)
             if executed.result.state is not OrderState.FILLED:
                 # An open leg after a close that did not complete would leave a different book than planned.
                 blocked = f"previous leg {executed.client_order_id} ended {executed.result.state.value}"
         return out
 
-    async def _send(self, cycle_id: str, order: PlannedOrder, cid: str, limit: Decimal | None) -> Executed:
+    async def _send(self, cycle_id: str, order: PlannedOrder, cid: str, limit: Decimal | None, *,
+                    counted: bool = False) -> Executed:
+        """Send until the outcome is known; `counted`: the first send is already journaled (mark_sent_many)."""
         sends = 0
         note = ""
         while sends < self.max_sends:
             sends += 1
-            self.journal.mark_sent(cid, at=self.clock())
+            if sends > 1 or not counted:
+                self.journal.mark_sent(cid, at=self.clock())
             try:
                 result = await self.venue.place(order, cid, self.order_type, limit)
             except ClockSkewError as exc:
@@ -208,9 +241,10 @@ class Executor:
                 result = found
         return result
 
-    async def _lookup(self, symbol: str, cid: str) -> tuple[OrderResult | None, bool]:
+    async def _lookup(self, symbol: str, cid: str, attempts: int | None = None) -> tuple[OrderResult | None, bool]:
         """(order, certain). None + certain: the exchange said 'no such order' on every try."""
-        for attempt in range(self.lookup_attempts):
+        attempts = attempts or self.lookup_attempts
+        for attempt in range(attempts):
             try:
                 found = await self.venue.lookup(symbol, cid)
             except (TransientError, UnknownOutcomeError) as exc:
@@ -218,7 +252,7 @@ class Executor:
                 return None, False
             if found is not None:
                 return found, True
-            if attempt + 1 < self.lookup_attempts:
+            if attempt + 1 < attempts:
                 await self.sleep(self.lookup_delay_s)  # allow for propagation lag before trusting 'not found'
         return None, True
 

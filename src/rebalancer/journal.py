@@ -17,7 +17,7 @@ from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any, Iterator, Mapping
+from typing import Any, Iterator, Mapping, Sequence
 
 from .domain import OrderResult, OrderState, PlannedOrder, Side
 
@@ -550,6 +550,24 @@ class Journal:
         """Journal an order as PENDING before it is sent. Recording the same intent again returns the
         existing record unchanged (a retried step is harmless); the same id with other content is a
         JournalError, because two different orders must never share a client order id."""
+        return self.record_intents(cycle_id, [(order, client_order_id, order_type, limit_price)], at=at)[0]
+
+    def record_intents(
+        self,
+        cycle_id: str,
+        intents: Sequence[tuple[PlannedOrder, str, str, Decimal | None]],
+        *,
+        at: datetime,
+    ) -> list[OrderRecord]:
+        """record_intent for a cycle's orders, each (order, client_order_id, order_type, limit_price),
+        in one transaction: one fsync instead of one per order, all or none journaled."""
+        now = _time_to_text(at)
+        with self._write() as c:
+            return [self._insert_intent(c, cycle_id, order, cid, order_type, limit, now)
+                    for order, cid, order_type, limit in intents]
+
+    def _insert_intent(self, c: sqlite3.Connection, cycle_id: str, order: PlannedOrder, client_order_id: str,
+                       order_type: str, limit_price: Decimal | None, now: str) -> OrderRecord:
         if order.client_order_id is not None and order.client_order_id != client_order_id:
             raise JournalError(
                 f"planned order carries client id {order.client_order_id!r} but {client_order_id!r} was given"
@@ -565,60 +583,63 @@ class Journal:
             "order_type": order_type,
             "limit_price": _dec_to_text(limit_price),
         }
-        now = _time_to_text(at)
-        with self._write() as c:
-            row = c.execute(f"SELECT {_ORDER_COLUMNS} FROM orders WHERE client_order_id = ?", (client_order_id,)).fetchone()
-            if row is not None:
-                existing = _order_from_row(row)
-                differences = _intent_differences(existing, content)
-                if differences:
-                    raise JournalError(
-                        f"client order id {client_order_id} is already journaled with different "
-                        f"content ({', '.join(differences)})"
-                    )
-                return existing
-            self._require_cycle(c, cycle_id)
-            c.execute(
-                f"INSERT INTO orders ({_ORDER_COLUMNS}) VALUES"
-                " (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, '0', NULL, NULL, NULL, NULL, NULL, ?, ?, 0)",
-                (
-                    client_order_id,
-                    content["cycle_id"],
-                    content["asset"],
-                    content["symbol"],
-                    content["side"],
-                    content["amount"],
-                    content["reduce_only"],
-                    content["leg"],
-                    content["order_type"],
-                    content["limit_price"],
-                    S.PENDING.value,
-                    now,
-                    now,
-                ),
-            )
-            self._add_event(c, client_order_id, now, "intent", None, S.PENDING, {})
-            row = c.execute(f"SELECT {_ORDER_COLUMNS} FROM orders WHERE client_order_id = ?", (client_order_id,)).fetchone()
+        row = c.execute(f"SELECT {_ORDER_COLUMNS} FROM orders WHERE client_order_id = ?", (client_order_id,)).fetchone()
+        if row is not None:
+            existing = _order_from_row(row)
+            differences = _intent_differences(existing, content)
+            if differences:
+                raise JournalError(
+                    f"client order id {client_order_id} is already journaled with different "
+                    f"content ({', '.join(differences)})"
+                )
+            return existing
+        self._require_cycle(c, cycle_id)
+        c.execute(
+            f"INSERT INTO orders ({_ORDER_COLUMNS}) VALUES"
+            " (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, '0', NULL, NULL, NULL, NULL, NULL, ?, ?, 0)",
+            (
+                client_order_id,
+                content["cycle_id"],
+                content["asset"],
+                content["symbol"],
+                content["side"],
+                content["amount"],
+                content["reduce_only"],
+                content["leg"],
+                content["order_type"],
+                content["limit_price"],
+                S.PENDING.value,
+                now,
+                now,
+            ),
+        )
+        self._add_event(c, client_order_id, now, "intent", None, S.PENDING, {})
+        row = c.execute(f"SELECT {_ORDER_COLUMNS} FROM orders WHERE client_order_id = ?", (client_order_id,)).fetchone()
         return _order_from_row(row)
 
     def mark_sent(self, client_order_id: str, *, at: datetime) -> None:
         """Count one request about to leave: call it right before create_order, after record_intent.
         Only a PENDING order may be sent. An UNKNOWN one must first be looked up and moved back to
         PENDING ("not found"); sending it, or an OPEN or final one, could double the order: JournalError."""
+        self.mark_sent_many([client_order_id], at=at)
+
+    def mark_sent_many(self, client_order_ids: Sequence[str], *, at: datetime) -> None:
+        """mark_sent for orders about to leave together, in one transaction (one fsync); all or none."""
         now = _time_to_text(at)
         with self._write() as c:
-            row = self._require_order(c, client_order_id)
-            state = OrderState(row["state"])
-            if state is not S.PENDING:
-                raise JournalError(
-                    f"order {client_order_id} is {state.value}, not pending: sending it again could duplicate it"
+            for client_order_id in client_order_ids:
+                row = self._require_order(c, client_order_id)
+                state = OrderState(row["state"])
+                if state is not S.PENDING:
+                    raise JournalError(
+                        f"order {client_order_id} is {state.value}, not pending: sending it again could duplicate it"
+                    )
+                attempts = int(row["attempts"]) + 1
+                c.execute(
+                    "UPDATE orders SET attempts = ?, updated_at = ? WHERE client_order_id = ?",
+                    (attempts, now, client_order_id),
                 )
-            attempts = int(row["attempts"]) + 1
-            c.execute(
-                "UPDATE orders SET attempts = ?, updated_at = ? WHERE client_order_id = ?",
-                (attempts, now, client_order_id),
-            )
-            self._add_event(c, client_order_id, now, "sent", state, state, {"attempt": attempts})
+                self._add_event(c, client_order_id, now, "sent", state, state, {"attempt": attempts})
 
     def transition(
         self,

@@ -141,9 +141,10 @@ class Rebalancer:
             if not self.connected:
                 await self.start()
             if execute:
-                # Crash leftovers first: their fills shape the positions this cycle will read.
-                self._close_interrupted_cycles(report.cycle_id)
+                # Crash leftovers first: their fills shape the positions this cycle will read. Orders
+                # before their cycles, so a dead cycle is never closed while it still owns a PENDING order.
                 report.unresolved = await self.executor.resolve_unresolved()
+                self._close_interrupted_cycles(report.cycle_id)
                 if report.unresolved:
                     raise UnresolvedOrders(
                         f"{len(report.unresolved)} earlier order(s) are still unresolved "

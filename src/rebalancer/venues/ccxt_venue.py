@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from decimal import Decimal
@@ -42,6 +43,42 @@ from .errors import (
 )
 
 TIME_RESYNC_S = 600.0  # ccxt only syncs the clock inside load_markets: refresh it on a timer too
+
+# Retry-After lives in the response headers. ccxt keeps them in one `last_response_headers` attribute
+# per client, which concurrent requests on the same client overwrite before the error reaches us (the
+# aiohttp response's `async with` exit yields to the loop between storing the headers and raising), so
+# a 429 could be read with another response's headers. Instead each ccxt error raised for an HTTP
+# response carries that response's own headers (`response_headers`).
+_RESPONSE_HEADERS: ContextVar[Mapping[str, Any] | None] = ContextVar("rebalancer_response_headers", default=None)
+
+
+def track_response_headers(client: Any) -> Any:
+    """Attach the response's headers to every error ccxt raises for it. ccxt calls handle_errors (which
+    gets the headers) and then handle_http_status_code (which does not) in one synchronous step of the
+    same task, so a context variable carries the headers from the first hook to the second."""
+    if getattr(client, "_rb_tracks_headers", False) or not hasattr(client, "handle_errors"):
+        return client
+    handle_errors, handle_status = client.handle_errors, client.handle_http_status_code
+
+    def handle_errors_with_headers(code: Any, reason: Any, url: Any, method: Any, headers: Any, *rest: Any) -> Any:
+        _RESPONSE_HEADERS.set(headers)
+        try:
+            return handle_errors(code, reason, url, method, headers, *rest)
+        except ccxt.BaseError as exc:
+            exc.response_headers = headers  # type: ignore[attr-defined]
+            raise
+
+    def handle_status_with_headers(*args: Any) -> Any:
+        try:
+            return handle_status(*args)
+        except ccxt.BaseError as exc:
+            exc.response_headers = _RESPONSE_HEADERS.get()  # type: ignore[attr-defined]
+            raise
+
+    client.handle_errors = handle_errors_with_headers
+    client.handle_http_status_code = handle_status_with_headers
+    client._rb_tracks_headers = True
+    return client
 
 
 def utc_now() -> datetime:
@@ -158,6 +195,8 @@ class CcxtVenue:
             self.hedge_client = build_client(hedge, session=session)
             same = (spot.name == hedge.name)
             self.spot_client = self.hedge_client if same else build_client(spot, session=session)
+        for client in {id(c): c for c in (self.hedge_client, self.spot_client)}.values():
+            track_response_headers(client)
         self.markets: dict[str, Market] = {}
         self.spot_symbols: dict[str, str] = {}
         self.intervals: dict[str, Decimal] = {}
@@ -168,7 +207,8 @@ class CcxtVenue:
     # ------------------------------------------------------------------ plumbing
 
     async def _read(self, label: str, fn: Callable[..., Awaitable[Any]], *args: Any, client: Any = None) -> Any:
-        """A read with bounded retries on transient errors only; 429s honour Retry-After."""
+        """A read (or an idempotent setting) with bounded retries on transient errors only; 429s honour
+        Retry-After; -1021 resyncs the clock before the next try."""
         client = client or self.hedge_client
 
         async def before_sleep(state: RetryCallState) -> None:
@@ -187,7 +227,7 @@ class CcxtVenue:
             try:
                 return await fn(*args)
             except Exception as exc:  # translated once, here
-                raise translate(exc, write=False, headers=getattr(client, "last_response_headers", None)) from exc
+                raise translate(exc, write=False, headers=getattr(exc, "response_headers", None)) from exc
 
         retrying = AsyncRetrying(
             retry=retry_if_exception_type(TransientError),
@@ -233,6 +273,26 @@ class CcxtVenue:
                     f"{self.hedge_cfg.name}: the futures account is in hedge (dual-side) position mode; "
                     "switch it to one-way mode in the exchange's futures settings, then run again"
                 )
+        await self._read_symbol_settings()
+
+    async def _read_symbol_settings(self) -> None:
+        """Read every hedge market's leverage and margin mode once, at connect (a read: dry runs stay
+        read-only). Symbols already as configured need no set_margin_mode / set_leverage before their
+        first order, which would otherwise add two round trips to the first executing cycle. On binance
+        this also caches the leverage brackets that fetch_positions would load on its first call.
+        Only a shortcut: if the read fails, prepare() sets both as before."""
+        if not self.markets or not self.hedge_client.has.get("fetchLeverages"):
+            return
+        symbols = [m.symbol for m in self.markets.values()]
+        try:
+            settings = await self._read("fetch_leverages", self.hedge_client.fetch_leverages, symbols)
+        except VenueError:
+            return
+        wanted = self.hedge_cfg.leverage
+        for symbol, lev in (settings or {}).items():
+            if (symbol in symbols and lev.get("marginMode") == self.hedge_cfg.margin_mode
+                    and lev.get("longLeverage") == wanted and lev.get("shortLeverage") == wanted):
+                self._prepared.add(symbol)
 
     def _perp_market(self, asset: str) -> Market | None:
         symbol = f"{asset}/{self.quote}:{self.quote}"
@@ -383,23 +443,22 @@ class CcxtVenue:
     # ------------------------------------------------------------------ orders
 
     async def prepare(self, symbols: Iterable[str]) -> None:
-        """Set margin mode and leverage once per symbol per process; both are idempotent."""
-        for symbol in symbols:
-            if symbol in self._prepared:
-                continue
-            try:
-                await self.hedge_client.set_margin_mode(self.hedge_cfg.margin_mode, symbol)
-            except ccxt.MarginModeAlreadySet:
-                pass  # -4046 "No need to change margin type": already as wanted
-            except Exception as exc:
-                err = translate(exc, write=False)
-                if not isinstance(err, RejectedError):
-                    raise err from exc
-            try:
-                await self.hedge_client.set_leverage(self.hedge_cfg.leverage, symbol)
-            except Exception as exc:
-                raise translate(exc, write=False) from exc
-            self._prepared.add(symbol)
+        """Set margin mode and leverage once per symbol per process, symbols concurrently. Both calls
+        are idempotent settings, so they retry like reads (a -1021 resyncs the clock, a 429 waits
+        Retry-After); a refusal to change the margin mode (-4046: already as wanted) is ignored."""
+        todo = [s for s in dict.fromkeys(symbols) if s not in self._prepared]
+        outcomes = await asyncio.gather(*(self._prepare_symbol(s) for s in todo), return_exceptions=True)
+        for outcome in outcomes:  # every call has finished; report the first failure
+            if isinstance(outcome, BaseException):
+                raise outcome
+
+    async def _prepare_symbol(self, symbol: str) -> None:
+        try:
+            await self._read("set_margin_mode", self.hedge_client.set_margin_mode, self.hedge_cfg.margin_mode, symbol)
+        except RejectedError:
+            pass  # -4046 "No need to change margin type" (MarginModeAlreadySet): already as wanted
+        await self._read("set_leverage", self.hedge_client.set_leverage, self.hedge_cfg.leverage, symbol)
+        self._prepared.add(symbol)
 
     async def place(self, order: PlannedOrder, client_order_id: str, order_type: str,
                     limit_price: Decimal | None) -> OrderResult:
@@ -417,7 +476,7 @@ class CcxtVenue:
                 order.symbol, kind, order.side.value, float(order.amount), price, params
             )
         except Exception as exc:
-            raise translate(exc, write=True, headers=getattr(self.hedge_client, "last_response_headers", None)) from exc
+            raise translate(exc, write=True, headers=getattr(exc, "response_headers", None)) from exc
         return parse_order(raw, client_order_id, order.amount)
 
     async def lookup(self, symbol: str, client_order_id: str) -> OrderResult | None:

@@ -1,0 +1,218 @@
+"""Fault-suite helpers: the local exchange with extra fault middlewares, rebalancers wired for tests,
+an exchange-vs-journal audit, and the summary table printed at the end of the run.
+
+Every test records one row (fault, cycles run, orders placed, duplicates, lost records) with `fault_row`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, AsyncIterator, Awaitable, Callable, Iterable
+
+import pytest
+from aiohttp import web
+
+from rebalancer.domain import OrderState
+from rebalancer.exchange_sim.runner import RunningExchange
+from rebalancer.exchange_sim.scenario import coerce_scenario
+from rebalancer.exchange_sim.server import SimServer
+from rebalancer.journal import Journal
+from rebalancer.service import Rebalancer, make_venue
+from tests.integration.conftest import settings_for, sim_post, sim_state
+
+__all__ = [
+    "Audit", "FaultRow", "RecordingSleep", "VenueProxy", "audit", "example_scenario", "make_rebalancer",
+    "positions", "serve", "settings_for", "sim_post", "sim_state",
+]
+
+ORDER_PATH = "/fapi/v1/order"
+
+
+# --------------------------------------------------------------------------- the summary table
+
+
+@dataclass(frozen=True)
+class FaultRow:
+    fault: str
+    cycles: int
+    orders: int
+    duplicates: int
+    lost: int
+
+
+FAULT_ROWS: list[FaultRow] = []
+
+
+@pytest.fixture
+def fault_row() -> Callable[..., None]:
+    """Record this test's line of the fault table: fault_row(name, cycles, audit)."""
+
+    def record(fault: str, cycles: int, result: "Audit") -> None:
+        FAULT_ROWS.append(FaultRow(fault, cycles, result.orders_placed, len(result.duplicates), len(result.lost)))
+
+    return record
+
+
+def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: Any) -> None:
+    if not FAULT_ROWS:
+        return
+    headers = ("fault", "cycles run", "orders placed", "duplicates", "lost records")
+    rows = [(r.fault, str(r.cycles), str(r.orders), str(r.duplicates), str(r.lost)) for r in FAULT_ROWS]
+    widths = [max(len(h), *(len(row[i]) for row in rows)) for i, h in enumerate(headers)]
+
+    def line(cells: Iterable[str]) -> str:
+        cells = list(cells)
+        return "  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(cells, widths)))
+
+    tr = terminalreporter
+    tr.write_sep("=", "fault suite")
+    tr.write_line(line(headers))
+    tr.write_line(line("-" * w for w in widths))
+    for row in rows:
+        tr.write_line(line(row))
+    totals = (sum(r.cycles for r in FAULT_ROWS), sum(r.orders for r in FAULT_ROWS),
+              sum(r.duplicates for r in FAULT_ROWS), sum(r.lost for r in FAULT_ROWS))
+    tr.write_line(line("-" * w for w in widths))
+    tr.write_line(line(("total", *map(str, totals))))
+
+
+# --------------------------------------------------------------------------- the exchange
+
+
+def example_scenario(*, spot: dict | None = None, prices: dict | None = None, wallet: float = 10000,
+                     positions: Iterable[dict] = (), faults: dict | None = None) -> dict[str, Any]:
+    """DOMAIN.md example 1 by default: spot BTC $6,000 / ETH $4,000, flat, a large futures wallet."""
+    spot = spot if spot is not None else {"BTC": 0.15, "ETH": 2}
+    prices = prices if prices is not None else {"BTC": 40000, "ETH": 2000}
+    return {
+        "markets": {a: {"spot_price": p, "funding_rate": 0.0001, "amount_step": 0.001} for a, p in prices.items()},
+        "spot": {**spot, "USDT": 0},
+        "futures": {"wallet": wallet, "leverage": 5, "positions": list(positions)},
+        "faults": dict(faults or {}),
+    }
+
+
+Middleware = Callable[[web.Request, Callable[[web.Request], Awaitable[web.StreamResponse]]],
+                      Awaitable[web.StreamResponse]]
+
+
+@asynccontextmanager
+async def serve(scenario: Any, *, middlewares: Iterable[Middleware] = ()) -> AsyncIterator[RunningExchange]:
+    """Like runner.start_exchange (loopback, free port), with test middlewares in front of the
+    exchange's own: faults the exchange has no key for (a drop *rate*, HTTP 418)."""
+    sc = coerce_scenario(scenario)
+    server = SimServer(sc)
+    for i, mw in enumerate(middlewares):
+        server.app.middlewares.insert(i, web.middleware(mw))
+    runner = web.AppRunner(server.app, handler_cancellation=True, access_log=None)
+    await runner.setup()
+    try:
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        port = runner.addresses[0][1]
+        yield RunningExchange(base_url=f"http://127.0.0.1:{port}", host="127.0.0.1", port=port,
+                              engine=server.engine, scenario=sc, server=server)
+    finally:
+        server.stopping.set()
+        await runner.cleanup()
+
+
+def positions(state: dict) -> dict[str, Decimal]:
+    return {a: Decimal(p["amount"]) for a, p in state["futures"]["positions"].items()}
+
+
+# --------------------------------------------------------------------------- the bot
+
+
+class RecordingSleep:
+    """An injectable sleep that records every wait and lets the event loop run without waiting."""
+
+    def __init__(self) -> None:
+        self.waits: list[float] = []
+
+    async def __call__(self, seconds: float) -> None:
+        self.waits.append(float(seconds))
+        await asyncio.sleep(0)
+
+
+class VenueProxy:
+    """Delegates to a real CcxtVenue; tests override one method to act between two steps of a cycle."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+
+def make_rebalancer(settings: Any, *, sleep: Callable[[float], Awaitable[None]] | None = None,
+                    wrap: Callable[[Any], Any] | None = None, **venue_kw: Any) -> Rebalancer:
+    """A Rebalancer on the real ccxt venue; `sleep` is injected into both the venue's read retries
+    and the executor (lookup spacing, Retry-After), so tests can record waits instead of sleeping."""
+    sleep = sleep or RecordingSleep()
+    venue = make_venue(settings, sleep=sleep, **venue_kw)
+    for client in {id(c): c for c in (venue.hedge_client, venue.spot_client)}.values():
+        client.timeout_on_exit = 0  # ccxt sleeps 250 ms in close() for TLS teardown; plain http needs none
+    if wrap is not None:
+        venue = wrap(venue)
+    return Rebalancer(settings, venue=venue, executor_kw={"lookup_delay_s": 0.05, "sleep": sleep})
+
+
+# --------------------------------------------------------------------------- the audit
+
+FILLED_STATES = (OrderState.FILLED, OrderState.PARTIALLY_FILLED)
+
+
+@dataclass(frozen=True)
+class Audit:
+    """The exchange's order list compared with the journal."""
+
+    orders_placed: int  # orders the exchange accepted
+    duplicates: list[str] = field(default_factory=list)  # a client order id the exchange executed twice
+    lost: list[str] = field(default_factory=list)  # anything the journal does not account for
+    unknown: list[str] = field(default_factory=list)  # journaled UNKNOWN (allowed, with a reason)
+
+
+def audit(state: dict, journal: Journal) -> Audit:
+    """No duplicates: every client order id appears at most once among the exchange's orders.
+    Nothing lost: every exchange order is journaled with the exchange's fill, every journaled fill
+    is on the exchange, every order is final (or UNKNOWN with a reason), and check_consistency() is clean."""
+    ex_orders = state["orders"]
+    by_cid: dict[str, list[dict]] = {}
+    for o in ex_orders:
+        by_cid.setdefault(o["client_order_id"], []).append(o)
+    duplicates = [cid for cid, found in by_cid.items() if len(found) > 1]
+    lost: list[str] = list(journal.check_consistency())
+    unknown: list[str] = []
+    records = {r.client_order_id: r for r in journal.orders()}
+    for cid, found in by_cid.items():
+        record = records.get(cid)
+        if record is None:
+            lost.append(f"exchange order {cid} is not in the journal")
+            continue
+        executed = sum(Decimal(o["executed_qty"]) for o in found)
+        if record.state is OrderState.UNKNOWN:
+            continue  # checked below: it must carry a reason
+        if record.state not in FILLED_STATES and executed > 0:
+            lost.append(f"{cid}: journal says {record.state.value}, the exchange filled {executed}")
+        elif record.filled != executed:
+            lost.append(f"{cid}: journal filled {record.filled}, the exchange filled {executed}")
+    for cid, record in records.items():
+        if record.state in FILLED_STATES and cid not in by_cid:
+            lost.append(f"{cid}: journal says {record.state.value}, the exchange has no such order")
+        if record.state in (OrderState.PENDING, OrderState.OPEN):
+            lost.append(f"{cid}: still {record.state.value} in the journal")
+        if record.state is OrderState.UNKNOWN:
+            last = journal.events(cid)[-1]
+            if not last["detail"].get("reason"):
+                lost.append(f"{cid}: unknown without a reason")
+            unknown.append(cid)
+    return Audit(len(ex_orders), duplicates, lost, unknown)
+
+
+def journal_at(settings: Any) -> Journal:
+    return Journal(Path(settings.journal.path))

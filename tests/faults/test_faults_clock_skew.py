@@ -1,0 +1,93 @@
+"""-1021 (timestamp outside recvWindow) after the exchange's clock jumps: resync the clock and succeed.
+
+Binance rejects such a request before matching, so even an order is certainly not executed and may be resent.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+
+from rebalancer.domain import OrderState
+from tests.faults.conftest import (
+    VenueProxy,
+    audit,
+    example_scenario,
+    make_rebalancer,
+    positions,
+    serve,
+    settings_for,
+    sim_post,
+    sim_state,
+)
+
+pytestmark = [pytest.mark.faults, pytest.mark.integration]
+
+TARGETS = {"BTC": 0.5, "ETH": 0.5}
+EXAMPLE_1 = {"BTC": Decimal("-0.025"), "ETH": Decimal("0.5")}
+TIME = "GET /api/v3/time"
+
+
+class SkewAfterSnapshot(VenueProxy):
+    """The exchange's clock jumps right after the snapshot: the next signed calls are the cycle's writes."""
+
+    def __init__(self, inner, ex, skew_ms: int) -> None:
+        super().__init__(inner)
+        self.ex, self.skew_ms = ex, skew_ms
+
+    async def snapshot(self):
+        snap = await self.inner.snapshot()
+        await sim_post(self.ex, "faults", {"clock_skew_ms": self.skew_ms})
+        return snap
+
+
+@pytest.mark.parametrize("skew_ms", [30_000, -5_000], ids=["exchange-ahead-30s", "exchange-behind-5s"])
+async def test_clock_skew_when_reads_hit_1021_then_resync_and_cycle_done(tmp_path, fault_row, skew_ms):
+    """The exchange clock moves after connect: the snapshot's signed reads get -1021, the venue resyncs
+    (GET /api/v3/time) and retries, and the cycle lands on plan."""
+    async with serve(example_scenario()) as ex:
+        settings = settings_for(tmp_path, ex, TARGETS)
+        rb = make_rebalancer(settings)
+        try:
+            await rb.start()
+            syncs_before = (await sim_state(ex))["requests"].get(TIME, 0)
+            await sim_post(ex, "faults", {"clock_skew_ms": skew_ms})
+            report = await rb.cycle(execute=True)
+            state = await sim_state(ex)
+            result = audit(state, rb.journal)
+        finally:
+            await rb.close()
+    assert report.outcome == "done", report.error
+    assert state["requests"][TIME] > syncs_before
+    assert positions(state) == EXAMPLE_1
+    assert (result.orders_placed, result.duplicates, result.lost) == (2, [], [])
+    fault_row(f"-1021 clock skew {skew_ms:+d} ms on reads", 1, result)
+
+
+@pytest.mark.parametrize("prepared", [True, False], ids=["orders", "leverage-setup-and-orders"])
+async def test_clock_skew_when_writes_hit_1021_then_resync_resend_same_id_and_done(tmp_path, fault_row, prepared):
+    """The clock jumps between snapshot and orders: the writes get -1021, the clock is resynced and each
+    order is sent again with the same client id (it was refused before matching); no duplicate.
+    Without an earlier cycle, leverage/margin setup meets the skew first and is retried after a resync."""
+    cycles = 0
+    async with serve(example_scenario()) as ex:
+        settings = settings_for(tmp_path, ex, TARGETS)
+        rb = make_rebalancer(settings, wrap=lambda v: SkewAfterSnapshot(v, ex, 30_000))
+        try:
+            await rb.start()
+            if prepared:  # leverage and margin mode already set by an earlier order in this process
+                await rb.venue.inner.prepare(["BTC/USDT:USDT", "ETH/USDT:USDT"])
+            report = await rb.cycle(execute=True)
+            cycles += 1
+            state = await sim_state(ex)
+            result = audit(state, rb.journal)
+        finally:
+            await rb.close()
+    assert report.outcome == "done", report.error
+    assert all(e.result.state is OrderState.FILLED for e in report.executed)
+    if prepared:
+        assert all(e.sends == 2 and "clock skew" in e.note for e in report.executed)
+    assert positions(state) == EXAMPLE_1
+    assert (result.orders_placed, result.duplicates, result.lost) == (2, [], [])
+    fault_row("-1021 clock skew on " + ("orders" if prepared else "leverage setup + orders"), cycles, result)

@@ -1,0 +1,92 @@
+"""-2019 "Margin is insufficient" on one leg mid-cycle: the other leg's outcome is kept and reported,
+the cycle is partial (exit 1), and the next cycle repairs the one-legged hedge once margin is back."""
+
+from __future__ import annotations
+
+import asyncio
+from decimal import Decimal
+
+import pytest
+
+from rebalancer.domain import OrderState
+from tests.faults.conftest import (
+    VenueProxy,
+    audit,
+    example_scenario,
+    make_rebalancer,
+    positions,
+    serve,
+    settings_for,
+    sim_post,
+    sim_state,
+)
+
+pytestmark = [pytest.mark.faults, pytest.mark.integration]
+
+TARGETS = {"BTC": 0.5, "ETH": 0.5}
+EXAMPLE_1 = {"BTC": Decimal("-0.025"), "ETH": Decimal("0.5")}
+ETH = "ETH/USDT:USDT"
+
+
+class MarginGoneFor(VenueProxy):
+    """While the ETH order is sent, the exchange has no margin for it: either its fault
+    reject_orders_with = -2019, or a futures wallet shrunk to 1 USDT (the engine's own margin check).
+    Placements are serialized so the other leg is never caught by the fault."""
+
+    def __init__(self, inner, ex, how: str) -> None:
+        super().__init__(inner)
+        self.ex, self.how, self.active = ex, how, True
+        self.lock = asyncio.Lock()
+
+    async def place(self, order, client_order_id, order_type, limit_price):
+        async with self.lock:
+            if not (self.active and order.symbol == ETH):
+                return await self.inner.place(order, client_order_id, order_type, limit_price)
+            if self.how == "reject_orders_with":
+                await sim_post(self.ex, "faults", {"reject_orders_with": "-2019"})
+            else:
+                wallet = (await sim_state(self.ex))["futures"]["wallet"]
+                await sim_post(self.ex, "balances", {"wallet": 1})
+            try:
+                return await self.inner.place(order, client_order_id, order_type, limit_price)
+            finally:
+                if self.how == "reject_orders_with":
+                    await sim_post(self.ex, "faults", {"reject_orders_with": ""})
+                else:
+                    await sim_post(self.ex, "balances", {"wallet": wallet})
+
+
+@pytest.mark.parametrize("how", ["reject_orders_with", "tiny_wallet"])
+async def test_margin_insufficient_when_one_leg_rejected_then_partial_and_next_cycle_repairs(tmp_path, fault_row, how):
+    """The BTC short fills, the ETH long is rejected -2019: REJECTED in the journal with the code, the
+    report is partial with exit code 1 and the BTC fill kept; the next cycle places only the ETH leg."""
+    async with serve(example_scenario()) as ex:
+        settings = settings_for(tmp_path, ex, TARGETS)
+        proxy: list[MarginGoneFor] = []
+        rb = make_rebalancer(settings, wrap=lambda v: proxy.append(MarginGoneFor(v, ex, how)) or proxy[0])
+        try:
+            first = await rb.cycle(execute=True)
+            one_legged = positions(await sim_state(ex))
+            proxy[0].active = False  # margin is back
+            repair = await rb.cycle(execute=True)
+            again = await rb.cycle(execute=True)
+            state = await sim_state(ex)
+            result = audit(state, rb.journal)
+            rejected = rb.journal.order(first.executed[1].client_order_id)
+        finally:
+            await rb.close()
+    assert (first.outcome, first.exit_code) == ("partial", 1)
+    btc, eth = first.executed
+    assert btc.result.state is OrderState.FILLED and btc.result.filled == Decimal("0.025")
+    assert eth.result.state is OrderState.REJECTED and eth.result.error_code == "-2019"
+    assert eth.sends == 1  # a rejection is final: never resent
+    assert (rejected.state, rejected.error_code) == (OrderState.REJECTED, "-2019")
+    assert "insufficient" in (rejected.error_message or "").lower()
+    assert first.mismatches == []  # the report's expected positions account for the rejected leg
+    assert one_legged == {"BTC": Decimal("-0.025")}
+    assert repair.outcome == "done", repair.error
+    assert [(o.symbol, o.side.value, o.amount) for o in repair.plan.orders] == [(ETH, "buy", Decimal("0.5"))]
+    assert positions(state) == EXAMPLE_1
+    assert again.outcome == "nothing_to_do"
+    assert (result.orders_placed, result.duplicates, result.lost) == (2, [], [])
+    fault_row(f"-2019 on one leg ({how})", 3, result)
