@@ -698,3 +698,26 @@ def test_record_fields_when_replaced_then_frozen_dataclass_semantics():
     assert replace(rec, attempts=3).attempts == 3
     with pytest.raises(Exception):
         rec.attempts = 3  # type: ignore[misc]
+
+
+def test_record_fee_when_reported_after_fill_then_kept_with_event_and_state_unchanged(tmp_path):
+    """A fee reported after the final state is stored, logged as a 'fee' event, and the journal stays consistent."""
+    from datetime import datetime, timezone
+
+    from rebalancer.domain import D, OrderResult, OrderState, PlannedOrder, Side
+    from rebalancer.journal import Journal
+
+    at = datetime(2026, 11, 25, 12, tzinfo=timezone.utc)
+    order = PlannedOrder("BTC", "BTC/USDT:USDT", Side.SELL, D("0.025"), D("0.025"), D("40000"), False)
+    with Journal(tmp_path / "j.db") as j:
+        j.start_cycle("c1", kind="rebalance", execute=True, venue="main", started_at=at, snapshot_summary={})
+        j.record_intent("c1", order, client_order_id="rb1", order_type="market", limit_price=None, at=at)
+        j.mark_sent("rb1", at=at)
+        j.transition("rb1", OrderState.FILLED, at=at, result=OrderResult("rb1", OrderState.FILLED, "9", D("0.025"), D("40000")))
+        assert j.record_fee("rb1", fee=D("0.4"), fee_currency="USDT", at=at) is True
+        assert j.record_fee("rb1", fee=D("0.4"), fee_currency="USDT", at=at) is False  # duplicate ignored
+        record = j.order("rb1")
+        assert (record.state, record.fee, record.fee_currency) == (OrderState.FILLED, D("0.4"), "USDT")
+        assert [e["kind"] for e in j.events("rb1")][-1] == "fee"
+        j.finish_cycle("c1", outcome="done", finished_at=at)
+        assert j.check_consistency() == []

@@ -122,6 +122,8 @@ class Daemon:
         lock.acquire()
         try:
             self.rebalancer = self._factory(self.settings)
+            if hasattr(self.rebalancer.venue, "on_request"):
+                self.rebalancer.venue.on_request = self.metrics.observe_request
             try:
                 unresolved = await self.rebalancer.resolve()
                 if unresolved:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from decimal import ROUND_DOWN, ROUND_UP, Decimal
 from typing import Awaitable, Callable, Sequence
@@ -152,9 +152,36 @@ class Executor:
         if not self.halted():
             counted = {legs[0][1] for legs in by_symbol.values()}
             self.journal.mark_sent_many([legs[0][1] for legs in by_symbol.values()], at=self.clock())
-        groups = await asyncio.gather(*(self._run_legs(cycle_id, legs, counted) for legs in by_symbol.values()))
-        done = {e.client_order_id: e for group in groups for e in group}
+        # return_exceptions: a fatal error on one symbol must not end the cycle while another symbol's
+        # order is still in flight; every group finishes (and journals) before the error is raised.
+        outcomes = await asyncio.gather(*(self._run_legs(cycle_id, legs, counted) for legs in by_symbol.values()),
+                                        return_exceptions=True)
+        failure = next((o for o in outcomes if isinstance(o, BaseException)), None)
+        if failure is not None:
+            raise failure
+        done = {e.client_order_id: e for group in outcomes for e in group}
         return [done[cid] for _, cid, _ in ids]
+
+    async def journal_fees(self, executed: list[Executed], *, since: datetime) -> list[Executed]:
+        """Fees arrive with the trade list, not the order: one read per traded symbol, run beside the
+        position confirmation. A failure here costs only the fee column (logged), never the cycle."""
+        executed = list(executed)
+        symbols = sorted({e.order.symbol for e in executed if e.result.filled > 0 and e.result.exchange_order_id})
+        if not symbols or not hasattr(self.venue, "fees"):
+            return executed
+        replies = await asyncio.gather(*(self.venue.fees(s, since) for s in symbols), return_exceptions=True)
+        fees: dict[str, tuple[Decimal, str | None]] = {}
+        for symbol, reply in zip(symbols, replies):
+            if isinstance(reply, BaseException):
+                log.warning("fees_unavailable", symbol=symbol, error=str(reply))
+                continue
+            fees.update(reply)
+        for i, e in enumerate(executed):
+            fee = fees.get(e.result.exchange_order_id or "")
+            if fee is not None:
+                self.journal.record_fee(e.client_order_id, fee=fee[0], fee_currency=fee[1], at=self.clock())
+                executed[i] = replace(e, result=replace(e.result, fee=fee[0], fee_currency=fee[1]))
+        return executed
 
     async def _run_legs(self, cycle_id: str, legs: list[tuple[PlannedOrder, str, Decimal | None]],
                         counted: frozenset[str] | set[str] = frozenset()) -> list[Executed]:

@@ -5,6 +5,7 @@ Commands and the daemon call `Rebalancer.cycle()`; dry-run is simply "plan + gat
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from decimal import Decimal
@@ -12,7 +13,7 @@ from typing import Any, Callable
 
 import structlog
 
-from .domain import OrderState, Plan, Position, RiskLimits, Snapshot, TradingState, Verdict
+from .domain import D, Holding, OrderState, Plan, Position, RiskLimits, Snapshot, TradingState, Verdict
 from .executor import Executed, Executor, client_order_id, expected_positions, new_cycle_id
 from .journal import Journal, OrderRecord
 from .planner import plan as make_plan
@@ -20,7 +21,6 @@ from .planner import unwind_plan
 from .risk import gate
 from .settings import Settings
 from .venues.ccxt_venue import CcxtVenue, VenueConfig, utc_now
-from .domain import Holding, D
 from .report import cycle_result_json, plan_to_json, verdict_to_json
 
 log = structlog.get_logger("rebalancer.service")
@@ -171,8 +171,11 @@ class Rebalancer:
             elif not verdict.approved:
                 report.outcome = "denied" if verdict.denials else "nothing_to_do"
             else:
-                report.executed = await self.executor.execute(report.cycle_id, verdict.approved)
-                report.positions_after = await self.venue.positions()
+                sent_at = self.clock()
+                executed = await self.executor.execute(report.cycle_id, verdict.approved)
+                # Confirm positions and collect fees in the same round trip.
+                report.positions_after, report.executed = await asyncio.gather(
+                    self.venue.positions(), self.executor.journal_fees(executed, since=sent_at))
                 report.mismatches = _mismatches(snap, report)
                 filled = all(e.result.state is OrderState.FILLED for e in report.executed)
                 report.outcome = "done" if filled and not verdict.denials and not report.mismatches else "partial"

@@ -9,7 +9,7 @@ import pytest
 from rebalancer.domain import OrderState
 from rebalancer.exchange_sim.runner import start_exchange
 from rebalancer.service import Rebalancer
-from tests.integration.conftest import settings_for, sim_post, sim_state
+from tests.integration.conftest import journal_rows, settings_for, sim_post, sim_state
 
 pytestmark = pytest.mark.integration
 
@@ -42,6 +42,12 @@ async def test_example_1_when_60_40_then_exchange_holds_short_btc_long_eth_and_r
         assert first.outcome == "done", first.error
         assert positions(await sim_state(ex)) == {"BTC": Decimal("-0.025"), "ETH": Decimal("0.5")}
         assert again.outcome == "nothing_to_do" and again.plan.orders == ()
+        # fills, average price and the exchange's commission (taker 0.04% of $1,000) are journaled
+        rows = journal_rows(tmp_path / "journal.db", "SELECT symbol, state, filled, average, fee, fee_currency FROM orders")
+        assert sorted(tuple(r) for r in rows) == [
+            ("BTC/USDT:USDT", "filled", "0.025", "40000.0", "0.4", "USDT"),
+            ("ETH/USDT:USDT", "filled", "0.5", "2000.0", "0.4", "USDT"),
+        ]
 
 
 async def test_example_2_when_prices_move_then_reduce_only_adjustments_on_the_exchange(tmp_path, fast_executor):

@@ -88,6 +88,7 @@ def test_run_when_sigterm_then_cycles_done_exit_0_nothing_pending(daemon_process
     assert health["status"] == "ok" and health["last_cycle"]["outcome"] in ("done", "nothing_to_do")
     metrics = requests.get(f"http://127.0.0.1:{port}/metrics", timeout=2).text
     assert 'rebalancer_cycles_total{outcome="done"} 1.0' in metrics
+    assert 'rebalancer_request_latency_seconds_count{endpoint="create_order"} 2.0' in metrics
 
     proc.send_signal(signal.SIGTERM)
     assert proc.wait(timeout=30) == 0, (tmp_path / "daemon.stderr").read_text()[-2000:]

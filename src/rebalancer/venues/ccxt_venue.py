@@ -8,14 +8,14 @@ from __future__ import annotations
 import asyncio
 import time
 from contextvars import ContextVar
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from decimal import Decimal
 from typing import Any, Awaitable, Callable, Iterable, Mapping, Protocol
 
 import ccxt
 import ccxt.async_support as ccxt_async
-from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, stop_after_attempt, wait_exponential_jitter
+from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, stop_after_attempt, wait_exponential, wait_random
 
 from ..domain import (
     ZERO,
@@ -126,6 +126,21 @@ class Venue(Protocol):
     async def prepare(self, symbols: Iterable[str]) -> None: ...
     async def place(self, order: PlannedOrder, client_order_id: str, order_type: str,
                     limit_price: Decimal | None) -> OrderResult: ...
+    async def fees(self, symbol: str, since: datetime) -> dict[str, tuple[Decimal, str | None]]:
+        """Commission per exchange order id from the account's trades since `since` (one request per
+        symbol; order responses carry no fee on Binance futures)."""
+        trades = await self._read("fetch_my_trades", self.hedge_client.fetch_my_trades, symbol,
+                                  int(since.timestamp() * 1000) - 1000)
+        out: dict[str, tuple[Decimal, str | None]] = {}
+        for t in trades:
+            fee = t.get("fee") or {}
+            if t.get("order") is None or fee.get("cost") is None:
+                continue
+            oid = str(t["order"])
+            previous = out.get(oid, (ZERO, fee.get("currency")))[0]
+            out[oid] = (previous + D(fee["cost"]), fee.get("currency"))
+        return out
+
     async def lookup(self, symbol: str, client_order_id: str) -> OrderResult | None: ...
     async def positions(self) -> dict[str, Position]: ...
     async def resync_clock(self) -> None: ...
@@ -203,6 +218,8 @@ class CcxtVenue:
         self._prepared: set[str] = set()
         self._last_resync = 0.0
         self.request_counts: dict[str, int] = {}
+        # Called with (call, seconds) after every exchange call; the daemon feeds its latency histogram.
+        self.on_request: Callable[[str, float], None] | None = None
 
     # ------------------------------------------------------------------ plumbing
 
@@ -216,18 +233,23 @@ class CcxtVenue:
             if isinstance(exc, ClockSkewError):
                 await self.resync_clock()
 
+        backoff = wait_exponential(multiplier=0.2, max=self.max_wait_s) + wait_random(0, 0.2)
+
         def wait(state: RetryCallState) -> float:
             exc = state.outcome.exception() if state.outcome else None
             if isinstance(exc, RateLimitedError) and exc.retry_after is not None:
                 return min(exc.retry_after, self.max_wait_s * 4)
-            return wait_exponential_jitter(initial=0.2, max=self.max_wait_s, jitter=0.2)(state)
+            return backoff(state)
 
         async def once() -> Any:
             self.request_counts[label] = self.request_counts.get(label, 0) + 1
+            started = time.perf_counter()
             try:
                 return await fn(*args)
             except Exception as exc:  # translated once, here
                 raise translate(exc, write=False, headers=getattr(exc, "response_headers", None)) from exc
+            finally:
+                self._observe(label, time.perf_counter() - started)
 
         retrying = AsyncRetrying(
             retry=retry_if_exception_type(TransientError),
@@ -238,6 +260,10 @@ class CcxtVenue:
             reraise=True,
         )
         return await retrying(once)
+
+    def _observe(self, label: str, seconds: float) -> None:
+        if self.on_request is not None:
+            self.on_request(label, seconds)
 
     async def resync_clock(self) -> None:
         clients = {id(c): c for c in (self.hedge_client, self.spot_client)}.values()
@@ -471,13 +497,31 @@ class CcxtVenue:
             kind, price = "limit", float(limit_price) if limit_price is not None else None
             params["timeInForce"] = "IOC"
         self.request_counts["create_order"] = self.request_counts.get("create_order", 0) + 1
+        started = time.perf_counter()
         try:
             raw = await self.hedge_client.create_order(
                 order.symbol, kind, order.side.value, float(order.amount), price, params
             )
         except Exception as exc:
             raise translate(exc, write=True, headers=getattr(exc, "response_headers", None)) from exc
+        finally:
+            self._observe("create_order", time.perf_counter() - started)
         return parse_order(raw, client_order_id, order.amount)
+
+    async def fees(self, symbol: str, since: datetime) -> dict[str, tuple[Decimal, str | None]]:
+        """Commission per exchange order id from the account's trades since `since` (one request per
+        symbol; order responses carry no fee on Binance futures)."""
+        trades = await self._read("fetch_my_trades", self.hedge_client.fetch_my_trades, symbol,
+                                  int(since.timestamp() * 1000) - 1000)
+        out: dict[str, tuple[Decimal, str | None]] = {}
+        for t in trades:
+            fee = t.get("fee") or {}
+            if t.get("order") is None or fee.get("cost") is None:
+                continue
+            oid = str(t["order"])
+            previous = out.get(oid, (ZERO, fee.get("currency")))[0]
+            out[oid] = (previous + D(fee["cost"]), fee.get("currency"))
+        return out
 
     async def lookup(self, symbol: str, client_order_id: str) -> OrderResult | None:
         """The order with this client id, or None when the exchange says it does not exist."""
