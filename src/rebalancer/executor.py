@@ -176,11 +176,14 @@ class Executor:
                 log.warning("fees_unavailable", symbol=symbol, error=str(reply))
                 continue
             fees.update(reply)
+        found: list[tuple[str, Decimal, str | None]] = []
         for i, e in enumerate(executed):
             fee = fees.get(e.result.exchange_order_id or "")
             if fee is not None:
-                self.journal.record_fee(e.client_order_id, fee=fee[0], fee_currency=fee[1], at=self.clock())
+                found.append((e.client_order_id, fee[0], fee[1]))
                 executed[i] = replace(e, result=replace(e.result, fee=fee[0], fee_currency=fee[1]))
+        if found:
+            self.journal.record_fees(found, at=self.clock())  # one transaction, one fsync
         return executed
 
     async def _run_legs(self, cycle_id: str, legs: list[tuple[PlannedOrder, str, Decimal | None]],

@@ -736,17 +736,25 @@ class Journal:
     def record_fee(self, client_order_id: str, *, fee: Decimal, fee_currency: str | None, at: datetime) -> bool:
         """Attach the commission the exchange reported for a fill (it arrives with the trade list, after
         the order's final state). Event kind 'fee', state unchanged. False if the same fee is recorded."""
+        return self.record_fees([(client_order_id, fee, fee_currency)], at=at)[0]
+
+    def record_fees(self, fees: Sequence[tuple[str, Decimal, str | None]], *, at: datetime) -> list[bool]:
+        """record_fee for a cycle's orders, each (client_order_id, fee, fee_currency), in one transaction."""
         now = _time_to_text(at)
+        applied: list[bool] = []
         with self._write() as c:
-            row = self._require_order(c, client_order_id)
-            state = _state(row["state"])
-            if _dec_from_text(row["fee"]) == fee and row["fee_currency"] == fee_currency:
-                return False
-            c.execute("UPDATE orders SET fee = ?, fee_currency = ?, updated_at = ? WHERE client_order_id = ?",
-                      (_dec_to_text(fee), fee_currency, now, client_order_id))
-            self._add_event(c, client_order_id, now, "fee", state, state,
-                            {"fee": _dec_to_text(fee), "fee_currency": fee_currency})
-            return True
+            for client_order_id, fee, fee_currency in fees:
+                row = self._require_order(c, client_order_id)
+                state = _state(row["state"])
+                if _dec_from_text(row["fee"]) == fee and row["fee_currency"] == fee_currency:
+                    applied.append(False)
+                    continue
+                c.execute("UPDATE orders SET fee = ?, fee_currency = ?, updated_at = ? WHERE client_order_id = ?",
+                          (_dec_to_text(fee), fee_currency, now, client_order_id))
+                self._add_event(c, client_order_id, now, "fee", state, state,
+                                {"fee": _dec_to_text(fee), "fee_currency": fee_currency})
+                applied.append(True)
+        return applied
 
     def unresolved_orders(self) -> list[OrderRecord]:
         """PENDING, UNKNOWN or OPEN orders, oldest first: what a restart must reconcile."""
