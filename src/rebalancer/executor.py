@@ -167,7 +167,7 @@ class Executor:
         position confirmation. A failure here costs only the fee column (logged), never the cycle."""
         executed = list(executed)
         symbols = sorted({e.order.symbol for e in executed if e.result.filled > 0 and e.result.exchange_order_id})
-        if not symbols or not hasattr(self.venue, "fees"):
+        if not symbols:
             return executed
         replies = await asyncio.gather(*(self.venue.fees(s, since) for s in symbols), return_exceptions=True)
         fees: dict[str, tuple[Decimal, str | None]] = {}

@@ -126,21 +126,7 @@ class Venue(Protocol):
     async def prepare(self, symbols: Iterable[str]) -> None: ...
     async def place(self, order: PlannedOrder, client_order_id: str, order_type: str,
                     limit_price: Decimal | None) -> OrderResult: ...
-    async def fees(self, symbol: str, since: datetime) -> dict[str, tuple[Decimal, str | None]]:
-        """Commission per exchange order id from the account's trades since `since` (one request per
-        symbol; order responses carry no fee on Binance futures)."""
-        trades = await self._read("fetch_my_trades", self.hedge_client.fetch_my_trades, symbol,
-                                  int(since.timestamp() * 1000) - 1000)
-        out: dict[str, tuple[Decimal, str | None]] = {}
-        for t in trades:
-            fee = t.get("fee") or {}
-            if t.get("order") is None or fee.get("cost") is None:
-                continue
-            oid = str(t["order"])
-            previous = out.get(oid, (ZERO, fee.get("currency")))[0]
-            out[oid] = (previous + D(fee["cost"]), fee.get("currency"))
-        return out
-
+    async def fees(self, symbol: str, since: datetime) -> dict[str, tuple[Decimal, str | None]]: ...
     async def lookup(self, symbol: str, client_order_id: str) -> OrderResult | None: ...
     async def positions(self) -> dict[str, Position]: ...
     async def resync_clock(self) -> None: ...
