@@ -4,6 +4,7 @@ the cycle is partial (exit 1), and the next cycle repairs the one-legged hedge o
 from __future__ import annotations
 
 import asyncio
+import json
 from decimal import Decimal
 
 import pytest
@@ -90,3 +91,46 @@ async def test_margin_insufficient_when_one_leg_rejected_then_partial_and_next_c
     assert again.outcome == "nothing_to_do"
     assert (result.orders_placed, result.duplicates, result.lost) == (2, [], [])
     fault_row(f"-2019 on one leg ({how})", 3, result)
+
+
+async def test_daemon_when_one_legged_and_policy_unwind_then_alerted_and_unwound(tmp_path, fault_row):
+    """With rebalance.one_legged = "unwind", the daemon alerts the one-legged hedge and closes what filled."""
+    import httpx
+    import respx
+
+    from rebalancer.daemon import Daemon
+    from rebalancer.journal import Journal
+
+    webhook = "https://hooks.example.test/one-legged"
+    async with serve(example_scenario()) as ex:
+        base = settings_for(tmp_path, ex, TARGETS, schedule="1h",
+                            extra=f'\n[health]\nport = 0\n\n[alerts]\nwebhook_url = "{webhook}"\n')
+        settings = base.model_copy(update={"rebalance": base.rebalance.model_copy(update={"one_legged": "unwind"})})
+        proxies: list[MarginGoneFor] = []
+
+        def factory(s):
+            return make_rebalancer(s, wrap=lambda v: proxies.append(MarginGoneFor(v, ex, "reject_orders_with"))
+                                   or proxies[-1])
+
+        with respx.mock(assert_all_called=False) as mock:
+            route = mock.post(webhook).mock(return_value=httpx.Response(200))
+            daemon = Daemon(settings, rebalancer_factory=factory)
+            task = asyncio.create_task(daemon.run())
+            try:
+                for _ in range(200):
+                    state = await sim_state(ex)
+                    if daemon.cycles_run >= 1 and len(state["orders"]) >= 2 and not state["futures"]["positions"]:
+                        break
+                    await asyncio.sleep(0.05)
+            finally:
+                daemon.request_stop("test")
+                assert await asyncio.wait_for(task, 30) == 0
+        kinds = [json.loads(c.request.content)["kind"] for c in route.calls]
+        assert "one_legged_hedge" in kinds
+        assert positions(state) == {}  # the BTC short that filled was closed, reduce-only
+        btc = [o for o in state["orders"] if o["symbol"] == "BTCUSDT"]
+        assert [(o["side"], o["reduce_only"]) for o in btc] == [("SELL", False), ("BUY", True)]
+        with Journal(tmp_path / "journal.db") as journal:  # the daemon closed its own at shutdown
+            result = audit(state, journal)
+        fault_row("-2019 on one leg, daemon with one_legged = unwind", daemon.cycles_run + 1, result)
+        assert result.duplicates == [] and result.lost == []
