@@ -255,7 +255,8 @@ class Executor:
         record = self.journal.order(cid)
         state = record.state if record is not None else OrderState.UNKNOWN
         if state is OrderState.PENDING:
-            # Only reachable after repeated clock-skew rejections: nothing executed.
+            # Out of sends with the exchange's word that nothing executed (repeated -1021 rejections,
+            # or "no such order" after every unknown outcome): nothing to look up later.
             self._transition(cid, OrderState.NOT_PLACED, cycle_id, detail={"reason": note or "gave up"})
             state = OrderState.NOT_PLACED
         return Executed(order, cid, OrderResult(cid, state, error_message=note), sends, note)
