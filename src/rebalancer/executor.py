@@ -163,19 +163,19 @@ class Executor:
         return [done[cid] for _, cid, _ in ids]
 
     async def journal_fees(self, executed: list[Executed], *, since: datetime) -> list[Executed]:
-        """Fees arrive with the trade list, not the order: one read per traded symbol, run beside the
-        position confirmation. A failure here costs only the fee column (logged), never the cycle."""
+        """Fees arrive after the order (the exchange's trade or commission ledger), so they are read
+        beside the position confirmation. A failure here costs only the fee column (logged), never
+        the cycle."""
         executed = list(executed)
-        symbols = sorted({e.order.symbol for e in executed if e.result.filled > 0 and e.result.exchange_order_id})
-        if not symbols:
+        fills = [(e.order.symbol, e.result.exchange_order_id, e.result.filled * (e.result.average or e.order.price))
+                 for e in executed if e.result.filled > 0 and e.result.exchange_order_id]
+        if not fills:
             return executed
-        replies = await asyncio.gather(*(self.venue.fees(s, since) for s in symbols), return_exceptions=True)
-        fees: dict[str, tuple[Decimal, str | None]] = {}
-        for symbol, reply in zip(symbols, replies):
-            if isinstance(reply, BaseException):
-                log.warning("fees_unavailable", symbol=symbol, error=str(reply))
-                continue
-            fees.update(reply)
+        try:
+            fees = await self.venue.fees(fills, since)
+        except VenueError as exc:
+            log.warning("fees_unavailable", error=str(exc))
+            return executed
         found: list[tuple[str, Decimal, str | None]] = []
         for i, e in enumerate(executed):
             fee = fees.get(e.result.exchange_order_id or "")

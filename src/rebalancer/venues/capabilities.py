@@ -23,6 +23,9 @@ class Capabilities:
     futures_balance_params: Mapping[str, Any] = field(default_factory=dict)
     has_position_mode: bool = False  # fetch_position_mode tells one-way vs hedge mode
     needs_password: bool = False
+    # Where a fill's commission is read: "income" = one account-wide commission ledger read per
+    # cycle (Binance USDⓈ-M /fapi/v1/income), "trades" = the unified fetch_my_trades per symbol.
+    fee_source: str = "trades"
 
     def valid_client_id(self, cid: str) -> bool:
         return len(cid) <= self.client_id_max and re.fullmatch(self.client_id_pattern, cid) is not None
@@ -46,6 +49,7 @@ CAPABILITIES: dict[str, Capabilities] = {
         options=_BINANCE_OPTIONS,
         futures_balance_params={"type": "future"},
         has_position_mode=True,
+        fee_source="income",
     ),
     "binanceusdm": Capabilities(
         exchange="binanceusdm",
@@ -56,6 +60,7 @@ CAPABILITIES: dict[str, Capabilities] = {
         options={k: v for k, v in _BINANCE_OPTIONS.items() if k != "fetchMarkets"},
         futures_balance_params={"type": "future"},
         has_position_mode=True,
+        fee_source="income",
     ),
     "bybit": Capabilities(
         exchange="bybit",

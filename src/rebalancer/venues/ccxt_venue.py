@@ -126,7 +126,7 @@ class Venue(Protocol):
     async def prepare(self, symbols: Iterable[str]) -> None: ...
     async def place(self, order: PlannedOrder, client_order_id: str, order_type: str,
                     limit_price: Decimal | None) -> OrderResult: ...
-    async def fees(self, symbol: str, since: datetime) -> dict[str, tuple[Decimal, str | None]]: ...
+    async def fees(self, fills: Iterable[tuple[str, str, Decimal]], since: datetime) -> dict[str, tuple[Decimal, str | None]]: ...
     async def lookup(self, symbol: str, client_order_id: str) -> OrderResult | None: ...
     async def positions(self) -> dict[str, Position]: ...
     async def resync_clock(self) -> None: ...
@@ -494,19 +494,48 @@ class CcxtVenue:
             self._observe("create_order", time.perf_counter() - started)
         return parse_order(raw, client_order_id, order.amount)
 
-    async def fees(self, symbol: str, since: datetime) -> dict[str, tuple[Decimal, str | None]]:
-        """Commission per exchange order id from the account's trades since `since` (one request per
-        symbol; order responses carry no fee on Binance futures)."""
-        trades = await self._read("fetch_my_trades", self.hedge_client.fetch_my_trades, symbol,
-                                  int(since.timestamp() * 1000) - 1000)
-        out: dict[str, tuple[Decimal, str | None]] = {}
-        for t in trades:
-            fee = t.get("fee") or {}
-            if t.get("order") is None or fee.get("cost") is None:
+    async def fees(self, fills: Iterable[tuple[str, str, Decimal]], since: datetime) -> dict[str, tuple[Decimal, str | None]]:
+        """Commission per exchange order id for `fills` = (symbol, exchange order id, filled notional).
+
+        Order responses carry no fee on Binance futures. With fee_source "income" one read of the
+        account's COMMISSION ledger serves every symbol; a symbol's commission is shared among this
+        cycle's orders on it by notional (they are all taker orders, so the share is exact unless
+        someone else traded the symbol in the same seconds). Otherwise fetch_my_trades per symbol."""
+        fills = list(fills)
+        since_ms = int(since.timestamp() * 1000) - 1000
+        if self.hedge_cfg.caps.fee_source != "income":
+            symbols = sorted({symbol for symbol, _, _ in fills})
+            replies = await asyncio.gather(*(self._read("fetch_my_trades", self.hedge_client.fetch_my_trades, s, since_ms)
+                                             for s in symbols))
+            out: dict[str, tuple[Decimal, str | None]] = {}
+            for trade in (t for reply in replies for t in reply):
+                fee = trade.get("fee") or {}
+                if trade.get("order") is None or fee.get("cost") is None:
+                    continue
+                oid = str(trade["order"])
+                out[oid] = (out.get(oid, (ZERO, None))[0] + D(fee["cost"]), fee.get("currency"))
+            return out
+        rows = await self._read("fetch_commissions", self.hedge_client.fapiPrivateGetIncome,
+                                {"incomeType": "COMMISSION", "startTime": since_ms, "limit": 1000})
+        paid: dict[str, tuple[Decimal, str | None]] = {}
+        for row in rows:
+            market_id = row.get("symbol")
+            paid[market_id] = (paid.get(market_id, (ZERO, None))[0] - D(row.get("income", 0)), row.get("asset"))
+        by_symbol: dict[str, list[tuple[str, Decimal]]] = {}
+        for symbol, order_id, notional in fills:
+            by_symbol.setdefault(self.hedge_client.market(symbol)["id"], []).append((order_id, notional))
+        out = {}
+        for market_id, orders in by_symbol.items():
+            if market_id not in paid:
                 continue
-            oid = str(t["order"])
-            previous = out.get(oid, (ZERO, fee.get("currency")))[0]
-            out[oid] = (previous + D(fee["cost"]), fee.get("currency"))
+            total_fee, asset = paid[market_id]
+            total_notional = sum((n for _, n in orders), ZERO)
+            for order_id, notional in orders:
+                if len(orders) == 1:
+                    out[order_id] = (total_fee, asset)
+                    continue
+                share = notional / total_notional if total_notional else Decimal(1) / len(orders)
+                out[order_id] = ((total_fee * share).quantize(Decimal("1e-8")), asset)
         return out
 
     async def lookup(self, symbol: str, client_order_id: str) -> OrderResult | None:

@@ -1,0 +1,51 @@
+"""Fees per order from the local exchange: Binance's commission ledger (one read) or the trade list."""
+
+from dataclasses import replace
+from datetime import datetime, timedelta, timezone
+from decimal import Decimal
+
+import pytest
+
+from rebalancer.domain import PlannedOrder, Side
+from rebalancer.exchange_sim.runner import start_exchange
+from rebalancer.venues import capabilities as caps_module
+from rebalancer.venues.ccxt_venue import CcxtVenue, VenueConfig
+
+pytestmark = pytest.mark.integration
+
+SCENARIO = {"markets": {"BTC": {"spot_price": 40000, "amount_step": 0.001}, "ETH": {"spot_price": 2000, "amount_step": 0.001}},
+            "spot": {"BTC": 0.1}, "futures": {"wallet": 10000,
+                                              "positions": [{"symbol": "BTC", "amount": -0.025, "entry_price": 40000}]}}
+
+
+@pytest.mark.parametrize("source", ["income", "trades"])
+async def test_fees_when_two_legs_on_one_symbol_then_split_by_notional(monkeypatch, source):
+    """A close ($1,000) and an open ($2,000) on BTC pay 0.4 and 0.8 USDT (taker 0.04%), however read."""
+    binance = caps_module.CAPABILITIES["binance"]
+    monkeypatch.setitem(caps_module.CAPABILITIES, "binance", replace(binance, fee_source=source))
+    async with start_exchange(SCENARIO) as ex:
+        cfg = VenueConfig("main", "binance", "local", ex.base_url, ex.api_key, ex.api_secret)
+        venue = CcxtVenue(hedge=cfg, spot=cfg, quote="USDT", assets=["BTC", "ETH"])
+        try:
+            await venue.connect()
+            since = datetime.now(timezone.utc) - timedelta(seconds=1)
+            legs = [("close", Decimal("0.025"), True), ("open", Decimal("0.05"), False)]
+            results = []
+            for i, (leg, amount, reduce_only) in enumerate(legs):
+                order = PlannedOrder("BTC", "BTC/USDT:USDT", Side.BUY, amount, amount, Decimal(40000), reduce_only, leg)
+                results.append(await venue.place(order, f"rbfee{i}", "market", None))
+            eth = PlannedOrder("ETH", "ETH/USDT:USDT", Side.BUY, Decimal("0.5"), Decimal("0.5"), Decimal(2000), False)
+            results.append(await venue.place(eth, "rbfee2", "market", None))
+            fills = [(sym, r.exchange_order_id, r.filled * r.average)
+                     for sym, r in zip(["BTC/USDT:USDT", "BTC/USDT:USDT", "ETH/USDT:USDT"], results)]
+            before = dict(venue.request_counts)
+            fees = await venue.fees(fills, since)
+            reads = {k: v - before.get(k, 0) for k, v in venue.request_counts.items() if v != before.get(k, 0)}
+        finally:
+            await venue.close()
+    assert {oid: (fee, cur) for oid, (fee, cur) in fees.items()} == {
+        results[0].exchange_order_id: (Decimal("0.4"), "USDT"),
+        results[1].exchange_order_id: (Decimal("0.8"), "USDT"),
+        results[2].exchange_order_id: (Decimal("0.4"), "USDT"),
+    }
+    assert reads == ({"fetch_commissions": 1} if source == "income" else {"fetch_my_trades": 2})
