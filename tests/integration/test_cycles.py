@@ -123,3 +123,22 @@ async def test_example_6_when_margin_short_then_both_legs_scaled_on_the_exchange
         assert positions(await sim_state(ex)) == {"BTC": Decimal("-0.006"), "ETH": Decimal("0.125")}
         assert (await sim_state(ex))["markets"]["BTC"]["leverage"] == 2
         assert all(e.result.state is OrderState.FILLED for e in report.executed)
+
+
+async def test_limit_ioc_orders_carry_the_slippage_cap_and_fill(tmp_path, fast_executor):
+    """order_type = limit_ioc: each leg is an IOC limit capped at mark ± max_slippage (0.5%), and fills."""
+    async with start_exchange(scenario({"BTC": 0.15, "ETH": 2}, {"BTC": 40000, "ETH": 2000})) as ex:
+        base = settings_for(tmp_path, ex, {"BTC": 0.5, "ETH": 0.5})
+        settings = base.model_copy(update={"rebalance": base.rebalance.model_copy(update={"order_type": "limit_ioc"})})
+        rb = Rebalancer(settings, executor_kw=fast_executor)
+        try:
+            report = await rb.cycle(execute=True)
+        finally:
+            await rb.close()
+        assert report.outcome == "done", report.error
+        orders = {o["symbol"]: o for o in (await sim_state(ex))["orders"]}
+        assert {(s, o["type"], o["time_in_force"], o["status"]) for s, o in orders.items()} == {
+            ("BTCUSDT", "LIMIT", "IOC", "FILLED"), ("ETHUSDT", "LIMIT", "IOC", "FILLED")}
+        assert Decimal(orders["BTCUSDT"]["price"]) == Decimal("39800")  # sell: 40,000 x 0.995
+        assert Decimal(orders["ETHUSDT"]["price"]) == Decimal("2010")  # buy: 2,000 x 1.005
+        assert positions(await sim_state(ex)) == {"BTC": Decimal("-0.025"), "ETH": Decimal("0.5")}
