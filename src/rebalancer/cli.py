@@ -254,6 +254,8 @@ def _venue_hint(exc: BaseException, settings: Settings) -> str:
     name, venue = settings.hedge_venue()
     where = venue.base_url if venue.mode == "local" else f"{venue.exchange} ({venue.mode})"
     env = f"{ENV_PREFIX}VENUES__{name.upper()}__API_KEY / __API_SECRET"
+    if isinstance(exc, AuthError) and not venue.has_keys:
+        return f"venues.{name} has no API key: set {env} (or the secrets dir), then run again"
     if isinstance(exc, AuthError):
         return f"{where} refused the API key: {str(exc).rstrip('.')}. Check {env} (demo keys only work in demo mode)"
     if isinstance(exc, TransientError):

@@ -111,3 +111,13 @@ def test_rebalance_when_margin_insufficient_then_rejections_journaled_with_code(
     rows = journal_orders(tmp_path)
     assert len(rows) == 2 and {r["state"] for r in rows} == {"rejected"} and {r["error_code"] for r in rows} == {"-2019"}
     assert_one_clear_line(proc, "rejected")
+
+
+def test_status_when_no_api_key_configured_then_says_which_variable_to_set(tmp_path):
+    """A venue without keys is named with the env variable to set, not reported as a refused key."""
+    with exchange_in_thread(SCENARIO) as ex:
+        path = write_config(tmp_path, ex, {"BTC": 0.5, "ETH": 0.5})
+        path.write_text("\n".join(line for line in path.read_text().splitlines() if not line.startswith("api_")))
+        proc = cli("status", "--config", str(path))
+    assert proc.returncode == 1
+    assert_one_clear_line(proc, "venues.main has no API key", "REBALANCER_VENUES__MAIN__API_KEY")
