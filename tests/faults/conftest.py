@@ -46,6 +46,10 @@ class FaultRow:
 
 FAULT_ROWS: list[FaultRow] = []
 
+# DOMAIN.md example 1, the portfolio most fault tests trade, and the book it should end with.
+TARGETS = {"BTC": 0.5, "ETH": 0.5}
+EXAMPLE_1 = {"BTC": Decimal("-0.025"), "ETH": Decimal("0.5")}
+
 
 @pytest.fixture
 def fault_row() -> Callable[..., None]:

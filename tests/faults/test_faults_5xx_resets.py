@@ -6,12 +6,13 @@ same id only when the exchange says it does not have it.
 
 from __future__ import annotations
 
-from decimal import Decimal
 
 import pytest
 
 from rebalancer.domain import OrderState
 from tests.faults.conftest import (
+    EXAMPLE_1,
+    TARGETS,
     RecordingSleep,
     audit,
     example_scenario,
@@ -25,8 +26,6 @@ from tests.faults.conftest import (
 
 pytestmark = [pytest.mark.faults, pytest.mark.integration]
 
-TARGETS = {"BTC": 0.5, "ETH": 0.5}
-EXAMPLE_1 = {"BTC": Decimal("-0.025"), "ETH": Decimal("0.5")}
 # Alternating regimes, so every cycle has orders to place.
 MOVES = [{"BTC": 44000, "ETH": 1900}, {"BTC": 40000, "ETH": 2000}, {"BTC": 44000, "ETH": 1900}]
 

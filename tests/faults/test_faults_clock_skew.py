@@ -5,12 +5,13 @@ Binance rejects such a request before matching, so even an order is certainly no
 
 from __future__ import annotations
 
-from decimal import Decimal
 
 import pytest
 
 from rebalancer.domain import OrderState
 from tests.faults.conftest import (
+    EXAMPLE_1,
+    TARGETS,
     VenueProxy,
     audit,
     example_scenario,
@@ -24,8 +25,6 @@ from tests.faults.conftest import (
 
 pytestmark = [pytest.mark.faults, pytest.mark.integration]
 
-TARGETS = {"BTC": 0.5, "ETH": 0.5}
-EXAMPLE_1 = {"BTC": Decimal("-0.025"), "ETH": Decimal("0.5")}
 TIME = "GET /api/v3/time"
 
 

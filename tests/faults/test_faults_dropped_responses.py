@@ -7,12 +7,13 @@ from __future__ import annotations
 
 import asyncio
 import random
-from decimal import Decimal
 
 import pytest
 
 from rebalancer.domain import OrderState
 from tests.faults.conftest import (
+    EXAMPLE_1,
+    TARGETS,
     ORDER_PATH,
     audit,
     example_scenario,
@@ -25,9 +26,6 @@ from tests.faults.conftest import (
 )
 
 pytestmark = [pytest.mark.faults, pytest.mark.integration]
-
-TARGETS = {"BTC": 0.5, "ETH": 0.5}
-EXAMPLE_1 = {"BTC": Decimal("-0.025"), "ETH": Decimal("0.5")}
 
 
 async def test_dropped_response_when_every_order_then_exact_plan_and_no_duplicate(tmp_path, fault_row):

@@ -25,13 +25,12 @@ from rebalancer.daemon import Daemon, JournalLock, LockHeld
 from rebalancer.domain import OrderState
 from rebalancer.exchange_sim.scenario import DEFAULT_API_KEY, DEFAULT_API_SECRET
 from rebalancer.journal import Journal
-from tests.faults.conftest import audit, make_rebalancer, positions, sim_post, sim_state
+from tests.faults.conftest import TARGETS, audit, make_rebalancer, positions, sim_post, sim_state
 from tests.integration.conftest import settings_for, write_config
 
 pytestmark = [pytest.mark.faults, pytest.mark.integration]
 
 REBALANCER = Path(sys.executable).parent / "rebalancer"  # the console script of this environment
-TARGETS = {"BTC": 0.5, "ETH": 0.5}
 # Two price regimes the exchange alternates between after each kill, so every run has orders to place.
 REGIMES = ({"BTC": 40000, "ETH": 2000}, {"BTC": 44000, "ETH": 1850})
 SCENARIO = """\

@@ -5,7 +5,6 @@ Waits are recorded by the injected sleep of the venue (read retries) and the exe
 
 from __future__ import annotations
 
-from decimal import Decimal
 
 import pytest
 from aiohttp import web
@@ -13,6 +12,8 @@ from aiohttp import web
 from rebalancer.domain import OrderState
 from rebalancer.exchange_sim.server import RETRY_AFTER_SECONDS
 from tests.faults.conftest import (
+    EXAMPLE_1,
+    TARGETS,
     ORDER_PATH,
     RecordingSleep,
     audit,
@@ -27,8 +28,6 @@ from tests.faults.conftest import (
 
 pytestmark = [pytest.mark.faults, pytest.mark.integration]
 
-TARGETS = {"BTC": 0.5, "ETH": 0.5}
-EXAMPLE_1 = {"BTC": Decimal("-0.025"), "ETH": Decimal("0.5")}
 LOOKUP_DELAY = 0.05  # make_rebalancer's executor lookup spacing
 
 
