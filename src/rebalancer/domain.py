@@ -142,9 +142,6 @@ class Snapshot:
             totals[h.asset] = totals.get(h.asset, ZERO) + h.amount
         return totals
 
-    def spot_amount(self, asset: str) -> Decimal:
-        return sum((h.amount for h in self.holdings if h.asset == asset), ZERO)
-
     def position_amount(self, asset: str) -> Decimal:
         pos = self.positions.get(asset)
         return pos.amount if pos is not None else ZERO

@@ -14,19 +14,15 @@ from rich.table import Table
 from rich.text import Text
 
 from .domain import Finding, Plan, PlannedOrder, Verdict
+from .render import decimal_text
 
 if TYPE_CHECKING:
     from .service import CycleReport
 
 
 def s(value: Decimal | None) -> str | None:
-    """Decimal -> JSON string without exponent noise (1E+3 -> "1000")."""
-    if value is None:
-        return None
-    text = format(value.normalize(), "f") if value == value.to_integral_value() else format(value, "f")
-    if "." in text:
-        text = text.rstrip("0").rstrip(".") or "0"
-    return text
+    """Decimal -> JSON string without exponent noise (1E+3 -> "1000"); None stays null."""
+    return None if value is None else decimal_text(value)
 
 
 def finding_json(f: Finding) -> dict[str, Any]:

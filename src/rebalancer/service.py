@@ -210,8 +210,7 @@ class UnresolvedOrders(RuntimeError):
 def snapshot_summary(snap: Snapshot) -> dict[str, Any]:
     return {
         "taken_at": snap.taken_at.isoformat(),
-        "holdings": {h.asset: str(sum((x.amount for x in snap.holdings if x.asset == h.asset), D(0)))
-                     for h in snap.holdings},
+        "holdings": {asset: str(amount) for asset, amount in snap.spot_amounts().items()},
         "positions": {a: str(p.amount) for a, p in snap.positions.items()},
         "marks": {a: str(q.price) for a, q in snap.mark_prices.items()},
         "equity": str(snap.account.equity) if snap.account else None,
