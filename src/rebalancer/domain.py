@@ -9,7 +9,7 @@ import enum
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
-from typing import Mapping
+from typing import Iterable, Mapping
 
 ZERO = Decimal(0)
 ONE = Decimal(1)
@@ -64,10 +64,43 @@ class Holding:
 
 
 @dataclass(frozen=True)
+class Tier:
+    """One maintenance-margin bracket of a market (the exchange's leverage tiers).
+
+    For a position notional `n` with floor <= n < cap: maintenance = n * mmr - cum. `cap` None is
+    the open-ended last tier; `max_leverage` is the highest leverage the tier allows (None: unknown).
+    """
+
+    floor: Decimal
+    cap: Decimal | None
+    mmr: Decimal
+    cum: Decimal = ZERO
+    max_leverage: Decimal | None = None
+
+
+def tiers_with_cum(tiers: "Iterable[Tier]") -> tuple[Tier, ...]:
+    """Sort tiers by floor and fill `cum` from continuity where a venue gives none (DOMAIN.md:
+    cum_i = cum_(i-1) + floor_i * (mmr_i - mmr_(i-1))), so maintenance is continuous in notional.
+    Tiers whose cum was given keep it."""
+    out: list[Tier] = []
+    for t in sorted(tiers, key=lambda t: t.floor):
+        if out and t.cum == ZERO:
+            prev = out[-1]
+            t = Tier(t.floor, t.cap, t.mmr, prev.cum + t.floor * (t.mmr - prev.mmr), t.max_leverage)
+        out.append(t)
+    return tuple(out)
+
+
+@dataclass(frozen=True)
 class Market:
     """The perp market that hedges `base` on the hedge venue, with its trading rules.
 
-    `amount_step` and `min_amount` are in contracts; one contract is `contract_size` base units.
+    `amount_step`, `min_amount`, `max_amount` and `max_market_amount` are in contracts; one
+    contract is `contract_size` base units. `max_market_amount` is the largest market order
+    (Binance MARKET_LOT_SIZE), `max_amount` the largest limit order (LOT_SIZE). `tiers` are the
+    exchange's maintenance brackets (empty: the venue publishes none; the gate then uses
+    default_mmr and says so). `reduce_only_min_cost_exempt`: the venue waives min_cost for
+    reduce-only orders (Binance: -4164 "unless reduce only").
     """
 
     symbol: str
@@ -79,6 +112,10 @@ class Market:
     min_cost: Decimal | None = None
     mmr: Decimal | None = None
     max_leverage: Decimal | None = None
+    max_amount: Decimal | None = None
+    max_market_amount: Decimal | None = None
+    tiers: tuple[Tier, ...] = ()
+    reduce_only_min_cost_exempt: bool = False
 
 
 @dataclass(frozen=True)
@@ -134,6 +171,9 @@ class Snapshot:
     mark_prices: Mapping[str, Quote] = field(default_factory=dict)
     funding: Mapping[str, Funding] = field(default_factory=dict)
     account: HedgeAccount | None = None
+    # Assets the spot venue lists no market for (a cold coin): valued at mark, BASIS not checked.
+    # An asset that is listed but has no spot price is NO_PRICE (frozen), never valued at mark.
+    spot_unlisted: frozenset[str] = frozenset()
 
     def spot_amounts(self) -> dict[str, Decimal]:
         """Spot quantity per asset, summed over every source (exchange wallets and cold holdings)."""
@@ -193,6 +233,11 @@ class PlannedOrder:
     reduce_only: bool
     leg: str = "adjust"  # "adjust" | "close" | "open" (a sign flip is split into close + open)
     client_order_id: str | None = None
+    # What the unconstrained plan wanted for this leg (contracts), where the solver, the scale or
+    # slicing changed the size; None when the order is as planned.
+    planned_amount: Decimal | None = None
+    # Denial codes for an order the gate did not let through (Verdict.denied); empty otherwise.
+    denied_by: tuple[str, ...] = ()
 
     @property
     def notional(self) -> Decimal:
@@ -223,9 +268,26 @@ class Plan:
     orders: tuple[PlannedOrder, ...]
     unhedgeable: tuple[str, ...] = ()
     skipped: tuple[Skipped, ...] = ()
+    # N* = sum over every risk asset of its desired perp notional (hedgeable or not), DOMAIN.md.
+    planned_net: Decimal = ZERO
+    valued_at_mark: tuple[str, ...] = ()  # spot valued at the perp mark: the spot venue lists no market
 
 
 # --------------------------------------------------------------------------- verdict
+
+
+@dataclass(frozen=True)
+class Box:
+    """The post-trade perp notional an asset may reach this cycle: lo <= P <= hi (None: unbounded),
+    and the codes of the checks that bound it (empty: free)."""
+
+    lo: Decimal | None
+    hi: Decimal | None
+    codes: tuple[str, ...] = ()
+
+    @property
+    def frozen(self) -> bool:
+        return self.lo is not None and self.lo == self.hi
 
 
 @dataclass(frozen=True)
@@ -250,6 +312,16 @@ class Verdict:
     stressed_equity: Decimal | None = None
     stressed_maintenance: Decimal | None = None
     liquidation_distances: Mapping[str, Decimal] = field(default_factory=dict)
+    boxes: Mapping[str, Box] = field(default_factory=dict)  # by asset, every risk asset
+    planned_net: Decimal = ZERO  # N*
+    # Post-trade net (perfect execution of `approved`, at the snapshot's marks) minus N*.
+    net_residual: Decimal = ZERO
+    # What the residual may be: the part the boxes or the scale leave unavoidable, plus one amount
+    # step per traded asset for rounding. |net_residual| <= residual_bound always.
+    residual_bound: Decimal = ZERO
+    post_trade: Mapping[str, Decimal] = field(default_factory=dict)  # notional P_a by asset
+    denied: tuple[PlannedOrder, ...] = ()  # planned legs not sent, each with denied_by codes
+    skipped: tuple["Skipped", ...] = ()  # legs dropped for size (their asset was frozen and re-solved)
 
     @property
     def all_approved(self) -> bool:
@@ -288,6 +360,7 @@ class OrderState(str, enum.Enum):
     CANCELED = "canceled"
     EXPIRED = "expired"
     REJECTED = "rejected"
+    DENIED = "denied"  # the risk gate did not let it through: journaled, never sent
     NOT_PLACED = "not_placed"  # resolved: the exchange never received it (crash before send)
 
     @property
