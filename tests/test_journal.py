@@ -46,6 +46,10 @@ def planned(asset: str = "BTC", side: Side = Side.SELL, amount: str = "0.025", *
     )
 
 
+def denied_leg(cid: str, asset: str = "BTC", codes: tuple[str, ...] = ("FUNDING",), **kw) -> PlannedOrder:
+    return planned(asset, client_order_id=cid, denied_by=codes, **kw)
+
+
 def start(j: Journal, cycle_id: str = "c1", seconds: float = 0, kind: str = "rebalance") -> None:
     j.start_cycle(cycle_id, kind=kind, execute=True, venue="main", started_at=at(seconds),
                   snapshot_summary={"nav": Decimal("10000")})
@@ -69,7 +73,12 @@ def journal(db_path: Path):
 
 
 def reach(j: Journal, cid: str, state: OrderState) -> None:
-    """Record an intent and move it to `state` along allowed transitions."""
+    """Record an intent and move it to `state` along allowed transitions (DENIED: record_denied,
+    the only way in)."""
+    if state is S.DENIED:
+        j.record_denied("c1", [denied_leg(cid)], at=at(1))
+        assert j.order(cid).state is S.DENIED
+        return
     intent(j, cid)
     if state is S.PENDING:
         return
@@ -302,7 +311,7 @@ def test_mark_sent_when_pending_then_attempts_counted_and_sent_event(journal):
     assert journal.events("rb1")[-1]["detail"] == {"attempt": 1}
 
 
-@pytest.mark.parametrize("state", [S.UNKNOWN, S.OPEN, S.FILLED, S.REJECTED, S.NOT_PLACED])
+@pytest.mark.parametrize("state", [S.UNKNOWN, S.OPEN, S.FILLED, S.REJECTED, S.NOT_PLACED, S.DENIED])
 def test_mark_sent_when_not_pending_then_journal_error(journal, state):
     """Only a PENDING order may be sent: resending an unknown, open or final one could double it."""
     reach(journal, "rb1", state)
@@ -345,13 +354,14 @@ SPECIFIED_TABLE = {
     S.OPEN: {S.FILLED, S.PARTIALLY_FILLED, S.CANCELED, S.EXPIRED},
     S.PARTIALLY_FILLED: {S.FILLED},
     S.FILLED: set(), S.CANCELED: set(), S.EXPIRED: set(), S.REJECTED: set(), S.NOT_PLACED: set(),
+    S.DENIED: set(),
 }
 
 
 def test_transition_table_when_compared_to_specification_then_identical():
     """TRANSITIONS is exactly the specified life cycle."""
     assert {state: set(targets) for state, targets in TRANSITIONS.items()} == SPECIFIED_TABLE
-    assert len(ALLOWED) == 21 and len(DISALLOWED) == 9 * 8 - 21
+    assert len(ALLOWED) == 21 and len(DISALLOWED) == 10 * 9 - 21
 
 
 def test_transition_table_when_inspected_then_final_states_are_dead_ends():
@@ -364,6 +374,9 @@ def test_transition_table_when_inspected_then_final_states_are_dead_ends():
         assert state not in targets  # same-state updates are handled as duplicates or fill progress
     assert TRANSITIONS[S.PARTIALLY_FILLED] == {S.FILLED}
     assert [s for s, targets in TRANSITIONS.items() if S.PENDING in targets] == [S.UNKNOWN]
+    # DENIED is entered only by record_denied: no transition leads into it, none leads out.
+    assert S.DENIED.final and TRANSITIONS[S.DENIED] == frozenset()
+    assert [s for s, targets in TRANSITIONS.items() if S.DENIED in targets] == []
 
 
 @pytest.mark.parametrize("pair", ALLOWED, ids=pair_id)
@@ -481,6 +494,93 @@ def test_transition_when_order_unknown_to_journal_then_journal_error(journal):
         journal.transition("ghost", S.FILLED, at=T0)
 
 
+# --------------------------------------------------------------------------- denied legs
+
+
+def test_record_denied_when_legs_given_then_final_denied_rows_with_codes_and_one_event(journal):
+    """Each denied leg is journaled as DENIED straight away with its id, order fields and codes."""
+    records = journal.record_denied("c1", [
+        denied_leg("rb-d0", "BTC", ("FUNDING",)),
+        denied_leg("rb-d1", "ETH", ("NO_PRICE", "BASIS"), side=Side.BUY, amount="0.50", reduce_only=True),
+    ], at=at(3))
+    assert [r.client_order_id for r in records] == ["rb-d0", "rb-d1"]
+    eth = journal.order("rb-d1")
+    assert eth == records[1]
+    assert (eth.cycle_id, eth.asset, eth.symbol, eth.side, eth.amount, eth.reduce_only, eth.leg) == (
+        "c1", "ETH", "ETH/USDT:USDT", Side.BUY, Decimal("0.5"), True, "adjust")
+    assert (eth.state, eth.error_code, eth.error_message, eth.denied_by) == (
+        S.DENIED, "NO_PRICE,BASIS", None, ("NO_PRICE", "BASIS"))
+    assert (eth.order_type, eth.limit_price, eth.attempts, eth.filled, eth.exchange_order_id) == (
+        "none", None, 0, Decimal(0), None)
+    assert (eth.created_at, eth.updated_at) == (at(3), at(3))
+    assert journal.order("rb-d0").error_code == "FUNDING" and journal.order("rb-d0").denied_by == ("FUNDING",)
+    events = journal.events("rb-d1")
+    assert [(e["kind"], e["from_state"], e["to_state"], e["detail"]) for e in events] == [
+        ("denied", None, S.DENIED, {"denied_by": ["NO_PRICE", "BASIS"]})]
+    assert [o.client_order_id for o in journal.orders(cycle_id="c1")] == ["rb-d0", "rb-d1"]
+    assert journal.unresolved_orders() == []
+
+
+def test_record_denied_when_one_leg_is_bad_then_none_is_journaled(journal):
+    """All legs go in one transaction: a leg without a client id rolls back the ones before it."""
+    with pytest.raises(JournalError, match="no client order id"):
+        journal.record_denied("c1", [denied_leg("rb-d0"), planned("ETH", denied_by=("FUNDING",))], at=at(1))
+    assert journal.orders() == []
+
+
+def test_record_denied_when_same_denial_twice_then_unchanged_and_other_content_refused(journal):
+    """A repeated record_denied is harmless; the same id with other codes, size or state is a JournalError."""
+    first = journal.record_denied("c1", [denied_leg("rb-d0")], at=at(1))
+    assert journal.record_denied("c1", [denied_leg("rb-d0")], at=at(2)) == first
+    assert len(journal.events("rb-d0")) == 1
+    with pytest.raises(JournalError, match=r"different content \(denied_by\)"):
+        journal.record_denied("c1", [denied_leg("rb-d0", codes=("BASIS",))], at=at(3))
+    with pytest.raises(JournalError, match=r"different content \(amount\)"):
+        journal.record_denied("c1", [denied_leg("rb-d0", amount="1")], at=at(3))
+    intent(journal, "rb-sent")
+    with pytest.raises(JournalError, match="state pending"):
+        journal.record_denied("c1", [denied_leg("rb-sent")], at=at(3))
+    assert journal.order("rb-sent").state is S.PENDING and journal.order("rb-d0") == first[0]
+
+
+def test_record_denied_when_no_codes_then_state_denied_without_code(journal):
+    """A denied leg that carries no code is still denied; its code fields stay empty."""
+    journal.record_denied("c1", [denied_leg("rb-d0", codes=())], at=at(1))
+    rec = journal.order("rb-d0")
+    assert (rec.state, rec.error_code, rec.denied_by) == (S.DENIED, None, ())
+
+
+def test_record_denied_when_cycle_missing_then_journal_error(journal):
+    with pytest.raises(JournalError, match="cycle nope does not exist"):
+        journal.record_denied("nope", [denied_leg("rb-d0")], at=at(1))
+
+
+def test_denied_order_when_intent_send_or_report_follows_then_refused(journal):
+    """A denied order is never sent: no intent, no send and no exchange report can revive it."""
+    journal.record_denied("c1", [denied_leg("rb-d0")], at=at(1))
+    with pytest.raises(JournalError, match="denied by the risk gate"):
+        journal.record_intent("c1", denied_leg("rb-d0", codes=()), client_order_id="rb-d0", order_type="market",
+                              limit_price=None, at=at(2))
+    with pytest.raises(JournalError, match="not pending"):
+        journal.mark_sent("rb-d0", at=at(2))
+    for state in (S.PENDING, S.FILLED, S.NOT_PLACED):
+        assert journal.transition("rb-d0", state, at=at(3), result=OrderResult("rb-d0", state)) is False
+    assert journal.order("rb-d0").state is S.DENIED and len(journal.events("rb-d0")) == 1
+
+
+def test_denied_order_when_journal_reopened_then_kept_and_consistent(db_path):
+    """Denied rows survive a restart and a finished cycle owning them is consistent."""
+    with Journal(db_path) as j:
+        start(j)
+        j.record_denied("c1", [denied_leg("rb-d0", codes=("MAX_GROSS",))], at=at(1))
+        j.finish_cycle("c1", outcome="denied", finished_at=at(2))
+        before = j.orders()
+    with Journal(db_path) as j:
+        assert j.orders() == before and before[0].denied_by == ("MAX_GROSS",)
+        assert j.check_consistency() == []
+        assert j.unresolved_orders() == []
+
+
 # --------------------------------------------------------------------------- queries, restart, crash
 
 
@@ -490,6 +590,7 @@ def test_unresolved_orders_when_states_mixed_then_pending_unknown_open_oldest_fi
         intent(journal, f"rb{n}", seconds=10 - n)  # created newest first, so order by time is reversed
         if state is not S.PENDING:
             journal.transition(f"rb{n}", state, at=at(20))
+    journal.record_denied("c1", [denied_leg("denied-oldest")], at=at(-5))  # final: never unresolved
     assert [o.client_order_id for o in journal.unresolved_orders()] == ["rb4", "rb2", "rb0"]
 
 
@@ -542,6 +643,9 @@ CRASHING_WRITER = textwrap.dedent(
     j.record_intent("c1", order("ETH"), client_order_id="never-sent", order_type="market", limit_price=None, at=t)
     j.record_intent("c1", order("SOL"), client_order_id="filled", order_type="market", limit_price=None, at=t)
     j.transition("filled", OrderState.FILLED, at=t)
+    denied = PlannedOrder("XRP", "XRP/USDT:USDT", Side.BUY, Decimal("1"), Decimal("1"), Decimal("1"), False,
+                          client_order_id="denied", denied_by=("FUNDING",))
+    j.record_denied("c1", [denied], at=t)
     os._exit(9)  # no close(), no cleanup: the process dies mid-cycle
     """
 )
@@ -559,6 +663,7 @@ def test_unresolved_orders_when_process_crashed_mid_cycle_then_intents_survive(d
         # attempts says which ones must be looked up on the exchange and which were never sent.
         assert unresolved["sent-then-crash"].attempts == 1 and unresolved["never-sent"].attempts == 0
         assert j.order("filled").state is S.FILLED
+        assert j.order("denied").state is S.DENIED  # final: not something a restart looks up
         assert [c.id for c in j.running_cycles()] == ["c1"]
         assert j.check_consistency() == []
 
@@ -633,6 +738,7 @@ def test_check_consistency_when_problems_planted_then_each_is_reported(db_path):
         intent(j, "state-mismatch", cycle_id="c1")
         intent(j, "overfilled", cycle_id="c1")
         j.transition("overfilled", S.FILLED, at=at(1))
+        j.record_denied("c1", [denied_leg("denied-but-sent"), denied_leg("denied-clean", "ETH")], at=at(1))
         j.finish_cycle("c1", outcome="done", finished_at=at(2))
         start(j, "c2", seconds=10)
         intent(j, "orphan", cycle_id="c2")
@@ -643,6 +749,7 @@ def test_check_consistency_when_problems_planted_then_each_is_reported(db_path):
         c.execute("INSERT INTO cycles (id, kind, execute, venue, started_at, outcome) "
                   "VALUES ('c3', 'rebalance', 0, 'main', '2026-11-25T12:00:00.000000+00:00', 'done')")
         c.execute("INSERT INTO order_events (client_order_id, at, kind, to_state) VALUES ('ghost', 'x', 'intent', 'pending')")
+        c.execute("UPDATE orders SET attempts = 1 WHERE client_order_id = 'denied-but-sent'")
     with Journal(db_path) as j:
         problems = j.check_consistency()
     text = "\n".join(problems)
@@ -652,7 +759,9 @@ def test_check_consistency_when_problems_planted_then_each_is_reported(db_path):
     assert "order overfilled filled 0.5, more than its amount 0.025" in text
     assert "cycle c3 finished as 'done' without finished_at" in text
     assert "events exist for order ghost, which does not exist" in text
-    assert len(problems) == 6
+    assert "order denied-but-sent is denied but was sent or traded (sends 1, exchange id None, fill 0)" in text
+    assert "denied-clean" not in text  # a denied order in a finished cycle is final, not pending
+    assert len(problems) == 7
 
 
 # --------------------------------------------------------------------------- --since

@@ -17,13 +17,15 @@ from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any, Iterator, Mapping, Sequence
+from typing import Any, Iterable, Iterator, Mapping, Sequence
 
 from .domain import OrderResult, OrderState, PlannedOrder, Side
 
 __all__ = [
     "CYCLE_KINDS",
     "CYCLE_OUTCOMES",
+    "DENIAL_SEPARATOR",
+    "DENIED_ORDER_TYPE",
     "FILL_PROGRESS_STATES",
     "SCHEMA_VERSION",
     "TRANSITIONS",
@@ -57,14 +59,22 @@ TRANSITIONS: Mapping[OrderState, frozenset[OrderState]] = MappingProxyType(
         S.EXPIRED: frozenset(),
         S.REJECTED: frozenset(),
         S.NOT_PLACED: frozenset(),
+        # Inserted directly by record_denied (never via PENDING) and never left: it was never sent.
+        S.DENIED: frozenset(),
     }
 )
 
 # States in which a report with the same state but a larger fill is progress, not a duplicate.
 FILL_PROGRESS_STATES: frozenset[OrderState] = frozenset({S.OPEN, S.PARTIALLY_FILLED})
 
-# Orders the exchange may still know something about that the journal does not.
+# Orders the exchange may still know something about that the journal does not. DENIED is not one:
+# the gate refused it, so it was never sent and there is nothing to look up.
 UNRESOLVED_STATES: tuple[OrderState, ...] = (S.PENDING, S.UNKNOWN, S.OPEN)
+
+# A denied leg's codes are kept in orders.error_code joined by this ("NO_PRICE,BASIS"): no new column,
+# so journals written before DENIED existed open unchanged. Its order_type is DENIED_ORDER_TYPE.
+DENIAL_SEPARATOR = ","
+DENIED_ORDER_TYPE = "none"
 
 CYCLE_KINDS: frozenset[str] = frozenset({"rebalance", "unwind", "demo"})
 CYCLE_OUTCOMES: frozenset[str] = frozenset(
@@ -171,6 +181,13 @@ class OrderRecord:
     created_at: datetime
     updated_at: datetime
     attempts: int
+
+    @property
+    def denied_by(self) -> tuple[str, ...]:
+        """The risk gate's codes for a DENIED order (kept in error_code); () for any other state."""
+        if self.state is not OrderState.DENIED or not self.error_code:
+            return ()
+        return tuple(self.error_code.split(DENIAL_SEPARATOR))
 
 
 @dataclass(frozen=True)
@@ -586,6 +603,11 @@ class Journal:
         row = c.execute(f"SELECT {_ORDER_COLUMNS} FROM orders WHERE client_order_id = ?", (client_order_id,)).fetchone()
         if row is not None:
             existing = _order_from_row(row)
+            if existing.state is S.DENIED:
+                raise JournalError(
+                    f"order {client_order_id} was denied by the risk gate ({existing.error_code or 'no code'}): "
+                    "a denied order is never sent"
+                )
             differences = _intent_differences(existing, content)
             if differences:
                 raise JournalError(
@@ -614,6 +636,75 @@ class Journal:
             ),
         )
         self._add_event(c, client_order_id, now, "intent", None, S.PENDING, {})
+        row = c.execute(f"SELECT {_ORDER_COLUMNS} FROM orders WHERE client_order_id = ?", (client_order_id,)).fetchone()
+        return _order_from_row(row)
+
+    def record_denied(self, cycle_id: str, orders: Iterable[PlannedOrder], *, at: datetime) -> list[OrderRecord]:
+        """Journal the legs the risk gate did not let through (Verdict.denied) as DENIED, in one
+        transaction. DENIED is final and inserted directly, never via PENDING: such an order is never
+        sent, so restart recovery and mark_sent leave it alone. Each order needs its client order id;
+        its denial codes go in `error_code`, comma-joined ("FUNDING", "NO_PRICE,BASIS"), and
+        `order_type` is "none" (no order of any type was placed). Recording the same denial again
+        returns the existing record; the same id with other content (or in another state) is a
+        JournalError."""
+        now = _time_to_text(at)
+        with self._write() as c:
+            return [self._insert_denied(c, cycle_id, order, now) for order in orders]
+
+    def _insert_denied(self, c: sqlite3.Connection, cycle_id: str, order: PlannedOrder, now: str) -> OrderRecord:
+        client_order_id = order.client_order_id
+        if not client_order_id:
+            raise JournalError(
+                f"denied {order.symbol} {Side(order.side).value} {order.amount} has no client order id: "
+                "assign ids to verdict.denied before journaling it"
+            )
+        codes = DENIAL_SEPARATOR.join(order.denied_by) or None
+        content = {
+            "cycle_id": cycle_id,
+            "asset": order.asset,
+            "symbol": order.symbol,
+            "side": Side(order.side).value,
+            "amount": _dec_to_text(order.amount),
+            "reduce_only": int(bool(order.reduce_only)),
+            "leg": order.leg,
+            "order_type": DENIED_ORDER_TYPE,
+            "limit_price": None,
+        }
+        row = c.execute(f"SELECT {_ORDER_COLUMNS} FROM orders WHERE client_order_id = ?", (client_order_id,)).fetchone()
+        if row is not None:
+            existing = _order_from_row(row)
+            differences = _intent_differences(existing, content)
+            if existing.state is not S.DENIED:
+                differences.insert(0, f"state {existing.state.value}")
+            elif existing.error_code != codes:
+                differences.append("denied_by")
+            if differences:
+                raise JournalError(
+                    f"client order id {client_order_id} is already journaled with different "
+                    f"content ({', '.join(differences)})"
+                )
+            return existing
+        self._require_cycle(c, cycle_id)
+        c.execute(
+            f"INSERT INTO orders ({_ORDER_COLUMNS}) VALUES"
+            " (?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, ?, NULL, '0', NULL, NULL, NULL, ?, NULL, ?, ?, 0)",
+            (
+                client_order_id,
+                content["cycle_id"],
+                content["asset"],
+                content["symbol"],
+                content["side"],
+                content["amount"],
+                content["reduce_only"],
+                content["leg"],
+                content["order_type"],
+                S.DENIED.value,
+                codes,
+                now,
+                now,
+            ),
+        )
+        self._add_event(c, client_order_id, now, "denied", None, S.DENIED, {"denied_by": list(order.denied_by)})
         row = c.execute(f"SELECT {_ORDER_COLUMNS} FROM orders WHERE client_order_id = ?", (client_order_id,)).fetchone()
         return _order_from_row(row)
 
@@ -791,8 +882,8 @@ class Journal:
 
     def events(self, client_order_id: str) -> list[dict]:
         """An order's history, oldest first: dicts with id, client_order_id, at (datetime), kind
-        ('intent' | 'sent' | 'transition'), from_state / to_state (OrderState; from_state None for the
-        intent) and detail (dict)."""
+        ('intent' | 'denied' | 'sent' | 'transition' | 'fee'), from_state / to_state (OrderState;
+        from_state None for the intent, and for a denied order's single 'denied' event) and detail (dict)."""
         rows = self._read(
             "SELECT id, client_order_id, at, kind, from_state, to_state, detail FROM order_events"
             " WHERE client_order_id = ? ORDER BY id",
@@ -817,7 +908,8 @@ class Journal:
         """Every problem found, one sentence each; an empty list means consistent. Looks for: a damaged
         file, orders or events pointing at missing rows, unknown states/kinds/outcomes, an order whose
         state disagrees with its last event, finished cycles that still own PENDING orders, fills
-        larger than the order, and cycles whose finish fields contradict their outcome."""
+        larger than the order, DENIED orders that were sent or traded, and cycles whose finish
+        fields contradict their outcome. A DENIED order is final: it is never "unresolved"."""
         problems: list[str] = []
         with self._lock:
             self._check_open()
@@ -853,6 +945,15 @@ class Journal:
                 " WHERE o.state = 'pending' AND c.outcome != 'running' ORDER BY o.created_at"
             ):
                 problems.append(f"order {r[0]} is still pending but its cycle {r[1]} finished as {r[2]!r}")
+            # DENIED is final and was never sent: nothing to resolve, but nothing may say it traded.
+            for r in q(
+                "SELECT client_order_id, attempts, exchange_order_id, filled FROM orders"
+                " WHERE state = 'denied' AND (attempts != 0 OR exchange_order_id IS NOT NULL OR filled != '0')"
+                " ORDER BY created_at"
+            ):
+                problems.append(
+                    f"order {r[0]} is denied but was sent or traded (sends {r[1]}, exchange id {r[2]}, fill {r[3]})"
+                )
             for r in q("SELECT client_order_id, amount, filled FROM orders ORDER BY created_at"):
                 try:
                     if Decimal(r[2]) > Decimal(r[1]):
