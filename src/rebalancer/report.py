@@ -5,6 +5,7 @@ Decimals are strings in JSON; tables round for reading, JSON never rounds.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
@@ -13,10 +14,11 @@ from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 
-from .domain import Finding, Plan, PlannedOrder, Verdict
+from .domain import Box, Finding, Plan, PlannedOrder, Skipped, Verdict
 from .render import decimal_text
 
 if TYPE_CHECKING:
+    from .executor import Executed
     from .service import CycleReport
 
 
@@ -30,11 +32,14 @@ def finding_json(f: Finding) -> dict[str, Any]:
 
 
 def order_json(o: PlannedOrder, status: str = "planned") -> dict[str, Any]:
-    return {
+    """One order of the DESIGN.md `orders` list. `planned_amount` only where the solver, the scale or
+    slicing changed the size; `denied_by` only on a denied order."""
+    item: dict[str, Any] = {
         "symbol": o.symbol,
         "asset": o.asset,
         "side": o.side.value,
         "amount": s(o.amount),
+        "base_amount": s(o.base_amount),
         "notional": s(o.notional),
         "price": s(o.price),
         "reduce_only": o.reduce_only,
@@ -42,6 +47,15 @@ def order_json(o: PlannedOrder, status: str = "planned") -> dict[str, Any]:
         "client_order_id": o.client_order_id,
         "status": status,
     }
+    if o.planned_amount is not None:
+        item["planned_amount"] = s(o.planned_amount)
+    if status == "denied":
+        item["denied_by"] = list(o.denied_by)
+    return item
+
+
+def skipped_json(k: Skipped) -> dict[str, Any]:
+    return {"asset": k.asset, "symbol": k.symbol, "reason": k.reason, "notional": s(k.notional)}
 
 
 def plan_to_json(p: Plan) -> dict[str, Any]:
@@ -50,6 +64,7 @@ def plan_to_json(p: Plan) -> dict[str, Any]:
         "quote": p.quote,
         "nav_basis": p.nav_basis.value,
         "triggered": p.triggered,
+        "planned_net": s(p.planned_net),
         "assets": [
             {
                 "asset": line.asset,
@@ -63,17 +78,18 @@ def plan_to_json(p: Plan) -> dict[str, Any]:
                 "adjustment": s(line.adjustment),
                 "hedgeable": line.hedgeable,
                 **({"note": line.note} if line.note else {}),
+                **({"valued_at_mark": True} if line.asset in p.valued_at_mark else {}),
             }
             for line in p.assets
         ],
         "orders": [order_json(o) for o in p.orders],
         "unhedgeable": list(p.unhedgeable),
-        "skipped": [{"asset": k.asset, "symbol": k.symbol, "reason": k.reason, "notional": s(k.notional)}
-                    for k in p.skipped],
+        "skipped": [skipped_json(k) for k in p.skipped],
     }
 
 
-def verdict_to_json(v: Verdict) -> dict[str, Any]:
+def risk_json(v: Verdict) -> dict[str, Any]:
+    """The `risk` object of the `--json` document: the gate's figures, without its orders."""
     return {
         "approved": v.all_approved,
         "state": v.state.value,
@@ -86,7 +102,54 @@ def verdict_to_json(v: Verdict) -> dict[str, Any]:
         "stressed_equity": s(v.stressed_equity),
         "stressed_maintenance": s(v.stressed_maintenance),
         "liquidation_distances": {k: s(d) for k, d in v.liquidation_distances.items()},
+        "boxes": {a: {"lo": s(b.lo), "hi": s(b.hi), "codes": list(b.codes)} for a, b in v.boxes.items()},
+        "planned_net": s(v.planned_net),
+        "net_residual": s(v.net_residual),
+        "residual_bound": s(v.residual_bound),
+        "post_trade": {a: s(x) for a, x in v.post_trade.items()},
     }
+
+
+def verdict_to_json(v: Verdict) -> dict[str, Any]:
+    """What the journal keeps of a verdict: `risk_json` plus the orders it lets through ("planned"),
+    the legs it denied ("denied", with `denied_by`) and the legs it dropped for size."""
+    return {
+        **risk_json(v),
+        "orders": [order_json(o) for o in v.approved] + [order_json(o, "denied") for o in v.denied],
+        "skipped": [skipped_json(k) for k in v.skipped],
+    }
+
+
+def _executed_for(o: PlannedOrder, executed: list[Executed]) -> Executed | None:
+    """What became of an approved order: matched by client id, or (no id on the verdict's order) by
+    the order itself, which the executor keeps in Executed.order."""
+    for e in executed:
+        if o.client_order_id is not None and e.client_order_id == o.client_order_id:
+            return e
+    if o.client_order_id is None:
+        return next((e for e in executed if e.order == o), None)
+    return None
+
+
+def report_orders_json(r: CycleReport) -> list[dict[str, Any]]:
+    """DESIGN.md `orders`: with a verdict, its approved orders (planned; not_sent, or their final
+    state with filled/average after --execute) then its denied legs; without one, the plan's orders."""
+    if r.verdict is None:
+        return [order_json(o) for o in r.plan.orders] if r.plan is not None else []
+    orders = []
+    for o in r.verdict.approved:
+        e = _executed_for(o, r.executed)
+        if e is None:
+            orders.append(order_json(o, "not_sent" if r.execute else "planned"))
+            continue
+        item = order_json(replace(o, client_order_id=e.client_order_id), e.result.state.value)
+        item.update(filled=s(e.result.filled), average=s(e.result.average),
+                    exchange_order_id=e.result.exchange_order_id, sends=e.sends)
+        if e.result.error_code or e.result.error_message:
+            item.update(error_code=e.result.error_code, error=e.result.error_message)
+        orders.append(item)
+    orders.extend(order_json(o, "denied") for o in r.verdict.denied)
+    return orders
 
 
 def report_json(r: CycleReport) -> dict[str, Any]:
@@ -95,30 +158,12 @@ def report_json(r: CycleReport) -> dict[str, Any]:
     if r.plan is not None:
         out.update(plan_to_json(r.plan))
     if r.verdict is not None:
-        out["risk"] = verdict_to_json(r.verdict)
-        approved = {o.client_order_id: o for o in r.verdict.approved}
-        denied = {f.symbol for f in r.verdict.denials}
-        executed = {e.client_order_id: e for e in r.executed}
-        orders = []
-        for o in r.plan.orders if r.plan else ():
-            cid = o.client_order_id
-            if cid in executed:
-                e = executed[cid]
-                item = order_json(approved[cid], e.result.state.value)
-                item.update(filled=s(e.result.filled), average=s(e.result.average),
-                            exchange_order_id=e.result.exchange_order_id, sends=e.sends)
-                if e.result.error_code or e.result.error_message:
-                    item.update(error_code=e.result.error_code, error=e.result.error_message)
-            elif cid in approved:
-                item = order_json(approved[cid], "planned" if not r.execute else "not_sent")
-                if approved[cid].amount != o.amount:
-                    item["planned_amount"] = s(o.amount)
-            else:
-                item = order_json(o, "denied")
-                item["denied_by"] = [f.code for f in r.verdict.denials if f.symbol == o.symbol] or (
-                    [f.code for f in r.verdict.denials if f.symbol is None] if o.symbol not in denied else [])
-            orders.append(item)
-        out["orders"] = orders
+        out["risk"] = risk_json(r.verdict)
+        out["orders"] = report_orders_json(r)
+        # Legs the plan could not make plus those the gate dropped for size: both stay as drift.
+        skipped = list(r.plan.skipped if r.plan is not None else ())
+        skipped += [k for k in r.verdict.skipped if k not in skipped]
+        out["skipped"] = [skipped_json(k) for k in skipped]
     if r.snapshot is not None and r.snapshot.account is not None:
         a = r.snapshot.account
         out["account"] = {"equity": s(a.equity), "wallet": s(a.wallet), "initial_margin": s(a.initial_margin),
@@ -168,22 +213,30 @@ def allocation_table(p: Plan) -> Table:
 
 
 def orders_table(r: CycleReport) -> Table:
-    """Orders with their fate; the client order id goes last so narrow terminals fold only it."""
-    doc = report_json(r)
-    t = Table(title="Orders", title_justify="left", box=box.SIMPLE_HEAD)
-    for col in ("asset", "side", "amount", "notional", "status", "avg", "client order id"):
+    """Orders with their fate (denied ones with their codes); the client order id goes last so narrow
+    terminals fold only it. A resized order shows what the plan wanted after its amount; the avg
+    column appears once some order has an average price."""
+    orders = report_json(r).get("orders", [])
+    with_avg = any(o.get("average") for o in orders)
+    t = Table(title="Orders", title_justify="left", box=box.SIMPLE_HEAD, show_edge=False, padding=(0, 1, 0, 0))
+    for col in ("asset", "side", "amount", "notional", "status", *(("avg",) if with_avg else ()), "client id"):
         t.add_column(col, justify="right" if col in ("amount", "notional", "avg") else "left",
-                     overflow="fold", no_wrap=col != "client order id")
-    for o in doc.get("orders", []):
+                     overflow="fold", no_wrap=col != "client id")
+    for o in orders:
         status = o["status"]
         style = {"filled": "green", "denied": "red", "rejected": "red", "unknown": "yellow"}.get(status, "")
-        if status == "denied":
-            status = "denied " + ",".join(o.get("denied_by", []))
+        if status == "denied" and o.get("denied_by"):
+            status = "denied " + ",".join(o["denied_by"])
         elif status == "partially_filled":
             status = f"partial {o.get('filled')}"
         side = o["side"] + (" RO" if o["reduce_only"] else "")
-        t.add_row(o["asset"], side, o["amount"], _money(Decimal(o["notional"])), Text(status, style=style),
-                  o.get("average") or "", o["client_order_id"] or "")
+        amount = Text(o["amount"])
+        if o.get("planned_amount") is not None and o["planned_amount"] != o["amount"]:
+            amount.append(f" of {o['planned_amount']}", style="dim")
+        cells: list[Any] = [o["asset"], side, amount, _money(Decimal(o["notional"])), Text(status, style=style)]
+        if with_avg:
+            cells.append(o.get("average") or "")
+        t.add_row(*cells, o["client_order_id"] or "")
     return t
 
 
@@ -196,11 +249,44 @@ def risk_table(v: Verdict) -> Table:
     t.add_row("funding cost / day", _money(v.funding_cost_per_day, 4))
     t.add_row("stressed equity", _money(v.stressed_equity))
     t.add_row("stressed maintenance", _money(v.stressed_maintenance))
+    t.add_row("planned net (N*)", _money(v.planned_net))
+    residual = Text(_money(v.net_residual), style="red" if abs(v.net_residual) > v.residual_bound else "")
+    residual.append(f" (bound {_money(v.residual_bound)})", style="dim")
+    t.add_row("net residual (post-trade)", residual)
     for sym, d in v.liquidation_distances.items():
         t.add_row(f"liquidation distance {sym}", _pct(d))
     for f in (*v.denials, *v.scaled_by, *v.warnings):
         t.add_row(Text(f.code, style="red"), f"{f.symbol or 'book'}: {f.detail}")
     return t
+
+
+def box_text(b: Box) -> str | None:
+    """Why an asset's post-trade perp notional is bounded, in money ("may not go above 0.00 (FUNDING)");
+    None for an unbounded box."""
+    if b.lo is None and b.hi is None:
+        return None
+    if b.frozen:
+        where = f"frozen at {_money(b.lo)}"
+    elif b.lo is None:
+        where = f"may not go above {_money(b.hi)}"
+    elif b.hi is None:
+        where = f"may not go below {_money(b.lo)}"
+    else:
+        where = f"may stay between {_money(b.lo)} and {_money(b.hi)}"
+    return where + (f" ({', '.join(b.codes)})" if b.codes else "")
+
+
+def bounds_text(v: Verdict, quote: str) -> Text | None:
+    """One line per bounded asset: how far its perp may go this cycle and which checks say so,
+    e.g. "  ETH  may not go above 0.00 (FUNDING)". None when no asset is bounded."""
+    rows = [(asset, text) for asset, b in v.boxes.items() if (text := box_text(b)) is not None]
+    if not rows:
+        return None
+    width = max(len(asset) for asset, _ in rows)
+    out = Text(f"Bounded this cycle (post-trade perp notional, {quote}):", style="bold")
+    for asset, text in rows:
+        out.append(f"\n  {asset:<{width}}  {text}")
+    return out
 
 
 def report_renderable(r: CycleReport) -> Group:
@@ -209,11 +295,20 @@ def report_renderable(r: CycleReport) -> Group:
         parts.append(allocation_table(r.plan))
         if r.plan.unhedgeable:
             parts.append(Text(f"unhedgeable (no perp market): {', '.join(r.plan.unhedgeable)}", style="yellow"))
+        if r.plan.valued_at_mark:
+            parts.append(Text(f"valued at the perp mark (no spot market): {', '.join(r.plan.valued_at_mark)}",
+                              style="yellow"))
         for k in r.plan.skipped:
             parts.append(Text(f"skipped {k.asset}: {k.reason}", style="yellow"))
     if r.verdict is not None:
+        for k in r.verdict.skipped:
+            if r.plan is None or k not in r.plan.skipped:
+                parts.append(Text(f"skipped {k.asset}: {k.reason}", style="yellow"))
         parts.append(risk_table(r.verdict))
-        if r.plan is not None and r.plan.orders:
+        bounds = bounds_text(r.verdict, r.plan.quote if r.plan is not None else "quote")
+        if bounds is not None:
+            parts.append(bounds)
+        if r.verdict.approved or r.verdict.denied:
             parts.append(orders_table(r))
     if r.plan is not None and not r.plan.triggered and r.kind != "unwind":
         parts.append(Text("Every asset is inside its band: nothing to do.", style="green"))
