@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any, Mapping
 
 
@@ -26,6 +27,24 @@ class Capabilities:
     # Where a fill's commission is read: "income" = one account-wide commission ledger read per
     # cycle (Binance USDⓈ-M /fapi/v1/income), "trades" = the unified fetch_my_trades per symbol.
     fee_source: str = "trades"
+    # How the leverage tiers (maintenance brackets) are read, at connect and hourly: "batch" = one
+    # fetch_leverage_tiers(symbols) for every symbol (Binance GET /fapi/v1/leverageBracket),
+    # "per_symbol" = fetch_market_leverage_tiers(symbol), symbols concurrently, "none" = the venue
+    # publishes none (markets get no tiers; the gate uses default_mmr). ccxt's `has` must agree.
+    leverage_tiers: str = "per_symbol"
+    # ccxt option that caches the brackets for fetch_positions / fetch_leverages (Binance:
+    # options['leverageBrackets'], {symbol: [[floor, mmr], ...]}): filled from the tiers read, so
+    # ccxt does not read the same brackets again on its own.
+    bracket_cache_option: str | None = None
+    # Where each perp's funding interval comes from, refreshed with the rates every snapshot (never
+    # assumed): "intervals" = fetch_funding_intervals beside fetch_funding_rates (Binance GET
+    # /fapi/v1/fundingInfo, which lists only symbols off the default: the others are
+    # `funding_interval_default_hours`, Binance's documented 8h), "rates" = the unified `interval`
+    # of fetch_funding_rates (a symbol without one gets no Funding: the FUNDING check denies it).
+    funding_interval_source: str = "rates"
+    funding_interval_default_hours: Decimal | None = None
+    # The venue waives min_cost for reduce-only orders (Binance -4164 "... unless reduce only").
+    reduce_only_min_cost_exempt: bool = False
 
     def valid_client_id(self, cid: str) -> bool:
         return len(cid) <= self.client_id_max and re.fullmatch(self.client_id_pattern, cid) is not None
@@ -50,6 +69,11 @@ CAPABILITIES: dict[str, Capabilities] = {
         futures_balance_params={"type": "future"},
         has_position_mode=True,
         fee_source="income",
+        leverage_tiers="batch",
+        bracket_cache_option="leverageBrackets",
+        funding_interval_source="intervals",
+        funding_interval_default_hours=Decimal(8),
+        reduce_only_min_cost_exempt=True,
     ),
     "binanceusdm": Capabilities(
         exchange="binanceusdm",
@@ -61,6 +85,11 @@ CAPABILITIES: dict[str, Capabilities] = {
         futures_balance_params={"type": "future"},
         has_position_mode=True,
         fee_source="income",
+        leverage_tiers="batch",
+        bracket_cache_option="leverageBrackets",
+        funding_interval_source="intervals",
+        funding_interval_default_hours=Decimal(8),
+        reduce_only_min_cost_exempt=True,
     ),
     "bybit": Capabilities(
         exchange="bybit",
@@ -71,6 +100,9 @@ CAPABILITIES: dict[str, Capabilities] = {
         options={"fetchMarkets": {"types": ["spot", "linear"]}, "fetchCurrencies": False},
         futures_balance_params={},
         has_position_mode=False,
+        # fetch_leverage_tiers(symbols) pages through the risk limits of symbols[0] only (ccxt 4.5.90
+        # bybit.fetch_leverage_tiers): one symbol per call.
+        leverage_tiers="per_symbol",
     ),
     "okx": Capabilities(
         exchange="okx",
@@ -82,6 +114,7 @@ CAPABILITIES: dict[str, Capabilities] = {
         futures_balance_params={},
         has_position_mode=True,
         needs_password=True,
+        leverage_tiers="per_symbol",  # has['fetchLeverageTiers'] is False: /public/position-tiers per symbol
     ),
 }
 

@@ -8,13 +8,14 @@ from __future__ import annotations
 import asyncio
 import time
 from contextvars import ContextVar
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from decimal import Decimal
 from typing import Any, Awaitable, Callable, Iterable, Mapping, Protocol
 
 import ccxt
 import ccxt.async_support as ccxt_async
+import structlog
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, stop_after_attempt, wait_exponential, wait_random
 
 from ..domain import (
@@ -30,6 +31,8 @@ from ..domain import (
     Position,
     Quote,
     Snapshot,
+    Tier,
+    tiers_with_cum,
 )
 from .capabilities import Capabilities, capabilities
 from .errors import (
@@ -43,6 +46,12 @@ from .errors import (
 )
 
 TIME_RESYNC_S = 600.0  # ccxt only syncs the clock inside load_markets: refresh it on a timer too
+TIERS_MAX_AGE_S = 3600.0  # leverage tiers are read at connect and again when older than this
+# The last tier's cap at or above this is "no cap" (the local exchange's 1,000,000,000 for an
+# open-ended bracket, Long.MAX-style sentinels): reported as cap None, the open-ended last tier.
+OPEN_ENDED_NOTIONAL = Decimal(1_000_000_000)
+
+log = structlog.get_logger("rebalancer.venues")
 
 # Retry-After lives in the response headers. ccxt keeps them in one `last_response_headers` attribute
 # per client, which concurrent requests on the same client overwrite before the error reaches us (the
@@ -95,6 +104,41 @@ def _dec(value: Any) -> Decimal | None:
     if value is None or value == "":
         return None
     return D(value)
+
+
+def _positive(value: Any) -> Decimal | None:
+    """A limit that exists: None for absent, zero or negative (Binance sends 0 for "no limit")."""
+    number = _dec(value)
+    return number if number is not None and number > 0 else None
+
+
+def _plain(value: Decimal) -> str:
+    return format(value, "f")
+
+
+def parse_tiers(raw: Iterable[Mapping[str, Any]]) -> tuple[Tier, ...]:
+    """ccxt leverage tiers -> Tier records sorted by floor: floor = minNotional, cap = maxNotional
+    (the last tier's cap None when absent or >= OPEN_ENDED_NOTIONAL), mmr = maintenanceMarginRate,
+    max_leverage = maxLeverage, cum = the venue's own (Binance: info['cum']) when every tier has
+    one, else from continuity (tiers_with_cum). A tier without its floor or mmr makes the table
+    unusable: ()."""
+    tiers: list[Tier] = []
+    cum_given = True
+    for entry in raw:
+        floor, mmr = _dec(entry.get("minNotional")), _dec(entry.get("maintenanceMarginRate"))
+        if floor is None or mmr is None:
+            return ()
+        info = entry.get("info")
+        cum = _dec(info.get("cum")) if isinstance(info, Mapping) else None
+        cum_given = cum_given and cum is not None
+        tiers.append(Tier(floor, _positive(entry.get("maxNotional")), mmr, cum if cum is not None else ZERO,
+                          _positive(entry.get("maxLeverage"))))
+    tiers.sort(key=lambda t: t.floor)
+    if tiers and (tiers[-1].cap is None or tiers[-1].cap >= OPEN_ENDED_NOTIONAL):
+        tiers[-1] = replace(tiers[-1], cap=None)
+    if cum_given:
+        return tuple(tiers)
+    return tiers_with_cum(replace(t, cum=ZERO) for t in tiers)
 
 
 @dataclass(frozen=True)
@@ -183,6 +227,8 @@ class CcxtVenue:
         read_attempts: int = 4,
         max_wait_s: float = 8.0,
         clients: tuple[Any, Any] | None = None,
+        monotonic: Callable[[], float] = time.monotonic,
+        tiers_max_age_s: float = TIERS_MAX_AGE_S,
     ) -> None:
         self.hedge_cfg, self.spot_cfg = hedge, spot
         self.quote = quote
@@ -190,6 +236,7 @@ class CcxtVenue:
         self.external = tuple(external)
         self.clock, self.sleep = clock, sleep
         self.read_attempts, self.max_wait_s = read_attempts, max_wait_s
+        self.monotonic, self.tiers_max_age_s = monotonic, tiers_max_age_s  # the tiers' age only
         if clients is not None:
             self.hedge_client, self.spot_client = clients
         else:
@@ -200,7 +247,13 @@ class CcxtVenue:
             track_response_headers(client)
         self.markets: dict[str, Market] = {}
         self.spot_symbols: dict[str, str] = {}
+        # Target assets the spot venue lists no {asset}/{quote} market for (cold coins, valued at mark).
+        self.spot_unlisted: frozenset[str] = frozenset()
+        # Funding interval (hours) per asset as read in the last snapshot, with where it came from.
         self.intervals: dict[str, Decimal] = {}
+        self._tiers_read_at: float | None = None  # self.monotonic() of the last complete tier read
+        self._tier_warnings: list[str] = []
+        self._funding_warnings: list[str] = []
         self._prepared: set[str] = set()
         self._last_resync = 0.0
         self.request_counts: dict[str, int] = {}
@@ -269,7 +322,7 @@ class CcxtVenue:
         if self.spot_client is not self.hedge_client:
             await self._read("load_markets", self.spot_client.load_markets, client=self.spot_client)
         self._last_resync = time.monotonic()
-        self.markets = {}
+        self.markets, self.spot_symbols = {}, {}
         for asset in self.assets:
             market = self._perp_market(asset)
             if market is not None:
@@ -277,14 +330,23 @@ class CcxtVenue:
             spot_symbol = f"{asset}/{self.quote}"
             if spot_symbol in self.spot_client.markets:
                 self.spot_symbols[asset] = spot_symbol
+        self.spot_unlisted = frozenset(a for a in self.assets if a not in self.spot_symbols)
+        self._tiers_read_at, self._tier_warnings = None, []
+        # The position mode and the leverage tiers are independent reads: one round trip for both.
+        reads: list[Awaitable[Any]] = [self._read_tiers()]
         if self.hedge_cfg.caps.has_position_mode and self.markets:
             first = next(iter(self.markets.values())).symbol
-            mode = await self._read("fetch_position_mode", self.hedge_client.fetch_position_mode, first)
-            if mode.get("hedged"):
-                raise FatalError(
-                    f"{self.hedge_cfg.name}: the futures account is in hedge (dual-side) position mode; "
-                    "switch it to one-way mode in the exchange's futures settings, then run again"
-                )
+            reads.append(self._read("fetch_position_mode", self.hedge_client.fetch_position_mode, first))
+        outcomes = await asyncio.gather(*reads, return_exceptions=True)
+        for outcome in outcomes:  # every read has finished; report the first failure
+            if isinstance(outcome, BaseException):
+                raise outcome
+        self._apply_tiers(outcomes[0])
+        if len(outcomes) > 1 and outcomes[1].get("hedged"):
+            raise FatalError(
+                f"{self.hedge_cfg.name}: the futures account is in hedge (dual-side) position mode; "
+                "switch it to one-way mode in the exchange's futures settings, then run again"
+            )
         await self._read_symbol_settings()
 
     async def _read_symbol_settings(self) -> None:
@@ -324,8 +386,105 @@ class CcxtVenue:
             amount_step=step,
             min_amount=_dec((limits.get("amount") or {}).get("min")),
             min_cost=_dec((limits.get("cost") or {}).get("min")),
-            mmr=_dec(m.get("maintenanceMarginRate")),
+            # Both in contracts: LOT_SIZE maxQty and, on Binance, MARKET_LOT_SIZE maxQty, which ccxt
+            # 4.5.90 puts in the non-standard limits['market'] (binance.parse_market).
+            max_amount=_positive((limits.get("amount") or {}).get("max")),
+            max_market_amount=_positive((limits.get("market") or {}).get("max")),
+            reduce_only_min_cost_exempt=self.hedge_cfg.caps.reduce_only_min_cost_exempt,
         )
+
+    # ------------------------------------------------------------------ leverage tiers
+
+    @property
+    def warnings(self) -> list[str]:
+        """What the venue could not read and what that means, as of the last connect / snapshot:
+        markets without tiers (the gate uses default_mmr), tiers kept after a failed refresh,
+        funding left out for want of an interval (the FUNDING check denies those)."""
+        return [*self._tier_warnings, *self._funding_warnings]
+
+    def _tiers_due(self) -> bool:
+        return bool(self.markets) and (
+            self._tiers_read_at is None or self.monotonic() - self._tiers_read_at >= self.tiers_max_age_s
+        )
+
+    async def _read_tiers(self) -> dict[str, Any]:
+        """Raw ccxt leverage tiers by symbol, or the VenueError that symbol's read ended with; a
+        symbol missing from the answer has none. Never raises a VenueError: tiers missing is a
+        warning and default_mmr, not a failed connect or snapshot."""
+        symbols = [m.symbol for m in self.markets.values()]
+        if not symbols:
+            return {}
+        how, has = self.hedge_cfg.caps.leverage_tiers, self.hedge_client.has
+        if how == "batch" and has.get("fetchLeverageTiers"):
+            try:
+                return dict(await self._read("fetch_leverage_tiers", self.hedge_client.fetch_leverage_tiers, symbols)
+                            or {})
+            except VenueError as exc:
+                return {s: exc for s in symbols}
+        if how in ("batch", "per_symbol") and has.get("fetchMarketLeverageTiers"):
+            replies = await asyncio.gather(
+                *(self._read("fetch_market_leverage_tiers", self.hedge_client.fetch_market_leverage_tiers, s)
+                  for s in symbols),
+                return_exceptions=True,
+            )
+            out: dict[str, Any] = {}
+            for symbol, reply in zip(symbols, replies):
+                if isinstance(reply, BaseException) and not isinstance(reply, VenueError):
+                    raise reply
+                out[symbol] = reply
+            return out
+        return {}
+
+    def _apply_tiers(self, raw: Mapping[str, Any]) -> None:
+        """Put a tier read into the markets. A symbol whose read failed keeps the tiers it had (none
+        at connect) and the read is retried at the next snapshot; one the venue gave no usable
+        tiers for gets none. Both are warnings naming the symbols."""
+        missing: list[str] = []
+        failed: dict[str, list[str]] = {}
+        for asset, market in list(self.markets.items()):
+            reply = raw.get(market.symbol)
+            if isinstance(reply, VenueError):
+                failed.setdefault(str(reply), []).append(market.symbol)
+                continue
+            tiers = parse_tiers(reply or ())
+            if not tiers:
+                missing.append(market.symbol)
+            levs = [t.max_leverage for t in tiers if t.max_leverage is not None]
+            self.markets[asset] = replace(market, tiers=tiers, max_leverage=max(levs) if levs else None)
+        warnings: list[str] = []
+        if missing:
+            warnings.append(f"tiers_missing: {', '.join(missing)}: {self.hedge_cfg.name} published no leverage "
+                            "tiers; the risk gate uses default_mmr for them")
+            log.warning("tiers_missing", venue=self.hedge_cfg.name, symbols=missing, reason="none published")
+        for reason, symbols in failed.items():
+            kept = [s for s in symbols if self._market_by_symbol(s).tiers]
+            lost = [s for s in symbols if s not in kept]
+            if lost:
+                warnings.append(f"tiers_missing: {', '.join(lost)}: the leverage tier read failed ({reason}); "
+                                "the risk gate uses default_mmr for them")
+                log.warning("tiers_missing", venue=self.hedge_cfg.name, symbols=lost, reason=reason)
+            if kept:
+                warnings.append(f"tiers_stale: {', '.join(kept)}: the leverage tier refresh failed ({reason}); "
+                                "keeping the tiers read before, retrying at the next snapshot")
+                log.warning("tiers_stale", venue=self.hedge_cfg.name, symbols=kept, reason=reason)
+        self._tier_warnings = warnings
+        if not failed:
+            self._tiers_read_at = self.monotonic()
+        self._seed_bracket_cache()
+
+    def _market_by_symbol(self, symbol: str) -> Market:
+        return next(m for m in self.markets.values() if m.symbol == symbol)
+
+    def _seed_bracket_cache(self) -> None:
+        """Hand the brackets just read to ccxt's own cache (Binance options['leverageBrackets']), so
+        fetch_leverages and the first fetch_positions do not read /fapi/v1/leverageBracket again."""
+        key = self.hedge_cfg.caps.bracket_cache_option
+        if key is None:
+            return
+        cache = {m.symbol: [[_plain(t.floor), _plain(t.mmr)] for t in m.tiers] for m in self.markets.values()
+                 if m.tiers}
+        if cache:
+            self.hedge_client.options[key] = cache
 
     async def close(self) -> None:
         clients = {id(c): c for c in (self.hedge_client, self.spot_client)}.values()
@@ -336,9 +495,12 @@ class CcxtVenue:
 
     async def snapshot(self) -> Snapshot:
         """Every read of a cycle issued at once: spot balances, futures account, positions,
-        spot tickers and mark prices with funding (one premiumIndex call)."""
+        spot tickers, mark prices with funding (one premiumIndex call), the funding intervals where
+        they are a separate read (Binance fundingInfo), and the leverage tiers when they are older
+        than tiers_max_age_s (hourly)."""
         if time.monotonic() - self._last_resync > TIME_RESYNC_S:
             await self.resync_clock()
+        caps = self.hedge_cfg.caps
         perp_symbols = [m.symbol for m in self.markets.values()]
         spot_symbols = list(self.spot_symbols.values())
         tasks: dict[str, Awaitable[Any]] = {
@@ -352,11 +514,18 @@ class CcxtVenue:
         if perp_symbols:
             tasks["positions"] = self._read("fetch_positions", self.hedge_client.fetch_positions, perp_symbols)
             tasks["funding"] = self._read("fetch_funding_rates", self.hedge_client.fetch_funding_rates, perp_symbols)
+            if caps.funding_interval_source == "intervals":
+                tasks["intervals"] = self._read("fetch_funding_intervals", self.hedge_client.fetch_funding_intervals,
+                                                perp_symbols)
+        if self._tiers_due():
+            tasks["tiers"] = self._read_tiers()
         if spot_symbols:
             tasks["tickers"] = self._read("fetch_tickers", self.spot_client.fetch_tickers, spot_symbols,
                                           client=self.spot_client)
         results = dict(zip(tasks, await asyncio.gather(*tasks.values())))
         now = self.clock()
+        if "tiers" in results:
+            self._apply_tiers(results["tiers"])
 
         holdings: list[Holding] = []
         for key, balance in results.items():
@@ -381,6 +550,9 @@ class CcxtVenue:
         mark_prices: dict[str, Quote] = {}
         funding: dict[str, Funding] = {}
         by_symbol = {m.symbol: a for a, m in self.markets.items()}
+        listed = results.get("intervals") or {}
+        intervals: dict[str, Decimal] = {}
+        no_interval: list[str] = []
         for symbol, fr in (results.get("funding") or {}).items():
             asset = by_symbol.get(symbol)
             if asset is None:
@@ -388,9 +560,26 @@ class CcxtVenue:
             ts = _ms_to_dt(fr.get("timestamp"), now)
             if fr.get("markPrice"):
                 mark_prices[asset] = Quote(D(fr["markPrice"]), ts)
-            if fr.get("fundingRate") is not None:
-                hours = self.intervals.get(asset) or _interval_hours(fr.get("interval")) or Decimal(8)
-                funding[asset] = Funding(D(fr["fundingRate"]), hours, ts)
+            if fr.get("fundingRate") is None:
+                continue
+            if caps.funding_interval_source == "intervals":
+                # fundingInfo lists only the symbols off the venue's documented default
+                hours = (_interval_hours((listed.get(symbol) or {}).get("interval")) if symbol in listed
+                         else caps.funding_interval_default_hours)
+            else:
+                hours = _interval_hours(fr.get("interval"))
+            if hours is None:
+                no_interval.append(symbol)  # missing data is a denial, never a guess
+                continue
+            intervals[asset] = hours
+            funding[asset] = Funding(D(fr["fundingRate"]), hours, ts)
+        self.intervals = intervals
+        self._funding_warnings = []
+        if no_interval:
+            self._funding_warnings.append(
+                f"funding_interval_missing: {', '.join(no_interval)}: {self.hedge_cfg.name} gave no funding "
+                "interval; their funding is left out and the FUNDING check denies them")
+            log.warning("funding_interval_missing", venue=self.hedge_cfg.name, symbols=no_interval)
 
         positions = self._parse_positions(results.get("positions") or [])
         return Snapshot(
@@ -403,6 +592,7 @@ class CcxtVenue:
             mark_prices=mark_prices,
             funding=funding,
             account=self._parse_account(results["futures"]),
+            spot_unlisted=self.spot_unlisted,
         )
 
     def _parse_account(self, balance: Mapping[str, Any]) -> HedgeAccount | None:
@@ -577,12 +767,18 @@ def parse_order(raw: Mapping[str, Any], client_order_id: str, amount: Decimal | 
 
 
 def _interval_hours(value: Any) -> Decimal | None:
+    """ccxt's unified funding interval ('8h', '4h', '1h', '30m') in hours; None if absent or unreadable."""
     if not value:
         return None
     text = str(value).strip().lower()
-    if text.endswith("h") and text[:-1].isdigit():
-        return Decimal(text[:-1])
+    number, unit = text[:-1], text[-1:]
+    if not number.isdigit() or int(number) == 0:
+        return None
+    if unit == "h":
+        return Decimal(number)
+    if unit == "m":
+        return Decimal(number) / 60
     return None
 
 
-__all__ = ["CcxtVenue", "Venue", "VenueConfig", "VenueError", "build_client", "parse_order", "utc_now"]
+__all__ = ["CcxtVenue", "Venue", "VenueConfig", "VenueError", "build_client", "parse_order", "parse_tiers", "utc_now"]
