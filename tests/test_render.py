@@ -58,6 +58,23 @@ REJECTED = replace(
     error_message="Margin is insufficient.",
     attempts=2,
 )
+DENIED = replace(
+    FILLED,
+    client_order_id="rb2026112512000012345601",
+    asset="ETH",
+    symbol="ETH/USDT:USDT",
+    side=Side.BUY,
+    amount=Decimal("0.5"),
+    order_type="none",
+    state=OrderState.DENIED,
+    exchange_order_id=None,
+    filled=Decimal("0"),
+    average=None,
+    fee=None,
+    fee_currency=None,
+    error_code="NO_PRICE,BASIS",
+    attempts=0,
+)
 CYCLE = CycleRecord(
     id="c1", kind="rebalance", execute=True, venue="main", started_at=T0, finished_at=None, outcome="running",
     snapshot_summary={"nav": "10000"}, plan={"orders": []}, verdict=None, result=None, error=None,
@@ -115,8 +132,62 @@ def test_order_to_json_when_record_then_strings_iso_times_and_state_value():
     assert data["average"] is None and data["fee"] is None
     assert data["state"] == "rejected" and data["side"] == "buy" and data["reduce_only"] is True
     assert data["created_at"] == "2026-11-25T12:00:00+00:00" and data["attempts"] == 2
-    assert set(data) == {f for f in OrderRecord.__dataclass_fields__}
+    assert set(data) == {f for f in OrderRecord.__dataclass_fields__} | {"denied_by"}
+    assert data["denied_by"] == []
     assert json.loads(json.dumps(data)) == data
+
+
+def test_order_to_json_when_denied_then_state_denied_and_codes_as_a_list():
+    """`rebalancer orders --json` shows a denied leg with its state and the gate's codes."""
+    data = order_to_json(DENIED)
+    assert (data["state"], data["denied_by"], data["error_code"]) == ("denied", ["NO_PRICE", "BASIS"], "NO_PRICE,BASIS")
+    assert (data["attempts"], data["filled"], data["exchange_order_id"], data["order_type"]) == (0, "0", None, "none")
+
+
+def test_orders_table_when_denied_order_then_state_codes_and_no_fill():
+    """A denied leg reads as denied with the gate's codes in its state cell and no fill; it alone
+    brings no error column (its codes are not an exchange error)."""
+    text = render(orders_table([replace(FILLED, fee=None), DENIED]))
+    row = next(ln for ln in text.splitlines() if "rb2026112512000012345601" in ln)
+    assert row.split() == ["11-25", "12:00", "rb2026112512000012345601", "ETH", "buy", "0.5", "denied",
+                           "NO_PRICE,", "BASIS", "-"]
+    assert [str(c.header) for c in orders_table([DENIED]).columns][-1] == "fill"
+
+
+def columns_at(width: int, records: list[OrderRecord]) -> tuple[list[str], list[str]]:
+    """The table printed at `width`: its lines, and each row's cells as text with the wrapped or
+    folded lines of a cell joined (cut apart at the column widths rich chose, one divider between)."""
+    table = orders_table(records)
+    console = Console(record=True, width=width, color_system=None)
+    console.print(table)
+    out = [ln.rstrip() for ln in console.export_text().splitlines()]
+    widths = table._calculate_column_widths(console, console.options.update_width(width - table._extra_width))
+    starts = [sum(widths[:i]) + i for i in range(len(widths))]
+    rule = next(i for i, ln in enumerate(out) if ln.startswith("─"))
+    rows: list[list[str]] = []
+    for ln in out[rule + 1:]:
+        parts = [ln[s:s + w].strip() for s, w in zip(starts, widths)]
+        if parts[2]:  # a row starts on the line of its asset, which never wraps
+            rows.append(parts)
+        else:
+            rows[-1] = [f"{a} {b}".strip() if b else a for a, b in zip(rows[-1], parts)]
+    return out, [" | ".join(r) for r in rows]
+
+
+def test_orders_table_when_80_columns_then_every_column_and_value_is_kept():
+    """At 80 columns cells wrap at spaces or fold, but no column is cut off and no value is lost, even
+    with fee and error columns and a denied row (cells compared without the spaces wrapping adds)."""
+    out, rows = columns_at(80, [FILLED, REJECTED, DENIED])
+    assert max(len(ln) for ln in out) <= 80
+    assert [str(c.header) for c in orders_table([FILLED, REJECTED, DENIED]).columns][-2:] == ["fee", "error"]
+    assert [r.replace(" ", "") for r in rows] == [
+        "11-2512:00|rb-c1-BTC-0|BTC|sell|0.025|filled|0.025@40001.5|0.4USDT|",
+        "11-2512:00|rb-c1-ETH-1|ETH|buyRO|0.5lim2020|rejected(2sends)|0||-2019Marginisinsufficient.",
+        "11-2512:00|rb2026112512000012345601|ETH|buy|0.5|deniedNO_PRICE,BASIS|-||",
+    ]
+    out, rows = columns_at(80, [FILLED])
+    assert max(len(ln) for ln in out) <= 80
+    assert rows == ["11-25 12:00 | rb-c1-BTC-0 | BTC | sell | 0.025 | filled | 0.025 @ 40001.5 | 0.4 USDT"]
 
 
 def test_cycle_to_json_when_record_then_serialisable_with_iso_times():
