@@ -32,11 +32,12 @@ def ccxt_tier(floor, cap, mmr, lev, info=None) -> dict[str, Any]:
 
 
 def test_parse_tiers_when_venue_gives_cum_then_kept_and_sorted():
-    """Binance's own cum (info['cum']) is used as given, tiers sorted by floor, the last cap open-ended."""
-    raw = [ccxt_tier(50000.0, 1e9, 0.005, 100.0, {"cum": "50.0"}),
+    """Binance's own cum (info['cum']) is used as given (60 here, where continuity would say 50), tiers
+    sorted by floor, the last cap open-ended."""
+    raw = [ccxt_tier(50000.0, 1e9, 0.005, 100.0, {"cum": "60.0"}),
            ccxt_tier(0.0, 50000.0, 0.004, 125.0, {"cum": 0.0})]
     assert parse_tiers(raw) == (Tier(D(0), D(50000), D("0.004"), D(0), D(125)),
-                                Tier(D(50000), None, D("0.005"), D(50), D(100)))
+                                Tier(D(50000), None, D("0.005"), D(60), D(100)))
 
 
 def test_parse_tiers_when_no_cum_then_continuity_on_recorded_binance_btc_brackets():
