@@ -87,6 +87,20 @@ def test_observe_cycle_when_orders_executed_then_counted_by_status():
     assert value(m, "rebalancer_orders_total", status="filled") == 2
     assert value(m, "rebalancer_orders_total", status="rejected") == 1
     assert value(m, "rebalancer_orders_total", status="unknown") == 0
+    assert value(m, "rebalancer_orders_total", status="denied") == 0
+
+
+def test_observe_cycle_when_gate_denied_legs_then_counted_as_denied():
+    """Legs the risk gate held back count under status="denied", next to the orders that were sent."""
+    m = Metrics()
+    r = report(orders=(OrderState.FILLED,))
+    r.verdict.denied = (SimpleNamespace(symbol=ETH, denied_by=("FUNDING",)),
+                        SimpleNamespace(symbol=BTC, denied_by=("BASIS",)))
+    m.observe_cycle(r)
+    m.observe_cycle(report(orders=()))  # a verdict without denied legs (or without the field) adds none
+
+    assert value(m, "rebalancer_orders_total", status="denied") == 2
+    assert value(m, "rebalancer_orders_total", status="filled") == 1
 
 
 def test_observe_cycle_when_plan_present_then_drift_and_weight_per_asset():

@@ -33,7 +33,9 @@ class Metrics:
         self.registry = registry if registry is not None else CollectorRegistry()
         r = self.registry
         self.cycles = Counter("rebalancer_cycles_total", "Rebalance cycles by outcome.", ["outcome"], registry=r)
-        self.orders = Counter("rebalancer_orders_total", "Orders sent, by the state they ended the cycle in.", ["status"], registry=r)
+        self.orders = Counter("rebalancer_orders_total",
+                              "Orders by the state they ended the cycle in (denied: held back by the risk gate, "
+                              "never sent).", ["status"], registry=r)
         self.alerts = Counter("rebalancer_alerts_total", "Alerts sent, by kind.", ["kind"], registry=r)
         self.drift = Gauge("rebalancer_drift", "Effective weight minus target weight.", ["asset"], registry=r)
         self.effective_weight = Gauge(
@@ -77,6 +79,10 @@ class Metrics:
         self.cycles.labels(outcome=str(report.outcome)).inc()
         for executed in report.executed or ():
             self.orders.labels(status=_value(executed.result.state)).inc()
+        # The legs the gate held back are orders too: without them status="denied" would stay 0 forever.
+        verdict = getattr(report, "verdict", None)
+        for _ in getattr(verdict, "denied", None) or ():
+            self.orders.labels(status=OrderState.DENIED.value).inc()
 
         plan = getattr(report, "plan", None)
         if plan is not None:
@@ -87,7 +93,6 @@ class Metrics:
                 self.drift.labels(asset=line.asset).set(float(line.drift))
                 self.effective_weight.labels(asset=line.asset).set(float(line.effective_weight))
 
-        verdict = getattr(report, "verdict", None)
         if verdict is not None:
             self.margin_usage.set(_float_or_nan(verdict.margin_usage))
             self.funding_cost_per_day.set(_float_or_nan(verdict.funding_cost_per_day))
