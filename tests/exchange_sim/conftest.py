@@ -5,13 +5,15 @@ Every server gets a fresh free port and state, so tests stay independent and can
 
 from __future__ import annotations
 
-from typing import Any, AsyncIterator
+from typing import Any, AsyncIterator, Awaitable, Callable
 
 import aiohttp
+import ccxt
 import pytest
 
 from rebalancer.exchange_sim import RunningExchange, start_exchange
 from rebalancer.venues.binance_local import make_local_binance
+
 
 def base_scenario(**overrides: Any) -> dict[str, Any]:
     """BTC and ETH with spot + perp, BNB spot-only; 3000 USDT futures wallet at 5x, flat."""
@@ -89,3 +91,48 @@ def admin(sim: RunningExchange) -> Any:
                 return payload
 
     return call
+
+
+# --------------------------------------------------------------------------- error helpers
+
+PRODUCTION_HOSTS = {"/fapi/": "https://fapi.binance.com", "/api/": "https://api.binance.com"}
+
+
+def record_responses(client: Any) -> list[tuple[int, str, str, str, str]]:
+    """Hook ccxt's on_rest_response to keep (status, reason, url, method, body) of every reply."""
+    seen: list[tuple[int, str, str, str, str]] = []
+    original = client.on_rest_response
+
+    def hook(code: int, reason: str, url: str, method: str, headers: Any, body: str, *rest: Any) -> Any:
+        seen.append((code, reason, url, method, body))
+        return original(code, reason, url, method, headers, body, *rest)
+
+    client.on_rest_response = hook
+    return seen
+
+
+def production_class(stock: Any, status: int, reason: str, url: str, method: str, body: str) -> type | None:
+    """The exception stock ccxt raises for this reply on the real Binance host (same pipeline as fetch())."""
+    path = "/" + url.split("/", 3)[3]
+    host = next(h for prefix, h in PRODUCTION_HOSTS.items() if path.startswith(prefix))
+    try:
+        stock.handle_errors(status, reason, host + path, method, {}, body, stock.parse_json(body), None, None)
+        stock.handle_http_status_code(status, reason, host + path, method, body)
+    except Exception as exc:  # noqa: BLE001 - the class is the result
+        return type(exc)
+    return None
+
+
+async def expect_error(
+    client: Any, stock: Any, expected: type, action: Callable[[], Awaitable[Any]], code: int | None = None
+) -> ccxt.BaseError:
+    """Run `action`, check it raises exactly `expected`, and that production would raise the same."""
+    seen = record_responses(client)
+    with pytest.raises(ccxt.BaseError) as info:
+        await action()
+    assert type(info.value) is expected, f"{type(info.value).__name__}: {info.value}"
+    status, reason, url, method, body = seen[-1]
+    assert production_class(stock, status, reason, url, method, body) is expected
+    if code is not None:
+        assert f'"code":{code}' in body.replace(" ", "")
+    return info.value

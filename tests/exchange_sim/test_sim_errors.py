@@ -6,62 +6,22 @@ ccxt.binance's error handler with the production URL, so loopback mapping cannot
 
 from __future__ import annotations
 
-from typing import Any, Awaitable, Callable
+from typing import Any
 
 import ccxt
 import pytest
 
 from rebalancer.exchange_sim import RunningExchange
+from tests.exchange_sim.conftest import expect_error
 
 pytestmark = pytest.mark.integration
 
 PERP_BTC, PERP_ETH, SPOT_BTC = "BTC/USDT:USDT", "ETH/USDT:USDT", "BTC/USDT"
-PRODUCTION_HOSTS = {"/fapi/": "https://fapi.binance.com", "/api/": "https://api.binance.com"}
 
 
 @pytest.fixture(scope="module")
 def stock_binance() -> Any:
     return ccxt.binance()
-
-
-def record_responses(client: Any) -> list[tuple[int, str, str, str, str]]:
-    """Hook ccxt's on_rest_response to keep (status, reason, url, method, body) of every reply."""
-    seen: list[tuple[int, str, str, str, str]] = []
-    original = client.on_rest_response
-
-    def hook(code: int, reason: str, url: str, method: str, headers: Any, body: str, *rest: Any) -> Any:
-        seen.append((code, reason, url, method, body))
-        return original(code, reason, url, method, headers, body, *rest)
-
-    client.on_rest_response = hook
-    return seen
-
-
-def production_class(stock: Any, status: int, reason: str, url: str, method: str, body: str) -> type | None:
-    """The exception stock ccxt raises for this reply on the real Binance host (same pipeline as fetch())."""
-    path = "/" + url.split("/", 3)[3]
-    host = next(h for prefix, h in PRODUCTION_HOSTS.items() if path.startswith(prefix))
-    try:
-        stock.handle_errors(status, reason, host + path, method, {}, body, stock.parse_json(body), None, None)
-        stock.handle_http_status_code(status, reason, host + path, method, body)
-    except Exception as exc:  # noqa: BLE001 - the class is the result
-        return type(exc)
-    return None
-
-
-async def expect_error(
-    client: Any, stock: Any, expected: type, action: Callable[[], Awaitable[Any]], code: int | None = None
-) -> ccxt.BaseError:
-    """Run `action`, check it raises exactly `expected`, and that production would raise the same."""
-    seen = record_responses(client)
-    with pytest.raises(ccxt.BaseError) as info:
-        await action()
-    assert type(info.value) is expected, f"{type(info.value).__name__}: {info.value}"
-    status, reason, url, method, body = seen[-1]
-    assert production_class(stock, status, reason, url, method, body) is expected
-    if code is not None:
-        assert f'"code":{code}' in body.replace(" ", "")
-    return info.value
 
 
 async def test_margin_insufficient_is_insufficient_funds(ready_client: Any, stock_binance: Any) -> None:
@@ -97,13 +57,13 @@ async def test_duplicate_open_client_id_is_invalid_order(ready_client: Any, stoc
     )
 
 
-async def test_lot_size_is_invalid_order(ready_client: Any, stock_binance: Any) -> None:
-    """-1013 Filter failure: (MARKET_)LOT_SIZE; ccxt truncates off-step amounts, so exceed maxQty instead."""
+async def test_quantity_above_max_is_bad_request(ready_client: Any, stock_binance: Any) -> None:
+    """-4005 "Quantity greater than max quantity." (fapi's answer above maxQty) -> BadRequest, as in production."""
     error = await expect_error(
-        ready_client, stock_binance, ccxt.InvalidOrder,
-        lambda: ready_client.create_order(PERP_BTC, "market", "buy", 20000), code=-1013,
+        ready_client, stock_binance, ccxt.BadRequest,
+        lambda: ready_client.create_order(PERP_BTC, "market", "buy", 20000), code=-4005,
     )
-    assert "LOT_SIZE" in str(error)
+    assert "Quantity greater than max quantity." in str(error)
 
 
 async def test_off_step_quantity_sent_raw_is_lot_size(ready_client: Any, stock_binance: Any) -> None:

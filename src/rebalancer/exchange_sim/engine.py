@@ -6,18 +6,18 @@ Pure and synchronous (no HTTP, no asyncio): the server translates requests into 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
-from typing import Any, Callable, Iterable, Mapping
+from typing import Any, Callable, Iterable, Mapping, Sequence
 
-from .scenario import QUOTE, MarketSpec, Scenario
+from .scenario import MAX_NOTIONAL_CAP, QUOTE, Bracket, MarketSpec, Scenario
 
 ZERO = Decimal(0)
 ONE = Decimal(1)
 TWO = Decimal(2)
 OPEN_STATUSES = frozenset({"NEW", "PARTIALLY_FILLED"})
 TIME_IN_FORCE = frozenset({"GTC", "IOC", "FOK", "GTX"})
-MAX_NOTIONAL_VALUE = 1_000_000_000  # the single leverage bracket's cap
+MAX_NOTIONAL_VALUE = int(MAX_NOTIONAL_CAP)  # the default single leverage bracket's cap
 # Unmapped by ccxt (-> plain ExchangeError, never retried): used where the sim refuses something
 # a real account could do, so tests see a clear, permanent error instead of a fake Binance one.
 SIM_UNSUPPORTED = -9900
@@ -47,6 +47,7 @@ MESSAGES: dict[int, str] = {
     -2027: "Exceeded the maximum allowable position at current leverage.",
     -2028: "Leverage is smaller than permitted: insufficient margin balance.",
     -4003: "Quantity less than or equal to zero.",
+    -4005: "Quantity greater than max quantity.",
     -4014: "Price not increased by tick size.",
     -4046: "No need to change margin type.",
     -4059: "No need to change position side.",
@@ -135,22 +136,51 @@ def cross_liquidation_price(
     wallet: Decimal,
     other_unrealized: Decimal = ZERO,
     other_maint: Decimal = ZERO,
+    cum: Decimal = ZERO,
 ) -> Decimal | None:
     """Mark price at which this cross-margin, one-way position is liquidated; None if there is none.
 
     Liquidation happens when margin balance falls to maintenance margin, the other positions
-    held at their current marks (Binance's single-bracket formula, cum = 0, fees ignored):
+    held at their current marks (Binance's bracket formula with that bracket's mmr and cum, fees ignored):
 
-        wallet + U_other + q * (P - E)  =  M_other + |q| * P * mmr
-        =>  P = (M_other - wallet - U_other + q * E) / (q - |q| * mmr)
+        wallet + U_other + q * (P - E)  =  M_other + |q| * P * mmr - cum
+        =>  P = (M_other - cum - wallet - U_other + q * E) / (q - |q| * mmr)
 
     A long that would need a price <= 0 (over-collateralised) has no liquidation price.
     """
     if amount == 0:
         return None
     denominator = amount - abs(amount) * mmr
-    price = (other_maint - wallet - other_unrealized + amount * entry) / denominator
+    price = (other_maint - cum - wallet - other_unrealized + amount * entry) / denominator
     return price if price > 0 else None
+
+
+def tiered_liquidation_price(
+    amount: Decimal,
+    entry: Decimal,
+    brackets: Sequence[Bracket],
+    wallet: Decimal,
+    other_unrealized: Decimal = ZERO,
+    other_maint: Decimal = ZERO,
+) -> Decimal | None:
+    """cross_liquidation_price with maintenance tiers: the price P at which equity = the tiered mm.
+
+    Equity minus maintenance is strictly monotone in P (mmr < 1), so the root is unique; each
+    bracket's linear formula is solved and the one whose root lands inside that bracket
+    (floor <= |q| * P <= cap; the last bracket open above) is it.
+    """
+    if amount == 0:
+        return None
+    for index, bracket in enumerate(brackets):
+        price = cross_liquidation_price(amount, entry, bracket.mmr, wallet, other_unrealized, other_maint, bracket.cum)
+        if price is None:
+            continue
+        notional = abs(amount) * price
+        slack = bracket.cap * Decimal("1e-20")  # Decimal rounding at a bracket edge
+        last = index == len(brackets) - 1
+        if bracket.floor - slack <= notional and (last or notional <= bracket.cap + slack):
+            return price
+    return None
 
 
 # --------------------------------------------------------------------------- records
@@ -183,6 +213,22 @@ class Position:
     update_time: int = 0
 
 
+@dataclass(frozen=True)
+class Fill:
+    """One trade of an order against one book level (a row of GET /fapi/v1/userTrades)."""
+
+    trade_id: int
+    price: Decimal
+    qty: Decimal
+    commission: Decimal
+    realized_pnl: Decimal
+    time: int
+    maker: bool = False
+
+
+_FILL_DECIMALS = ("price", "qty", "commission", "realized_pnl")
+
+
 @dataclass
 class Order:
     """A USDⓈ-M order as the exchange keeps it (Binance field meanings, Decimal values)."""
@@ -205,6 +251,7 @@ class Order:
     commission: Decimal = ZERO
     realized_pnl: Decimal = ZERO
     position_side: str = "BOTH"
+    fills: list[Fill] = field(default_factory=list)
 
     @property
     def is_open(self) -> bool:
@@ -311,6 +358,7 @@ class Engine:
     wallet_update_time: int = field(init=False, default=0)
     _next_order_id: int = field(init=False, default=8_389_765_000)
     _next_tran_id: int = field(init=False, default=1_000_000_000)
+    _next_trade_id: int = field(init=False, default=698_759_000)
 
     def __post_init__(self) -> None:
         self.reset()
@@ -345,6 +393,7 @@ class Engine:
         self.dual_side_position = False
         self._next_order_id = 8_389_765_000
         self._next_tran_id = 1_000_000_000
+        self._next_trade_id = 698_759_000
 
     def to_state(self) -> dict[str, Any]:
         """Everything a restart must keep, as JSON-ready data (Decimals as strings)."""
@@ -356,6 +405,7 @@ class Engine:
             "dual_side_position": self.dual_side_position,
             "next_order_id": self._next_order_id,
             "next_tran_id": self._next_tran_id,
+            "next_trade_id": self._next_trade_id,
             "markets": {
                 sym: {
                     "spot_price": str(m.spot_price), "mark_price": str(m.mark_price),
@@ -369,7 +419,11 @@ class Engine:
                 for sym, p in self.positions.items()
             },
             "orders": [
-                {k: (str(v) if isinstance(v, Decimal) else v) for k, v in vars(o).items()} for o in self.orders
+                {
+                    **{k: (str(v) if isinstance(v, Decimal) else v) for k, v in vars(o).items()},
+                    "fills": [{k: (str(v) if isinstance(v, Decimal) else v) for k, v in vars(f).items()} for f in o.fills],
+                }
+                for o in self.orders
             ],
             "income": [
                 {k: (str(v) if isinstance(v, Decimal) else v) for k, v in vars(i).items()} for i in self.income
@@ -384,6 +438,7 @@ class Engine:
         self.dual_side_position = bool(state.get("dual_side_position", False))
         self._next_order_id = int(state["next_order_id"])
         self._next_tran_id = int(state["next_tran_id"])
+        self._next_trade_id = int(state.get("next_trade_id", self._next_trade_id))
         for sym, raw in state.get("markets", {}).items():
             if sym in self.markets:
                 m = self.markets[sym]
@@ -398,10 +453,19 @@ class Engine:
         decimal_order_fields = {
             "orig_qty", "price", "executed_qty", "avg_price", "cum_quote", "commission", "realized_pnl",
         }
-        self.orders = [
-            Order(**{k: (Decimal(v) if k in decimal_order_fields else v) for k, v in raw.items()})
-            for raw in state.get("orders", [])
-        ]
+        self.orders = []
+        for raw in state.get("orders", []):
+            order = Order(**{
+                k: (Decimal(v) if k in decimal_order_fields else v) for k, v in raw.items() if k != "fills"
+            })
+            if "fills" in raw:
+                order.fills = [
+                    Fill(**{k: (Decimal(v) if k in _FILL_DECIMALS else v) for k, v in f.items()}) for f in raw["fills"]
+                ]
+            elif order.executed_qty:  # a state file from before per-level fills: one trade per order
+                order.fills = [Fill(order.order_id, order.avg_price, order.executed_qty, order.commission,
+                                    order.realized_pnl, order.update_time)]
+            self.orders.append(order)
         self.income = [Income(**{**raw, "income": Decimal(raw["income"])}) for raw in state.get("income", [])]
 
     # ------------------------------------------------------------------ lookups
@@ -450,7 +514,7 @@ class Engine:
         account = self.account()
         others_u = account.unrealized_pnl - self._upnl(symbol, pos)
         others_mm = account.maint_margin - self._maint(symbol, pos)
-        liq = cross_liquidation_price(pos.amount, pos.entry_price, m.spec.mmr, self.wallet, others_u, others_mm)
+        liq = tiered_liquidation_price(pos.amount, pos.entry_price, m.spec.brackets, self.wallet, others_u, others_mm)
         fee = self.scenario.futures.fee_rate
         break_even = pos.entry_price * (ONE + fee * sign(pos.amount)) if pos.amount else ZERO
         return PositionRisk(
@@ -477,7 +541,12 @@ class Engine:
 
     def _maint(self, symbol: str, pos: Position) -> Decimal:
         m = self.markets[symbol]
-        return abs(pos.amount) * m.mark_price * m.spec.mmr
+        return m.spec.maint_margin(abs(pos.amount) * m.mark_price)
+
+    def max_notional(self, symbol: str) -> Decimal:
+        """Binance's maxNotionalValue: the largest position notional the symbol's current leverage allows."""
+        m = self.markets[symbol]
+        return m.spec.max_notional(m.leverage)
 
     def _open_order_margin(self, orders: Iterable[Order]) -> Decimal:
         # Reduce-only orders cannot add exposure, so (like Binance) they reserve no margin.
@@ -518,37 +587,41 @@ class Engine:
 
         MARKET fills at the ask (buy) / bid (sell), i.e. the mark price +- half the spread.
         LIMIT fills at once at the better book price when marketable (GTX is then expired),
-        otherwise GTC rests and IOC/FOK expire. Taker fee on immediate fills, maker fee on
-        resting fills. Margin (-2019) is checked for any order that opens exposure:
-        post-trade initial margin (positions + open orders) must not exceed margin balance.
+        otherwise GTC rests and IOC/FOK expire. With a market `depth`, taker fills walk the book
+        levels (see book_levels): the part a MARKET or IOC order cannot fill expires (status
+        EXPIRED, executedQty < origQty), FOK expires whole, GTC rests the remainder. Taker fee on
+        immediate fills, maker fee on resting fills. Checks in Binance's order: filters
+        (-1013 / -4005 / -4164), position limit at the current leverage (-2027), margin (-2019)
+        for any order that opens exposure: post-trade initial margin (positions + open orders)
+        must not exceed margin balance.
         """
         m = self.market(req.symbol)
         spec = m.spec
         self._validate(req, m)
 
         pos = self.positions[req.symbol]
-        delta = req.quantity if req.side == "BUY" else -req.quantity
+        side = 1 if req.side == "BUY" else -1
         quantity = req.quantity
         if req.reduce_only:
-            if pos.amount == 0 or sign(delta) == sign(pos.amount):
+            if pos.amount == 0 or side == sign(pos.amount):
                 raise BinanceError(-2022)
             quantity = min(quantity, abs(pos.amount))  # clamp, as Binance does
-            delta = quantity * sign(delta)
 
         bid, ask = self.book(m)
         if req.type == "MARKET":
-            fill_price: Decimal | None = ask if req.side == "BUY" else bid
+            marketable = True
             reference = m.mark_price
         else:
             assert req.price is not None
             marketable = req.price >= ask if req.side == "BUY" else req.price <= bid
-            fill_price = (ask if req.side == "BUY" else bid) if marketable else None
             reference = req.price
         if not req.reduce_only and quantity * reference < spec.min_notional:
             raise BinanceError(
                 -4164,
                 f"Order's notional must be no smaller than {plain(spec.min_notional)} (unless you choose reduce only).",
             )
+        if not req.reduce_only:
+            self._check_position_limit(m, pos, side * quantity)
 
         now = self.clock()
         order = Order(
@@ -565,18 +638,64 @@ class Engine:
             update_time=now,
             position_side=req.position_side or "BOTH",
         )
-        if req.type == "LIMIT" and (
-            (fill_price is None and req.time_in_force in ("IOC", "FOK"))
-            or (fill_price is not None and req.time_in_force == "GTX")
+        tif = req.time_in_force if req.type == "LIMIT" else None
+        plan = self.taker_fills(m, req.side, quantity, req.price if req.type == "LIMIT" else None) if marketable else []
+        filled = sum((qty for _, qty in plan), ZERO)
+        if (not marketable and tif in ("IOC", "FOK")) or (marketable and tif == "GTX") or (
+            tif == "FOK" and filled < quantity
         ):
             order.status = "EXPIRED"  # accepted, then expired without a fill: no margin needed
         else:
-            self._check_margin(req.symbol, pos, delta, fill_price, order)
-            if fill_price is not None:
-                self._fill(order, fill_price, self.scenario.futures.fee_rate)
+            rest = quantity - filled if tif == "GTC" else ZERO  # GTC rests what the book cannot fill
+            self._check_margin(req.symbol, pos, side, plan, rest, order)
+            if plan:
+                self._fill(order, plan, self.scenario.futures.fee_rate, maker=False)
+            if filled == quantity:
+                order.status = "FILLED"
+            elif rest:
+                order.status = "PARTIALLY_FILLED" if filled else "NEW"
+            else:
+                order.status = "EXPIRED"  # MARKET / IOC: the unfilled part expires
         self._next_order_id += 1
         self.orders.append(order)
         return order
+
+    def book_levels(self, m: MarketState, side: str) -> list[tuple[Decimal, Decimal | None]]:
+        """The levels a taker order on `side` meets: (price, base quantity); quantity None = unlimited.
+
+        Without `depth` one unlimited level at the best ask (BUY) / bid (SELL). With depth, level j
+        is at ask * (1 + j * depth_step) rounded up to the tick, or bid * (1 - j * depth_step)
+        rounded down (never below one tick), holding depth[j].
+        """
+        bid, ask = self.book(m)
+        spec = m.spec
+        if not spec.depth:
+            return [(ask if side == "BUY" else bid, None)]
+        tick = spec.price_tick
+        levels: list[tuple[Decimal, Decimal | None]] = []
+        for j, qty in enumerate(spec.depth):
+            if side == "BUY":
+                price = (ask * (ONE + j * spec.depth_step) / tick).to_integral_value(ROUND_CEILING) * tick
+            else:
+                price = max(tick, (bid * (ONE - j * spec.depth_step) / tick).to_integral_value(ROUND_FLOOR) * tick)
+            levels.append((price, qty))
+        return levels
+
+    def taker_fills(
+        self, m: MarketState, side: str, quantity: Decimal, limit_price: Decimal | None = None
+    ) -> list[tuple[Decimal, Decimal]]:
+        """(price, qty) per level a taker order of `quantity` would fill, best first, within `limit_price`."""
+        plan: list[tuple[Decimal, Decimal]] = []
+        remaining = quantity
+        for price, available in self.book_levels(m, side):
+            if remaining <= 0:
+                break
+            if limit_price is not None and (price > limit_price if side == "BUY" else price < limit_price):
+                break
+            take = remaining if available is None else min(remaining, available)
+            plan.append((price, take))
+            remaining -= take
+        return plan
 
     def _validate(self, req: OrderRequest, m: MarketState) -> None:
         """Request-level checks in Binance's order: account mode, parameters, filters (LOT_SIZE, tick)."""
@@ -610,7 +729,12 @@ class Engine:
                 raise BinanceError(-4014)
         else:
             raise BinanceError(-1116, "Invalid orderType.")
-        if req.quantity % spec.amount_step != 0 or not spec.min_qty <= req.quantity <= spec.max_qty:
+        # MARKET orders are bounded by MARKET_LOT_SIZE maxQty, LIMIT orders by LOT_SIZE maxQty.
+        max_qty = spec.market_max_qty if req.type == "MARKET" else spec.max_qty
+        assert max_qty is not None
+        if req.quantity > max_qty:
+            raise BinanceError(-4005)
+        if req.quantity % spec.amount_step != 0 or req.quantity < spec.min_qty:
             lot = "MARKET_LOT_SIZE" if req.type == "MARKET" else "LOT_SIZE"
             raise BinanceError(-1013, f"Filter failure: {lot}")
 
@@ -623,46 +747,66 @@ class Engine:
         if side not in (None, "BOTH"):
             raise BinanceError(-4061)
 
+    def _check_position_limit(self, m: MarketState, pos: Position, delta: Decimal) -> None:
+        """-2027: a growing post-trade position above the notional cap the current leverage allows (at mark)."""
+        after = abs(pos.amount + delta)
+        if after <= abs(pos.amount):
+            return
+        if after * m.mark_price > m.spec.max_notional(m.leverage):
+            raise BinanceError(-2027)
+
     def _check_margin(
-        self, symbol: str, pos: Position, delta: Decimal, fill_price: Decimal | None, order: Order
+        self, symbol: str, pos: Position, side: int, plan: list[tuple[Decimal, Decimal]], rest: Decimal, order: Order
     ) -> None:
+        """-2019 unless post-trade initial margin (positions after `plan`, open orders incl. `rest`) <= margin balance."""
+        filled = sum((qty for _, qty in plan), ZERO)
+        delta = side * (filled + rest)
         opens_exposure = sign(pos.amount) != -sign(delta) or abs(delta) > abs(pos.amount)
         if order.reduce_only or not opens_exposure:
             return
         positions = dict(self.positions)
         wallet = self.wallet
         orders = self.open_orders()
-        if fill_price is None:
-            orders = [*orders, order]
-        else:
-            amount, entry, realized = fill_position(pos.amount, pos.entry_price, delta, fill_price)
-            positions[symbol] = Position(amount, entry)
-            wallet += realized - abs(delta) * fill_price * self.scenario.futures.fee_rate
+        amount, entry = pos.amount, pos.entry_price
+        for price, qty in plan:
+            amount, entry, realized = fill_position(amount, entry, side * qty, price)
+            wallet += realized - qty * price * self.scenario.futures.fee_rate
+        positions[symbol] = Position(amount, entry)
+        if rest:
+            orders = [*orders, replace(order, executed_qty=filled, fills=[])]
         after = self._account(positions, wallet, orders)
         if after.initial_margin > after.margin_balance:
             raise BinanceError(-2019)
 
-    def _fill(self, order: Order, price: Decimal, fee_rate: Decimal) -> None:
-        pos = self.positions[order.symbol]
-        qty = order.orig_qty - order.executed_qty
-        delta = qty if order.side == "BUY" else -qty
-        amount, entry, realized = fill_position(pos.amount, pos.entry_price, delta, price)
-        fee = qty * price * fee_rate
+    def _fill(self, order: Order, plan: list[tuple[Decimal, Decimal]], fee_rate: Decimal, *, maker: bool) -> None:
+        """Trade `plan` = [(price, qty), ...] for `order`: one Fill (trade id, income rows) per level.
+
+        Position, wallet, realized P&L and commission move by exactly the filled part; the caller
+        sets the order's final status.
+        """
+        side = 1 if order.side == "BUY" else -1
         now = self.clock()
-        self.positions[order.symbol] = Position(amount, entry, now)
-        self.wallet += realized - fee
+        for price, qty in plan:
+            pos = self.positions[order.symbol]
+            amount, entry, realized = fill_position(pos.amount, pos.entry_price, side * qty, price)
+            fee = qty * price * fee_rate
+            self.positions[order.symbol] = Position(amount, entry, now)
+            self.wallet += realized - fee
+            self._next_trade_id += 1
+            trade_id = self._next_trade_id
+            order.fills.append(Fill(trade_id, price, qty, fee, realized, now, maker))
+            order.executed_qty += qty
+            order.cum_quote += qty * price
+            order.commission += fee
+            order.realized_pnl += realized
+            if realized:
+                self._record(order.symbol, "REALIZED_PNL", realized, str(trade_id))
+            if fee:
+                self._record(order.symbol, "COMMISSION", -fee, str(trade_id))
+        if order.executed_qty:
+            order.avg_price = order.cum_quote / order.executed_qty
         self.wallet_update_time = now
-        order.executed_qty += qty
-        order.cum_quote += qty * price
-        order.avg_price = order.cum_quote / order.executed_qty
-        order.commission += fee
-        order.realized_pnl += realized
-        order.status = "FILLED"
         order.update_time = now
-        if realized:
-            self._record(order.symbol, "REALIZED_PNL", realized, str(order.order_id))
-        if fee:
-            self._record(order.symbol, "COMMISSION", -fee, str(order.order_id))
 
     def _record(self, symbol: str, income_type: str, amount: Decimal, trade_id: str = "") -> Income:
         self._next_tran_id += 1
@@ -695,8 +839,11 @@ class Engine:
                 if pos.amount == 0 or sign(order.signed_qty) == sign(pos.amount):
                     order.status, order.update_time = "EXPIRED", self.clock()
                     continue
-                order.orig_qty = min(order.orig_qty, abs(pos.amount))
-            self._fill(order, order.price, self.scenario.futures.maker_fee_rate)
+                remaining = order.orig_qty - order.executed_qty
+                order.orig_qty = order.executed_qty + min(remaining, abs(pos.amount))
+            plan = [(order.price, order.orig_qty - order.executed_qty)]
+            self._fill(order, plan, self.scenario.futures.maker_fee_rate, maker=True)
+            order.status = "FILLED"
             filled.append(order)
         return filled
 
@@ -706,6 +853,9 @@ class Engine:
         m = self.market(symbol)
         if not 1 <= leverage <= m.spec.max_leverage:
             raise BinanceError(-4028, f"Leverage {leverage} is not valid")
+        notional = abs(self.positions[m.symbol].amount) * m.mark_price
+        if notional > m.spec.max_notional(leverage):
+            raise BinanceError(-2027)  # the position is above what that leverage allows
         previous, m.leverage = m.leverage, leverage
         account = self.account()
         if account.initial_margin > account.margin_balance:
@@ -759,16 +909,26 @@ class Engine:
             raise KeyError(asset)
         m.funding_rate = rate
 
-    def settle_funding(self) -> list[Income]:
-        """Pay funding on every open position: wallet moves by -amount * mark * rate (longs pay when > 0)."""
+    def settle_funding(self, hours: int | None = None) -> list[Income]:
+        """Pay funding on every open position: wallet moves by -amount * mark * rate (longs pay when > 0).
+
+        Without `hours`: each symbol's next funding time comes once (one payment per position,
+        whatever its interval). With `hours`: that much time passes, so a symbol pays
+        hours // funding_interval_hours times (8 hours: 1h symbols 8 payments, 4h 2, 8h 1), one
+        FUNDING_FEE entry each; a symbol whose interval is longer than `hours` pays nothing.
+        """
+        if hours is not None and hours < 1:
+            raise ValueError(f"hours must be a positive integer, got {hours!r}")
         paid = []
         for symbol, pos in self.positions.items():
             if pos.amount == 0:
                 continue
             m = self.markets[symbol]
-            payment = -pos.amount * m.mark_price * m.funding_rate
-            self.wallet += payment
-            paid.append(self._record(symbol, "FUNDING_FEE", payment))
+            times = 1 if hours is None else hours // m.spec.funding_interval_hours
+            for _ in range(times):
+                payment = -pos.amount * m.mark_price * m.funding_rate
+                self.wallet += payment
+                paid.append(self._record(symbol, "FUNDING_FEE", payment))
         if paid:
             self.wallet_update_time = self.clock()
         return paid
@@ -839,6 +999,11 @@ class Engine:
                     "price": plain(o.price), "avg_price": plain(o.avg_price), "cum_quote": plain(o.cum_quote),
                     "commission": plain(o.commission), "realized_pnl": plain(o.realized_pnl),
                     "reduce_only": o.reduce_only, "time": o.time, "update_time": o.update_time,
+                    "fills": [
+                        {"trade_id": f.trade_id, "price": plain(f.price), "qty": plain(f.qty),
+                         "commission": plain(f.commission), "maker": f.maker}
+                        for f in o.fills
+                    ],
                 }
                 for o in self.orders
             ],
@@ -851,7 +1016,7 @@ class Engine:
 
 
 __all__ = [
-    "AccountRisk", "BinanceError", "Engine", "Income", "MarketState", "Order", "OrderRequest",
-    "Position", "PositionRisk", "SimClock", "cross_liquidation_price", "fill_position",
+    "AccountRisk", "BinanceError", "Engine", "Fill", "Income", "MarketState", "Order", "OrderRequest",
+    "Position", "PositionRisk", "SimClock", "cross_liquidation_price", "fill_position", "tiered_liquidation_price",
     "MESSAGES", "SIM_UNSUPPORTED", "plain", "fixed", "decimals_of",
 ]

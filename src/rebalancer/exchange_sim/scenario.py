@@ -1,6 +1,39 @@
 """Scenario files for the local exchange: parse TOML (or a dict) into frozen, validated records.
 
 Every problem is reported as a ScenarioError naming the key path (e.g. `markets.BTC.spot_price`).
+
+Per-market keys beyond prices, funding and filters (`[markets.BTC]`):
+
+- `brackets = [{notional_cap = 50000, mmr = 0.004, max_leverage = 125}, ..., {mmr = 0.5, max_leverage = 1}]`:
+  Binance's maintenance tiers (GET /fapi/v1/leverageBracket). Bracket i covers position notional
+  n = |amount| x mark from the previous cap (its floor; 0 for the first) to its `notional_cap`;
+  the last may omit `notional_cap`, and then ends at 1,000,000,000 USDT (what
+  Binance-style responses need as a finite cap), so explicit caps must be below that. `cum`
+  follows from continuity: cum_1 = 0, cum_i = cum_(i-1) + floor_i * (mmr_i - mmr_(i-1)); a
+  position's maintenance margin is n * mmr_i - cum_i. Caps increase, mmr is non-decreasing with
+  0 < mmr < 1, max_leverage is a non-increasing integer in 1..125 with mmr * max_leverage < 1.
+  `max_leverage` of a bracket is the highest leverage at which a position may reach its cap:
+  at leverage L a non-reduce-only order that grows the position to a post-trade notional (at
+  mark) above the cap of the largest bracket with max_leverage >= L is rejected with -2027 (a
+  notional equal to the cap is allowed), and so is POST /fapi/v1/leverage to an L whose cap is
+  below the current position's notional. Mutually exclusive with `mmr` / `max_leverage`, which
+  describe a single bracket (cap 1,000,000,000), the default.
+- `market_max_qty`: MARKET_LOT_SIZE maxQty, the largest MARKET order (-4005 above it); LIMIT
+  orders are bounded by `max_qty` (LOT_SIZE). Default: `max_qty`; must lie in min_qty..max_qty.
+- `depth = [0.5, 1.0, 2.0]`: base quantity available at each successive price level of the perp
+  book (multiples of amount_step). Level j sits at best ask * (1 + j * depth_step) rounded up to
+  the tick (buys) or best bid * (1 - j * depth_step) rounded down (sells); the best bid/ask are
+  the mark +- half `futures.spread`. Taker fills (MARKET and marketable LIMIT orders) walk the
+  levels; what they cannot fill expires (MARKET, IOC: status EXPIRED with executedQty < origQty),
+  FOK expires whole, GTC rests the remainder at its limit price (PARTIALLY_FILLED). The book
+  replenishes: every order sees the full depth. Resting orders fill whole when the mark crosses
+  them. Without `depth` an order fills whole at the best price.
+- `depth_step`: relative price distance between depth levels, default 0.0005 (5 bp).
+- `funding_interval_hours`: 1..24 (default 8); `funding_rate` is the rate paid at each of the
+  symbol's funding times. As on Binance, GET /fapi/v1/fundingInfo lists only symbols whose
+  interval is not 8 h (an absent symbol funds every 8 h); premiumIndex `nextFundingTime` is the
+  next multiple of the interval since the epoch; POST /_sim/settle-funding `{"hours": H}` pays each
+  position H // interval times (`{}`: once each).
 """
 
 from __future__ import annotations
@@ -26,6 +59,9 @@ DEFAULT_MAKER_FEE_RATE = Decimal("0.0002")
 DEFAULT_MMR = Decimal("0.005")
 DEFAULT_MIN_NOTIONAL = Decimal("5")
 DEFAULT_MAX_LEVERAGE = 125
+MAX_NOTIONAL_CAP = Decimal(1_000_000_000)  # where an open-ended (or the default single) bracket ends
+DEFAULT_DEPTH_STEP = Decimal("0.0005")
+DEFAULT_FUNDING_INTERVAL_HOURS = 8
 FAULT_TARGETS = ("all", "orders", "reads")
 
 _ASSET_RE = re.compile(r"^[A-Z0-9]{1,20}$")
@@ -45,6 +81,23 @@ class ScenarioError(ValueError):
 
 
 @dataclass(frozen=True)
+class Bracket:
+    """One maintenance tier: notional in (floor, cap] uses `mmr` and `cum`; leverage up to `max_leverage`."""
+
+    bracket: int  # 1-based, as Binance numbers them
+    floor: Decimal
+    cap: Decimal
+    mmr: Decimal
+    max_leverage: int
+    cum: Decimal = Decimal(0)
+
+
+def single_bracket(mmr: Decimal, max_leverage: int) -> tuple[Bracket, ...]:
+    """What a market without `brackets` has: one tier from 0 to MAX_NOTIONAL_CAP."""
+    return (Bracket(1, Decimal(0), MAX_NOTIONAL_CAP, mmr, max_leverage, Decimal(0)),)
+
+
+@dataclass(frozen=True)
 class MarketSpec:
     """One base asset quoted in USDT: a spot market and/or a USDⓈ-M perpetual, with its filters."""
 
@@ -58,15 +111,47 @@ class MarketSpec:
     max_qty: Decimal = Decimal("10000")
     min_notional: Decimal = DEFAULT_MIN_NOTIONAL
     price_tick: Decimal = Decimal("0.1")
-    mmr: Decimal = DEFAULT_MMR
-    max_leverage: int = DEFAULT_MAX_LEVERAGE
+    mmr: Decimal = DEFAULT_MMR  # the first bracket's
+    max_leverage: int = DEFAULT_MAX_LEVERAGE  # the first bracket's
     spot: bool = True
     perp: bool = True
+    brackets: tuple[Bracket, ...] = ()  # empty: one bracket from mmr / max_leverage
+    market_max_qty: Decimal | None = None  # MARKET_LOT_SIZE maxQty; None: max_qty
+    depth: tuple[Decimal, ...] = ()  # base quantity per book level; empty: unlimited at the best price
+    depth_step: Decimal = DEFAULT_DEPTH_STEP
+
+    def __post_init__(self) -> None:
+        if not self.brackets:
+            object.__setattr__(self, "brackets", single_bracket(self.mmr, self.max_leverage))
+        if self.market_max_qty is None:
+            object.__setattr__(self, "market_max_qty", self.max_qty)
 
     @property
     def symbol(self) -> str:
         """Binance market id, shared by the spot and the perp market (e.g. BTCUSDT)."""
         return self.asset + QUOTE
+
+    def bracket_for(self, notional: Decimal) -> Bracket:
+        """The tier a position of this (absolute) notional falls in: floor <= n < cap, as ccxt reads
+        Binance's brackets (mm is continuous, so a cap itself gives the same margin either way);
+        beyond the last cap, the last."""
+        for bracket in self.brackets:
+            if notional < bracket.cap:
+                return bracket
+        return self.brackets[-1]
+
+    def maint_margin(self, notional: Decimal) -> Decimal:
+        """Binance's tiered maintenance margin: n * mmr_i - cum_i for n in tier i."""
+        notional = abs(notional)
+        if notional == 0:
+            return Decimal(0)
+        bracket = self.bracket_for(notional)
+        return notional * bracket.mmr - bracket.cum
+
+    def max_notional(self, leverage: int) -> Decimal:
+        """The largest position notional allowed at `leverage`: the cap of the last bracket that allows it."""
+        caps = [b.cap for b in self.brackets if b.max_leverage >= leverage]
+        return max(caps) if caps else Decimal(0)
 
 
 @dataclass(frozen=True)
@@ -226,7 +311,9 @@ def _is_multiple(value: Decimal, step: Decimal) -> bool:
 _MARKET_KEYS = (
     "spot_price", "mark_price", "funding_rate", "funding_interval_hours", "amount_step",
     "min_qty", "max_qty", "min_notional", "price_tick", "mmr", "max_leverage", "spot", "perp",
+    "brackets", "market_max_qty", "depth", "depth_step",
 )
+_BRACKET_KEYS = ("notional_cap", "mmr", "max_leverage")
 _FUTURES_KEYS = ("wallet", "leverage", "positions", "fee_rate", "maker_fee_rate", "spread")
 _POSITION_KEYS = ("symbol", "amount", "entry_price")
 _AUTH_KEYS = ("api_key", "api_secret")
@@ -259,22 +346,40 @@ def _parse_market(asset: str, raw: Any) -> MarketSpec:
         raise ScenarioError(key("min_qty"), f"must be a multiple of amount_step {step}")
     if max_qty < min_qty:
         raise ScenarioError(key("max_qty"), f"must be >= min_qty {min_qty}")
-    mmr = _positive(table.get("mmr", DEFAULT_MMR), key("mmr"))
-    if mmr >= 1:
-        raise ScenarioError(key("mmr"), f"must be < 1, got {table['mmr']!r}")
-    # Binance's brackets keep the initial margin rate (1/leverage) at about twice the maintenance
-    # rate (BTC: 125x with mmr 0.004), so the default cap follows mmr; an explicit cap must stay above it.
-    default_cap = max(1, min(DEFAULT_MAX_LEVERAGE, int(1 / (2 * mmr))))
-    max_leverage = _int(table.get("max_leverage", default_cap), key("max_leverage"), minimum=1, maximum=125)
-    if mmr * max_leverage >= 1:
-        raise ScenarioError(key("max_leverage"), f"1/max_leverage must stay above mmr {mmr}")
+    market_max_qty = _positive(table.get("market_max_qty", max_qty), key("market_max_qty"))
+    if not min_qty <= market_max_qty <= max_qty:
+        raise ScenarioError(
+            key("market_max_qty"), f"must be between min_qty {min_qty} and max_qty {max_qty}, got {market_max_qty}"
+        )
+    if "brackets" in table:
+        for single in ("mmr", "max_leverage"):
+            if single in table:
+                raise ScenarioError(key(single), "give either brackets or mmr/max_leverage, not both")
+        brackets = _parse_brackets(table["brackets"], key("brackets"))
+        mmr, max_leverage = brackets[0].mmr, brackets[0].max_leverage
+    else:
+        mmr = _positive(table.get("mmr", DEFAULT_MMR), key("mmr"))
+        if mmr >= 1:
+            raise ScenarioError(key("mmr"), f"must be < 1, got {table['mmr']!r}")
+        # Binance's brackets keep the initial margin rate (1/leverage) at about twice the maintenance
+        # rate (BTC: 125x with mmr 0.004), so the default cap follows mmr; an explicit cap must stay above it.
+        default_cap = max(1, min(DEFAULT_MAX_LEVERAGE, int(1 / (2 * mmr))))
+        max_leverage = _int(table.get("max_leverage", default_cap), key("max_leverage"), minimum=1, maximum=125)
+        if mmr * max_leverage >= 1:
+            raise ScenarioError(key("max_leverage"), f"1/max_leverage must stay above mmr {mmr}")
+        brackets = single_bracket(mmr, max_leverage)
+    depth = _parse_depth(table.get("depth", []), key("depth"), step)
+    depth_step = _positive(table.get("depth_step", DEFAULT_DEPTH_STEP), key("depth_step"))
+    if depth_step >= Decimal("0.1"):
+        raise ScenarioError(key("depth_step"), f"must be < 0.1 (a fraction, not percent), got {depth_step}")
     spec = MarketSpec(
         asset=asset,
         spot_price=spot_price,
         mark_price=mark_price,
         funding_rate=to_decimal(table.get("funding_rate", 0), key("funding_rate")),
         funding_interval_hours=_int(
-            table.get("funding_interval_hours", 8), key("funding_interval_hours"), minimum=1, maximum=24
+            table.get("funding_interval_hours", DEFAULT_FUNDING_INTERVAL_HOURS), key("funding_interval_hours"),
+            minimum=1, maximum=24,
         ),
         amount_step=step,
         min_qty=min_qty,
@@ -285,10 +390,76 @@ def _parse_market(asset: str, raw: Any) -> MarketSpec:
         max_leverage=max_leverage,
         spot=_bool(table.get("spot", True), key("spot")),
         perp=_bool(table.get("perp", True), key("perp")),
+        brackets=brackets,
+        market_max_qty=market_max_qty,
+        depth=depth,
+        depth_step=depth_step,
     )
     if not spec.spot and not spec.perp:
         raise ScenarioError(prefix, "a market needs spot = true or perp = true")
     return spec
+
+
+def _parse_brackets(raw: Any, prefix: str) -> tuple[Bracket, ...]:
+    """`brackets = [{notional_cap, mmr, max_leverage}, ...]` -> tiers with floors and cum filled in."""
+    if not isinstance(raw, list) or not raw:
+        raise ScenarioError(prefix, "must be a non-empty array of tables {notional_cap, mmr, max_leverage}")
+    out: list[Bracket] = []
+    floor = Decimal(0)
+    for index, entry in enumerate(raw):
+        where = f"{prefix}[{index}]"
+        table = _table(entry, where)
+        _check_keys(table, _BRACKET_KEYS, where)
+        last = index == len(raw) - 1
+        for required in ("mmr", "max_leverage"):
+            if required not in table:
+                raise ScenarioError(f"{where}.{required}", "is required")
+        if "notional_cap" in table:
+            cap = _positive(table["notional_cap"], f"{where}.notional_cap")
+            if cap <= floor:
+                raise ScenarioError(f"{where}.notional_cap", f"must be above the previous cap {floor}, got {cap}")
+        elif last:
+            cap = MAX_NOTIONAL_CAP
+            if cap <= floor:
+                raise ScenarioError(
+                    f"{prefix}[{index - 1}].notional_cap",
+                    f"must be below {MAX_NOTIONAL_CAP} (where the open-ended last bracket ends), got {floor}",
+                )
+        else:
+            raise ScenarioError(f"{where}.notional_cap", "is required (only the last bracket may omit it)")
+        mmr = to_decimal(table["mmr"], f"{where}.mmr")
+        if not 0 < mmr < 1:
+            raise ScenarioError(f"{where}.mmr", f"must be > 0 and < 1, got {table['mmr']!r}")
+        leverage = _int(table["max_leverage"], f"{where}.max_leverage", minimum=1, maximum=125)
+        if out:
+            before = out[-1]
+            if mmr < before.mmr:
+                raise ScenarioError(f"{where}.mmr", f"must not be below the previous bracket's {before.mmr}, got {mmr}")
+            if leverage > before.max_leverage:
+                raise ScenarioError(
+                    f"{where}.max_leverage",
+                    f"must not be above the previous bracket's {before.max_leverage}, got {leverage}",
+                )
+            cum = before.cum + floor * (mmr - before.mmr)
+        else:
+            cum = Decimal(0)
+        if mmr * leverage >= 1:
+            raise ScenarioError(f"{where}.max_leverage", f"1/max_leverage must stay above mmr {mmr}")
+        out.append(Bracket(index + 1, floor, cap, mmr, leverage, cum))
+        floor = cap
+    return tuple(out)
+
+
+def _parse_depth(raw: Any, prefix: str, step: Decimal) -> tuple[Decimal, ...]:
+    if not isinstance(raw, list):
+        raise ScenarioError(prefix, "must be an array of base quantities, one per price level")
+    levels = []
+    for index, value in enumerate(raw):
+        qty = _positive(value, f"{prefix}[{index}]")
+        if not _is_multiple(qty, step):
+            raise ScenarioError(f"{prefix}[{index}]", f"must be a multiple of amount_step {step}, got {qty}")
+        levels.append(qty)
+    return tuple(levels)
 
 
 def _parse_position(raw: Any, index: int, markets: Mapping[str, MarketSpec]) -> PositionSpec:

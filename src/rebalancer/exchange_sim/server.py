@@ -33,11 +33,19 @@ from .engine import (
     decimals_of,
     fixed,
     plain,
-    MAX_NOTIONAL_VALUE,
     MESSAGES,
     SIM_UNSUPPORTED,
 )
-from .scenario import QUOTE, FaultSpec, Scenario, ScenarioError, parse_faults, to_decimal
+from .scenario import (
+    DEFAULT_FUNDING_INTERVAL_HOURS,
+    QUOTE,
+    Bracket,
+    FaultSpec,
+    Scenario,
+    ScenarioError,
+    parse_faults,
+    to_decimal,
+)
 
 Handler = Callable[[web.Request, dict[str, str]], Awaitable[Any]]  # (request, verified params) -> JSON body
 RouteHandler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -192,9 +200,28 @@ def _price_filter(m: MarketState) -> dict[str, Any]:
 
 
 def _lot_filters(m: MarketState) -> list[dict[str, Any]]:
+    """LOT_SIZE bounds limit orders (max_qty), MARKET_LOT_SIZE market orders (market_max_qty), as on Binance."""
     spec = m.spec
-    lot = {"minQty": plain(spec.min_qty), "maxQty": plain(spec.max_qty), "stepSize": plain(spec.amount_step)}
-    return [{"filterType": "LOT_SIZE", **lot}, {"filterType": "MARKET_LOT_SIZE", **lot}]
+    assert spec.market_max_qty is not None
+    common = {"minQty": plain(spec.min_qty), "stepSize": plain(spec.amount_step)}
+    return [
+        {"filterType": "LOT_SIZE", "minQty": common["minQty"], "maxQty": plain(spec.max_qty), "stepSize": common["stepSize"]},
+        {"filterType": "MARKET_LOT_SIZE", "minQty": common["minQty"], "maxQty": plain(spec.market_max_qty),
+         "stepSize": common["stepSize"]},
+    ]
+
+
+def _json_number(value: Decimal) -> int | float:
+    """A Decimal as the JSON number Binance sends (50000, 0.004)."""
+    return int(value) if value == value.to_integral_value() else float(value)
+
+
+def bracket_json(b: Bracket) -> dict[str, Any]:
+    """One GET /fapi/v1/leverageBracket tier, Binance's field names and JSON number types."""
+    return {
+        "bracket": b.bracket, "initialLeverage": b.max_leverage, "notionalCap": _json_number(b.cap),
+        "notionalFloor": _json_number(b.floor), "maintMarginRatio": float(b.mmr), "cum": float(b.cum),
+    }
 
 
 def spot_symbol_info(m: MarketState) -> dict[str, Any]:
@@ -312,7 +339,7 @@ def position_risk_v2(engine: Engine, symbol: str) -> dict[str, Any]:
         "breakEvenPrice": plain(r.break_even_price), "markPrice": fixed(r.mark_price),
         "unRealizedProfit": fixed(r.unrealized_pnl),
         "liquidationPrice": "0" if r.liquidation_price is None else fixed(r.liquidation_price),
-        "leverage": str(r.leverage), "maxNotionalValue": str(MAX_NOTIONAL_VALUE),
+        "leverage": str(r.leverage), "maxNotionalValue": plain(engine.max_notional(symbol)),
         "marginType": "cross" if m.margin_type == "CROSSED" else "isolated", "isolatedMargin": "0.00000000",
         "isAutoAddMargin": "false", "positionSide": "BOTH", "notional": fixed(r.notional), "isolatedWallet": "0",
         "updateTime": r.update_time, "isolated": m.margin_type != "CROSSED", "adlQuantile": 1 if r.amount else 0,
@@ -367,6 +394,7 @@ class SimServer:
             ("GET", "/api/v3/ticker/bookTicker", self.spot_book_ticker),
             ("GET", "/fapi/v1/ticker/24hr", self.futures_ticker_24hr),
             ("GET", "/fapi/v1/ticker/bookTicker", self.futures_book_ticker),
+            ("GET", "/fapi/v1/depth", self.futures_depth),
             ("GET", "/fapi/v1/premiumIndex", self.premium_index),
             ("GET", "/fapi/v1/fundingInfo", self.funding_info),
         ]
@@ -594,7 +622,10 @@ class SimServer:
             "count": len(self.engine.orders),
         }
 
-    def _depth_qty(self, m: MarketState) -> str:
+    def _depth_qty(self, m: MarketState, *, perp: bool = False) -> str:
+        """Quantity shown at the best bid/ask: the first `depth` level on the perp, else a nominal 1000 lots."""
+        if perp and m.spec.depth:
+            return _qty(m.spec.depth[0], m)
         return _qty(m.spec.min_qty * 1000, m)
 
     async def spot_ticker_24hr(self, request: web.Request, params: dict[str, str]) -> Any:
@@ -634,10 +665,24 @@ class SimServer:
         rows = []
         for m in self._symbols(params, perp=True):
             bid, ask = self.engine.book(m)
-            rows.append({"symbol": m.symbol, "bidPrice": _px(bid, m), "bidQty": self._depth_qty(m),
-                         "askPrice": _px(ask, m), "askQty": self._depth_qty(m), "time": self.clock(),
+            rows.append({"symbol": m.symbol, "bidPrice": _px(bid, m), "bidQty": self._depth_qty(m, perp=True),
+                         "askPrice": _px(ask, m), "askQty": self._depth_qty(m, perp=True), "time": self.clock(),
                          "lastUpdateId": 1 + len(self.engine.orders)})
         return self._one_or_many(params, rows)
+
+    async def futures_depth(self, request: web.Request, params: dict[str, str]) -> Any:
+        """GET /fapi/v1/depth: the levels taker orders fill against (book_levels); one level without `depth`."""
+        m = self.engine.market(_required(params, "symbol"))
+        limit = _int_param(params, "limit") or 500
+
+        def side(name: str) -> list[list[str]]:
+            return [
+                [_px(price, m), self._depth_qty(m) if qty is None else _qty(qty, m)]
+                for price, qty in self.engine.book_levels(m, name)[:limit]
+            ]
+
+        now = self.clock()
+        return {"lastUpdateId": 1 + len(self.engine.orders), "E": now, "T": now, "bids": side("SELL"), "asks": side("BUY")}
 
     async def premium_index(self, request: web.Request, params: dict[str, str]) -> Any:
         rows = [
@@ -649,11 +694,13 @@ class SimServer:
         return self._one_or_many(params, rows)
 
     async def funding_info(self, request: web.Request, params: dict[str, str]) -> Any:
-        # Real Binance lists only symbols with non-default settings; listing all is harmless for ccxt.
+        """Like Binance: only symbols with a non-default funding setting (here: an interval other than
+        8 h) are listed; a symbol that is absent funds every 8 hours."""
         return [
             {"symbol": m.symbol, "adjustedFundingRateCap": "0.02000000", "adjustedFundingRateFloor": "-0.02000000",
              "fundingIntervalHours": m.spec.funding_interval_hours, "disclaimer": False}
             for m in self.engine.perp_markets()
+            if m.spec.funding_interval_hours != DEFAULT_FUNDING_INTERVAL_HOURS
         ]
 
     # ------------------------------------------------------------------ spot account
@@ -719,7 +766,7 @@ class SimServer:
                 "positionInitialMargin": fixed(r.initial_margin),
                 "openOrderInitialMargin": fixed(r.open_order_initial_margin),
                 "leverage": str(r.leverage), "isolated": m.margin_type != "CROSSED", "entryPrice": plain(r.entry_price),
-                "breakEvenPrice": plain(r.break_even_price), "maxNotional": str(MAX_NOTIONAL_VALUE),
+                "breakEvenPrice": plain(r.break_even_price), "maxNotional": plain(self.engine.max_notional(m.symbol)),
                 "bidNotional": "0", "askNotional": "0", "positionSide": "BOTH", "positionAmt": _qty(r.amount, m),
                 "updateTime": r.update_time,
             })
@@ -746,21 +793,19 @@ class SimServer:
         return [position_risk_v2(self.engine, s) for s in self._perp_symbols(params)]
 
     async def leverage_bracket(self, request: web.Request, params: dict[str, str]) -> Any:
-        # One bracket per symbol (mmr from the scenario, cum 0): exactly what the engine's margin math uses.
-        rows = []
-        for symbol in self._perp_symbols(params):
-            spec = self.engine.markets[symbol].spec
-            rows.append({
-                "symbol": symbol, "notionalCoef": 1.0,
-                "brackets": [{"bracket": 1, "initialLeverage": spec.max_leverage, "notionalCap": MAX_NOTIONAL_VALUE,
-                              "notionalFloor": 0, "maintMarginRatio": float(spec.mmr), "cum": 0.0}],
-            })
-        return rows
+        """The scenario's maintenance tiers, exactly what the engine's margin math uses. A list, or one
+        object when `symbol` is sent (as Binance documents). No notionalCoef: Binance sends it only
+        for accounts whose brackets were adjusted."""
+        rows = [
+            {"symbol": symbol, "brackets": [bracket_json(b) for b in self.engine.markets[symbol].spec.brackets]}
+            for symbol in self._perp_symbols(params)
+        ]
+        return rows[0] if "symbol" in params else rows
 
     async def symbol_config(self, request: web.Request, params: dict[str, str]) -> Any:
         return [
             {"symbol": s, "marginType": self.engine.markets[s].margin_type, "isAutoAddMargin": False,
-             "leverage": self.engine.markets[s].leverage, "maxNotionalValue": str(MAX_NOTIONAL_VALUE)}
+             "leverage": self.engine.markets[s].leverage, "maxNotionalValue": plain(self.engine.max_notional(s))}
             for s in self._perp_symbols(params)
         ]
 
@@ -784,24 +829,24 @@ class SimServer:
 
     async def user_trades(self, request: web.Request, params: dict[str, str]) -> Any:
         """GET /fapi/v1/userTrades: the account's fills with commission (where fees come from;
-        order responses carry none). Orders here fill at one price, so one trade per filled order."""
+        order responses carry none). One trade per book level an order filled at."""
         symbol = _required(params, "symbol")
         self.engine.market(symbol)
         order_id = _int_param(params, "orderId")
         start, end = _int_param(params, "startTime"), _int_param(params, "endTime")
         limit = min(_int_param(params, "limit") or 500, 1000)
         rows = [
-            o for o in self.engine.orders
-            if o.symbol == symbol and o.executed_qty > 0 and (order_id is None or o.order_id == order_id)
-            and (start is None or o.update_time >= start) and (end is None or o.update_time <= end)
+            (o, f) for o in self.engine.orders if o.symbol == symbol and (order_id is None or o.order_id == order_id)
+            for f in o.fills if (start is None or f.time >= start) and (end is None or f.time <= end)
         ]
+        rows.sort(key=lambda row: row[1].trade_id)
         return [
-            {"buyer": o.side == "BUY", "commission": fixed(o.commission), "commissionAsset": QUOTE,
-             "id": o.order_id, "maker": o.type == "LIMIT" and o.time_in_force == "GTC", "orderId": o.order_id,
-             "price": plain(o.avg_price), "qty": plain(o.executed_qty), "quoteQty": plain(o.cum_quote),
-             "realizedPnl": fixed(o.realized_pnl), "side": o.side, "positionSide": o.position_side,
-             "symbol": symbol, "time": o.update_time}
-            for o in rows[-limit:]
+            {"buyer": o.side == "BUY", "commission": fixed(f.commission), "commissionAsset": QUOTE,
+             "id": f.trade_id, "maker": f.maker, "orderId": o.order_id,
+             "price": plain(f.price), "qty": plain(f.qty), "quoteQty": plain(f.qty * f.price),
+             "realizedPnl": fixed(f.realized_pnl), "side": o.side, "positionSide": o.position_side,
+             "symbol": symbol, "time": f.time}
+            for o, f in rows[-limit:]
         ]
 
     # ------------------------------------------------------------------ futures trading
@@ -890,7 +935,7 @@ class SimServer:
         assert leverage is not None
         m = self.engine.set_leverage(_required(params, "symbol"), leverage)
         self.persist()
-        return {"leverage": m.leverage, "maxNotionalValue": str(MAX_NOTIONAL_VALUE), "symbol": m.symbol}
+        return {"leverage": m.leverage, "maxNotionalValue": plain(self.engine.max_notional(m.symbol)), "symbol": m.symbol}
 
     async def set_margin_type(self, request: web.Request, params: dict[str, str]) -> Any:
         self.engine.set_margin_type(_required(params, "symbol"), _required(params, "marginType").upper())
@@ -958,7 +1003,16 @@ class SimServer:
         return web.json_response(self.engine.state_view()["markets"])
 
     async def admin_settle_funding(self, request: web.Request) -> web.Response:
-        paid = self.engine.settle_funding()
+        """{} : every position's next funding time comes once; {"hours": 8}: 8 hours pass, so each
+        symbol pays hours // its funding_interval_hours times."""
+        body = await self._json_body(request)
+        unknown = set(body) - {"hours"}
+        if unknown:
+            raise ValueError(f"unknown key(s) {sorted(unknown)} (allowed: hours)")
+        hours = body.get("hours")
+        if hours is not None and (isinstance(hours, bool) or not isinstance(hours, int) or hours < 1):
+            raise ValueError(f"hours must be a positive integer, got {hours!r}")
+        paid = self.engine.settle_funding(hours)
         self.persist()
         return web.json_response(
             {"payments": [{"symbol": i.symbol, "income": plain(i.income), "time": i.time} for i in paid],
