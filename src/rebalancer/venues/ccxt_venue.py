@@ -249,7 +249,7 @@ class CcxtVenue:
         self.spot_symbols: dict[str, str] = {}
         # Target assets the spot venue lists no {asset}/{quote} market for (cold coins, valued at mark).
         self.spot_unlisted: frozenset[str] = frozenset()
-        # Funding interval (hours) per asset as read in the last snapshot, with where it came from.
+        # Funding interval (hours) per asset as read in the last snapshot (caps.funding_interval_source).
         self.intervals: dict[str, Decimal] = {}
         self._tiers_read_at: float | None = None  # self.monotonic() of the last complete tier read
         self._tier_warnings: list[str] = []
@@ -352,9 +352,9 @@ class CcxtVenue:
     async def _read_symbol_settings(self) -> None:
         """Read every hedge market's leverage and margin mode once, at connect (a read: dry runs stay
         read-only). Symbols already as configured need no set_margin_mode / set_leverage before their
-        first order, which would otherwise add two round trips to the first executing cycle. On binance
-        this also caches the leverage brackets that fetch_positions would load on its first call.
-        Only a shortcut: if the read fails, prepare() sets both as before."""
+        first order, which would otherwise add two round trips to the first executing cycle. (On binance
+        ccxt loads its bracket cache first; connect has already filled it from the tier read, so that
+        costs no request unless the tier read failed.) Only a shortcut: if the read fails, prepare() sets both as before."""
         if not self.markets or not self.hedge_client.has.get("fetchLeverages"):
             return
         symbols = [m.symbol for m in self.markets.values()]
