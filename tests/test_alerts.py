@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from decimal import Decimal
 from types import SimpleNamespace
@@ -491,3 +491,16 @@ def test_alerts_for_cycle_when_everything_wrong_then_every_cycle_kind_critical_f
                                             "order_unknown", "one_legged_hedge"])
     severities = [a.severity for a in alerts]
     assert severities == sorted(severities, key=["critical", "warning"].index)
+
+
+def test_alerts_for_cycle_when_gate_denied_a_leg_beside_a_filled_one_then_risk_denied_not_one_legged():
+    """A leg the gate denied was never sent (DENIED, in verdict.denied, not among the executed): the
+    balanced-book gate accounted for it, so it is a denial warning, not a one-legged hedge."""
+    from rebalancer.domain import PlannedOrder, Side
+
+    denied = PlannedOrder("ETH", ETH, Side.BUY, Decimal("0.5"), Decimal("0.5"), Decimal("2000"), False,
+                          client_order_id="c2", denied_by=("FUNDING",))
+    v = replace(verdict(denials=[Finding("FUNDING", ETH, "apr 45%")]), denied=(denied,))
+    r = report("partial", verdict=v, executed=[leg(BTC, OrderState.FILLED, "c1")])
+    alerts = alerts_for_cycle(r, liquidation_warning=WARN)
+    assert [(a.kind, a.key) for a in alerts] == [("risk_denied", f"risk_denied:FUNDING:{ETH}")]
