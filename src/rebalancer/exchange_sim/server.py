@@ -203,11 +203,9 @@ def _lot_filters(m: MarketState) -> list[dict[str, Any]]:
     """LOT_SIZE bounds limit orders (max_qty), MARKET_LOT_SIZE market orders (market_max_qty), as on Binance."""
     spec = m.spec
     assert spec.market_max_qty is not None
-    common = {"minQty": plain(spec.min_qty), "stepSize": plain(spec.amount_step)}
     return [
-        {"filterType": "LOT_SIZE", "minQty": common["minQty"], "maxQty": plain(spec.max_qty), "stepSize": common["stepSize"]},
-        {"filterType": "MARKET_LOT_SIZE", "minQty": common["minQty"], "maxQty": plain(spec.market_max_qty),
-         "stepSize": common["stepSize"]},
+        {"filterType": name, "minQty": plain(spec.min_qty), "maxQty": plain(max_qty), "stepSize": plain(spec.amount_step)}
+        for name, max_qty in (("LOT_SIZE", spec.max_qty), ("MARKET_LOT_SIZE", spec.market_max_qty))
     ]
 
 
@@ -359,7 +357,7 @@ class SimServer:
     {"code": -5000, "msg": "Path ..., Method ... is invalid"}, like fapi does.
 
     Admin API (JSON, no auth, not counted, not faulted): GET /_sim/state; POST /_sim/prices,
-    /_sim/funding, /_sim/settle-funding, /_sim/faults, /_sim/reset-counters,
+    /_sim/funding, /_sim/settle-funding (optional {"hours": H}), /_sim/faults, /_sim/reset-counters,
     /_sim/position-mode, /_sim/balances, /_sim/reset. Bad input -> HTTP 400 {"error": ...}.
     """
 
