@@ -16,8 +16,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
 from rebalancer.domain import Funding, HedgeAccount, Holding, Market, PlanParams, Position, Quote, RiskLimits, Snapshot  # noqa: E402
-from rebalancer.planner import plan  # noqa: E402
-from rebalancer.risk import gate  # noqa: E402
+from rebalancer.core.planner import plan  # noqa: E402
+from rebalancer.core.gate import gate  # noqa: E402
 
 NOW = datetime(2026, 11, 25, tzinfo=timezone.utc)
 

@@ -20,12 +20,24 @@ from rebalancer.domain import (
     Quote,
     RiskLimits,
     Snapshot,
+    Tier,
+    tiers_with_cum,
 )
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=timezone.utc)
 
 
-def market(asset: str, *, step="0.00001", min_amount=None, min_cost="5", mmr="0.005", contract_size="1") -> Market:
+def tiers(*rows) -> tuple[Tier, ...]:
+    """Tiers from (cap, mmr, max_leverage) rows, floors from the previous cap, cum by continuity."""
+    out, floor = [], D(0)
+    for cap, mmr, lev in rows:
+        out.append(Tier(floor, D(cap) if cap is not None else None, D(mmr), D(0), D(lev)))
+        floor = D(cap) if cap is not None else floor
+    return tiers_with_cum(out)
+
+
+def market(asset: str, *, step="0.00001", min_amount=None, min_cost="5", mmr="0.005", contract_size="1",
+           tiers=(), max_amount=None, max_market_amount=None, ro_exempt=False) -> Market:
     return Market(
         symbol=f"{asset}/USDT:USDT",
         base=asset,
@@ -35,6 +47,10 @@ def market(asset: str, *, step="0.00001", min_amount=None, min_cost="5", mmr="0.
         min_amount=D(min_amount) if min_amount is not None else None,
         min_cost=D(min_cost) if min_cost is not None else None,
         mmr=D(mmr) if mmr is not None else None,
+        tiers=tuple(tiers),
+        max_amount=D(max_amount) if max_amount is not None else None,
+        max_market_amount=D(max_market_amount) if max_market_amount is not None else None,
+        reduce_only_min_cost_exempt=ro_exempt,
     )
 
 
@@ -49,12 +65,13 @@ def snapshot(
     market_kw: Mapping[str, dict] | None = None,
     cash: object | None = None,
     at: datetime = NOW,
+    unlisted: tuple[str, ...] = (),
 ) -> Snapshot:
     """spot: asset -> (quantity, spot price). marks default to spot prices; positions in base units."""
     holdings = [Holding(a, D(q), "exchange") for a, (q, _p) in spot.items()]
     if cash is not None:
         holdings.append(Holding("USDT", D(cash), "exchange"))
-    spot_prices = {a: Quote(D(p), at) for a, (_q, p) in spot.items()}
+    spot_prices = {a: Quote(D(p), at) for a, (_q, p) in spot.items() if a not in unlisted}
     mark_prices = {a: Quote(D(p), at) for a, (_q, p) in spot.items()}
     for a, p in (marks or {}).items():
         mark_prices[a] = Quote(D(p), at)
@@ -64,7 +81,8 @@ def snapshot(
     pos = {a: Position(a, f"{a}/USDT:USDT", D(h), entry_price=mark_prices[a].price) for a, h in (positions or {}).items()}
     fund = {a: Funding(D("0.0001")) for a in markets}
     for a, r in (funding or {}).items():
-        fund[a] = Funding(D(r))
+        # a rate per 8h, or (rate, interval hours)
+        fund[a] = Funding(D(r[0]), D(r[1])) if isinstance(r, tuple) else Funding(D(r))
     account = HedgeAccount(equity=D(equity), wallet=D(equity)) if equity is not None else None
     return Snapshot(
         taken_at=at,
@@ -76,6 +94,7 @@ def snapshot(
         mark_prices=mark_prices,
         funding=fund,
         account=account,
+        spot_unlisted=frozenset(unlisted),
     )
 
 

@@ -271,6 +271,9 @@ class Plan:
     # N* = sum over every risk asset of its desired perp notional (hedgeable or not), DOMAIN.md.
     planned_net: Decimal = ZERO
     valued_at_mark: tuple[str, ...] = ()  # spot valued at the perp mark: the spot venue lists no market
+    # What the solver works from: P*_a per risk asset (hedgeable or not) and the weights w_a.
+    desired: Mapping[str, Decimal] = field(default_factory=dict)
+    weights: Mapping[str, Decimal] = field(default_factory=dict)
 
 
 # --------------------------------------------------------------------------- verdict

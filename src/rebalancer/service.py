@@ -16,11 +16,12 @@ import structlog
 from .domain import D, Holding, OrderState, Plan, Position, RiskLimits, Snapshot, TradingState, Verdict
 from .executor import Executed, Executor, client_order_id, expected_positions, new_cycle_id
 from .journal import Journal, OrderRecord
-from .planner import plan as make_plan
-from .planner import unwind_plan
-from .risk import gate
+from .core.planner import plan as make_plan
+from .core.planner import unwind_plan
+from .core.gate import gate
 from .settings import Settings
 from .venues.ccxt_venue import CcxtVenue, VenueConfig, utc_now
+from .venues.errors import FatalError
 from .report import cycle_result_json, plan_to_json, verdict_to_json
 
 log = structlog.get_logger("rebalancer.service")
@@ -112,7 +113,18 @@ class Rebalancer:
     async def start(self) -> None:
         """Connect: load markets once, check the account's position mode."""
         await self.venue.connect()
+        self._check_order_limits()
         self.connected = True
+
+    def _check_order_limits(self) -> None:
+        """A market whose minimum order is over max_order_notional could never be traded in slices."""
+        cap = self.settings.risk.max_order_notional
+        for market in (getattr(self.venue, "markets", None) or {}).values():
+            if market.min_cost is not None and market.min_cost > cap:
+                raise FatalError(
+                    f"risk.max_order_notional: {cap} is under the minimum order of {market.symbol} "
+                    f"({market.min_cost} {market.quote}) on {self.venue_name}: raise it to at least {market.min_cost}"
+                )
 
     async def resolve(self) -> list[OrderRecord]:
         """Settle what a crash left unresolved. Only the process holding the journal lock may call
@@ -154,12 +166,13 @@ class Rebalancer:
             cycle_log.info("snapshot_taken", positions=len(snap.positions), holdings=len(snap.holdings))
             params = self.settings.plan_params()
             planned = unwind_plan(snap, params) if kind == "unwind" else make_plan(snap, params)
-            planned = replace(planned, orders=tuple(
-                replace(o, client_order_id=client_order_id(report.cycle_id, i)) for i, o in enumerate(planned.orders)))
             report.plan = planned
-            report.verdict = verdict = gate(snap, planned, self.limits(), now=self.clock(),
-                                            min_order_notional=Decimal(0) if kind == "unwind"
-                                            else params.min_order_notional)
+            verdict = gate(snap, planned, self.limits(), now=self.clock(),
+                           min_order_notional=Decimal(0) if kind == "unwind" else params.min_order_notional,
+                           order_type=self.settings.rebalance.order_type)
+            report.verdict = verdict = with_client_ids(verdict, report.cycle_id)
+            if record and verdict.denied:
+                self.journal.record_denied(report.cycle_id, verdict.denied, at=self.clock())
             if record:
                 self.journal.update_cycle(report.cycle_id, plan=plan_to_json(planned),
                                           verdict=verdict_to_json(verdict))
@@ -201,6 +214,16 @@ class Rebalancer:
                 self.journal.finish_cycle(stale.id, outcome="interrupted", finished_at=self.clock(),
                                           error="the process ended before this cycle finished")
                 log.warning("cycle_interrupted_found", cycle_id=stale.id)
+
+
+def with_client_ids(verdict: Verdict, cycle_id: str) -> Verdict:
+    """Number the verdict's legs (slices each get their own id): approved first, then denied ones,
+    which are journaled as DENIED so `orders` shows what the gate held back."""
+    approved = tuple(replace(o, client_order_id=client_order_id(cycle_id, i)) for i, o in enumerate(verdict.approved))
+    start = len(approved)
+    denied = tuple(replace(o, client_order_id=client_order_id(cycle_id, start + i))
+                   for i, o in enumerate(verdict.denied))
+    return replace(verdict, approved=approved, denied=denied)
 
 
 class UnresolvedOrders(RuntimeError):

@@ -637,6 +637,17 @@ class Settings(BaseSettings):
             raise RuleViolations(problems)
         return venues
 
+    @model_validator(mode="after")
+    def _order_size_limits(self) -> Settings:
+        # Slices are cut under max_order_notional; each must still be sendable, so the slice limit
+        # may not be under the smallest order the bot sends (a market's own minimum is checked at
+        # connect, where the venue's markets are known).
+        if self.risk.max_order_notional < self.rebalance.min_order_notional:
+            raise RuleViolations([(("risk", "max_order_notional"),
+                                   f"{self.risk.max_order_notional} is under rebalance.min_order_notional "
+                                   f"{self.rebalance.min_order_notional}: no slice of a large order could be sent")])
+        return self
+
     # ----------------------------------------------------------------- accessors
 
     @property

@@ -1,4 +1,5 @@
-"""Property tests over random portfolios: the planner's and the gate's invariants (hypothesis)."""
+"""Property tests over random portfolios: the planner's invariants (hypothesis); the gate's are in
+test_book_properties.py."""
 
 from decimal import Decimal
 
@@ -6,8 +7,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from rebalancer.domain import D, NavBasis
-from rebalancer.planner import plan
-from rebalancer.risk import gate, post_trade_positions
+from rebalancer.core.planner import plan
 from tests.fakes import NOW, after_execution, limits, params, snapshot
 
 STEPS = ["0.001", "0.01", "0.1", "1"]
@@ -77,39 +77,3 @@ def test_rounding_never_overshoots_the_target(pf):
         moved = sum((o.signed_base * o.price for o in p.orders if o.asset == line.asset), D(0))
         assert abs(moved) <= abs(line.adjustment)
         assert moved == 0 or (moved > 0) == (line.adjustment > 0)
-
-
-@settings(max_examples=300, deadline=None)
-@given(
-    portfolios(),
-    st.integers(1, 20),
-    st.sampled_from(["0.1", "0.5", "0.9"]),
-    st.sampled_from(["0.1", "0.25", "0.5"]),
-    st.sampled_from(["0.2", "1", "3"]),
-    st.integers(100, 100_000),
-)
-def test_no_approved_order_breaks_a_limit_and_scaling_never_flips_or_grows(pf, lev, usage, dist, gross, max_order):
-    """Approved orders respect every limit; a scaled order keeps its side and never grows."""
-    spot, positions, market_kw, weights, equity = pf
-    if not _nonzero_nav(spot):
-        return
-    snap = snapshot(spot, positions=positions, market_kw=market_kw, equity=equity)
-    lim = limits(leverage=lev, max_margin_usage=usage, min_liquidation_distance=dist,
-                 max_gross_ratio=gross, max_order_notional=max_order)
-    p = plan(snap, params(weights))
-    v = gate(snap, p, lim, now=NOW)
-
-    planned = {(o.symbol, o.leg): o for o in p.orders}
-    for o in v.approved:
-        src = planned[(o.symbol, o.leg)]
-        assert o.side is src.side and o.reduce_only == src.reduce_only
-        assert 0 < o.amount <= src.amount
-        assert o.notional <= lim.max_order_notional
-
-    if any(not o.reduce_only for o in v.approved):
-        post = post_trade_positions(snap, v.approved)
-        marks = {a: q.price for a, q in snap.mark_prices.items()}
-        gross_notional = sum((abs(h) * marks[a] for a, h in post.items()), D(0))
-        assert gross_notional / lim.leverage <= lim.max_margin_usage * snap.account.equity * (1 + D("1e-20"))
-        assert gross_notional <= lim.max_gross_ratio * p.nav * (1 + D("1e-20"))
-        assert v.stressed_equity >= v.stressed_maintenance * (1 - D("1e-20"))

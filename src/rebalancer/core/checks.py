@@ -1,0 +1,242 @@
+"""The risk checks (DOMAIN.md "The risk checks"), each a small pure function failing closed.
+
+Asset checks return a Bound (the box they allow, with a Finding saying why) or None; the scale
+checks turn the post-trade book into convex constraints on the common scale k.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import Callable, Mapping
+
+from ..domain import ONE, ZERO, Finding, Market, RiskLimits, Snapshot, TradingState
+from .margin import leverage_cap, maintenance, tier_kinks
+from .solver import Term, abs_phi, max_scale, per_position_scale
+
+# Funding convention of every major perp venue: a positive rate means longs pay shorts.
+
+
+@dataclass(frozen=True)
+class AssetView:
+    """What the checks know about one risk asset this cycle; notionals in the quote currency."""
+
+    asset: str
+    symbol: str | None
+    market: Market | None
+    weight: Decimal
+    desired: Decimal  # P*
+    current: Decimal  # P_cur = h * m (0 without a position)
+    position: Decimal  # h, base units
+    mark: Decimal | None
+
+
+@dataclass(frozen=True)
+class Context:
+    snapshot: Snapshot
+    limits: RiskLimits
+    now: datetime
+    state: TradingState
+
+
+@dataclass(frozen=True)
+class Bound:
+    """A check's box for one asset: lo <= P <= hi (None: that side unbounded)."""
+
+    lo: Decimal | None
+    hi: Decimal | None
+    finding: Finding
+
+
+def frozen(view: AssetView, code: str, detail: str) -> Bound:
+    return Bound(view.current, view.current, Finding(code, view.symbol, detail))
+
+
+def shrink_only(view: AssetView, code: str, detail: str) -> Bound:
+    return Bound(min(ZERO, view.current), max(ZERO, view.current), Finding(code, view.symbol, detail))
+
+
+AssetCheck = Callable[[AssetView, Context], "Bound | None"]
+
+
+def check_state(view: AssetView, ctx: Context) -> Bound | None:
+    if ctx.state is TradingState.HALTED:
+        return frozen(view, "HALTED", "kill switch is on: no orders are sent")
+    if ctx.state is TradingState.REDUCING:
+        return shrink_only(view, "REDUCING", "trading state is REDUCING: positions may only shrink")
+    return None
+
+
+def check_hedgeable(view: AssetView, ctx: Context) -> Bound | None:
+    if view.market is None:
+        return frozen(view, "UNHEDGEABLE", f"no perp market for {view.asset} on the hedge venue")
+    return None
+
+
+def check_prices(view: AssetView, ctx: Context) -> Bound | None:
+    snap, max_age = ctx.snapshot, float(ctx.limits.max_price_age_s)
+    books = [("mark", snap.mark_prices)]
+    if view.asset not in snap.spot_unlisted:
+        books.append(("spot", snap.spot_prices))
+    for kind, book in books:
+        quote = book.get(view.asset)
+        if quote is None or quote.price <= 0:
+            return frozen(view, "NO_PRICE", f"no {kind} price for {view.asset}")
+        age = (ctx.now - quote.timestamp).total_seconds()
+        if age > max_age:
+            return frozen(view, "STALE_PRICE",
+                          f"{kind} price of {view.asset} is {age:.1f}s old (max {ctx.limits.max_price_age_s}s)")
+    return None
+
+
+def check_basis(view: AssetView, ctx: Context) -> Bound | None:
+    if view.asset in ctx.snapshot.spot_unlisted:
+        return None  # valued at mark: there is no spot price to compare with
+    spot, mark = ctx.snapshot.spot_prices.get(view.asset), ctx.snapshot.mark_prices.get(view.asset)
+    if spot is None or mark is None or spot.price <= 0:
+        return frozen(view, "NO_PRICE", f"cannot compute the basis of {view.asset}")
+    basis = mark.price / spot.price - ONE
+    if abs(basis) > ctx.limits.max_basis:
+        return frozen(view, "BASIS", f"basis {basis:.4%} exceeds max_basis {ctx.limits.max_basis:.4%}")
+    return None
+
+
+def check_funding(view: AssetView, ctx: Context) -> Bound | None:
+    funding = ctx.snapshot.funding.get(view.asset)
+    if funding is None:
+        return shrink_only(view, "FUNDING", f"no funding rate for {view.asset}: it may only shrink")
+    apr = abs(funding.rate) * funding.periods_per_year
+    if apr <= ctx.limits.max_funding_apr or funding.rate == 0:
+        return None
+    side = "long" if funding.rate > 0 else "short"
+    detail = (f"{side}s pay {funding.rate} per {funding.interval_hours}h = {apr:.2%} a year > "
+              f"max_funding_apr {ctx.limits.max_funding_apr:.2%}: may not grow {side}")
+    if funding.rate > 0:
+        return Bound(None, max(view.current, ZERO), Finding("FUNDING", view.symbol, detail))
+    return Bound(min(view.current, ZERO), None, Finding("FUNDING", view.symbol, detail))
+
+
+# Order matters only for which findings are reported first; every bound is applied.
+ASSET_CHECKS: tuple[AssetCheck, ...] = (check_state, check_hedgeable, check_prices, check_basis, check_funding)
+
+# A box from these codes is not a denial: the plan reports unhedgeable assets, and the solver
+# freezes an asset whose order is too small to send (MIN_SIZE).
+NOT_DENIALS = frozenset({"UNHEDGEABLE", "MIN_SIZE"})
+
+
+def asset_bounds(view: AssetView, ctx: Context) -> list[Bound]:
+    out: list[Bound] = []
+    for check in ASSET_CHECKS:
+        bound = check(view, ctx)
+        if bound is not None:
+            out.append(bound)
+            if bound.lo == bound.hi == view.current and bound.finding.code in ("HALTED", "UNHEDGEABLE", "NO_PRICE"):
+                break  # frozen for a reason that makes the later checks meaningless
+    return out
+
+
+# --------------------------------------------------------------------------- the scale checks
+
+
+@dataclass(frozen=True)
+class ScaleResult:
+    k: Decimal
+    findings: tuple[Finding, ...]  # checks that needed k < 1
+    failing_now: tuple[Finding, ...]  # checks the current book (k = 0) already fails
+
+
+def stress_term(x0: Decimal, dx: Decimal, market: Market | None, limits: RiskLimits) -> Term:
+    """Loss plus maintenance after every position moves against itself by min_liquidation_distance."""
+    d = limits.min_liquidation_distance
+    tiers = market.tiers if market is not None else ()
+    default = limits.default_mmr if market is None or market.mmr is None else market.mmr
+
+    def phi(x: Decimal) -> Decimal:
+        n = abs(x)
+        shocked = n * (ONE - d) if x > 0 else n * (ONE + d)
+        return n * d + maintenance(shocked, tiers, default)
+
+    kinks = [ZERO]
+    for floor in tier_kinks(tiers):
+        if d < 1:
+            kinks.append(floor / (ONE - d))
+        kinks.append(-floor / (ONE + d))
+    return Term(x0, dx, phi, tuple(kinks))
+
+
+def scale_checks(
+    views: Mapping[str, AssetView], delta: Mapping[str, Decimal], ctx: Context, nav: Decimal
+) -> ScaleResult:
+    """MARGIN, LIQUIDATION, MAX_GROSS and LEVERAGE_TIER on the book current + k * delta."""
+    limits, account = ctx.limits, ctx.snapshot.account
+    findings: list[Finding] = []
+    failing: list[Finding] = []
+    k = ONE
+    if account is None:
+        f = Finding("MARGIN", None, "hedge account equity is unknown: positions may only shrink")
+        return ScaleResult(ZERO, (f,), (f,))
+    equity, lev = account.equity, limits.leverage
+
+    gross_now = sum((abs(v.current) for v in views.values()), ZERO)
+    moving = [v for v in views.values() if delta.get(v.asset, ZERO) != 0]
+    fixed_gross = sum((abs(v.current) for v in views.values() if delta.get(v.asset, ZERO) == 0), ZERO)
+    gross_terms = [Term(v.current, delta[v.asset], abs_phi, (ZERO,)) for v in moving]
+    for code, limit, text in (
+        ("MARGIN", limits.max_margin_usage * equity * lev,
+         f"{limits.max_margin_usage} x equity {equity:.2f} at leverage {lev}"),
+        ("MAX_GROSS", limits.max_gross_ratio * nav, f"{limits.max_gross_ratio} x NAV {nav:.2f}"),
+    ):
+        kc = max_scale(fixed_gross, gross_terms, limit)
+        if kc is None:
+            failing.append(Finding(code, None, f"current gross notional {gross_now:.2f} is over {limit:.2f} "
+                                               f"({text}): positions may only shrink"))
+        elif kc < ONE:
+            findings.append(Finding(code, None, f"post-trade gross notional must stay under {limit:.2f} ({text}): "
+                                                f"scaled by {kc:.4f}"))
+            k = min(k, kc)
+
+    stress_fixed = sum((stress_term(v.current, ZERO, v.market, limits).phi(v.current)
+                        for v in views.values() if delta.get(v.asset, ZERO) == 0), ZERO)
+    stress_terms = [stress_term(v.current, delta[v.asset], v.market, limits) for v in moving]
+    kl = max_scale(stress_fixed, stress_terms, equity)
+    d = limits.min_liquidation_distance
+    if kl is None:
+        failing.append(Finding("LIQUIDATION", None, f"a {d:.0%} move against every position would already leave "
+                                                    f"equity {equity:.2f} under maintenance"))
+    elif kl < ONE:
+        findings.append(Finding("LIQUIDATION", None, f"a {d:.0%} move against every position must leave equity "
+                                                     f"{equity:.2f} above maintenance: scaled by {kl:.4f}"))
+        k = min(k, kl)
+
+    for v in views.values():
+        cap = leverage_cap(v.market.tiers, lev) if v.market is not None else None
+        if cap is None:
+            continue
+        ka = per_position_scale(v.current, delta.get(v.asset, ZERO), cap)
+        if ka is None:
+            failing.append(Finding("LEVERAGE_TIER", v.symbol, f"position notional {abs(v.current):.2f} is over "
+                                                              f"{cap} allowed at leverage {lev}"))
+        elif ka < ONE:
+            findings.append(Finding("LEVERAGE_TIER", v.symbol, f"the tiers allow {cap} of notional at leverage "
+                                                               f"{lev}: scaled by {ka:.4f}"))
+            k = min(k, ka)
+    return ScaleResult(k, tuple(findings), tuple(failing))
+
+
+def stressed(positions: Mapping[str, Decimal], views: Mapping[str, AssetView], limits: RiskLimits
+             ) -> tuple[Decimal, Decimal]:
+    """(loss, maintenance) of a book of notionals after the stress move."""
+    d = limits.min_liquidation_distance
+    loss = maint = ZERO
+    for asset, x in positions.items():
+        if x == 0:
+            continue
+        view = views.get(asset)
+        market = view.market if view is not None else None
+        tiers = market.tiers if market is not None else ()
+        default = limits.default_mmr if market is None or market.mmr is None else market.mmr
+        n = abs(x)
+        loss += n * d
+        maint += maintenance(n * (ONE - d) if x > 0 else n * (ONE + d), tiers, default)
+    return loss, maint

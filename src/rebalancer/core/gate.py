@@ -1,0 +1,416 @@
+"""The risk gate: checks -> boxes and scale constraints -> the balanced book -> orders (DOMAIN.md).
+
+Pure: a frozen snapshot and plan in, a Verdict out (approved legs, denied legs with their codes,
+the scale k, boxes, the net residual and the risk report). No I/O, no clock.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from datetime import datetime
+from decimal import ROUND_CEILING, ROUND_DOWN, Decimal
+from typing import Iterable, Mapping
+
+from ..domain import (
+    ONE,
+    ZERO,
+    Box,
+    Finding,
+    Market,
+    Plan,
+    PlannedOrder,
+    RiskLimits,
+    Side,
+    Skipped,
+    Snapshot,
+    TradingState,
+    Verdict,
+)
+from .checks import NOT_DENIALS, AssetView, Context, asset_bounds, scale_checks, stressed
+from .solver import Leg, solve_net
+
+
+# --------------------------------------------------------------------------- state
+
+
+def trading_state(snapshot: Snapshot, limits: RiskLimits) -> tuple[TradingState, list[Finding], dict[str, Decimal]]:
+    """HALTED by the kill switch, REDUCING by the operator or a position near liquidation."""
+    warnings: list[Finding] = []
+    distances: dict[str, Decimal] = {}
+    near = False
+    for asset, pos in snapshot.positions.items():
+        mark = snapshot.mark_prices.get(asset)
+        if pos.liquidation_price is None or mark is None or mark.price <= 0 or pos.amount == 0:
+            continue
+        distance = abs(pos.liquidation_price - mark.price) / mark.price
+        distances[pos.symbol] = distance
+        if distance < limits.min_liquidation_distance:
+            near = True
+            warnings.append(Finding(
+                "LIQUIDATION", pos.symbol,
+                f"liquidation price {pos.liquidation_price} is {distance:.2%} from mark "
+                f"{mark.price} (< {limits.min_liquidation_distance:.0%}): state REDUCING",
+            ))
+    if limits.halted:
+        return TradingState.HALTED, warnings, distances
+    if limits.reducing or near:
+        return TradingState.REDUCING, warnings, distances
+    return TradingState.ACTIVE, warnings, distances
+
+
+# --------------------------------------------------------------------------- orders from targets
+
+
+def _steps(amount: Decimal, step: Decimal | None, rounding: str) -> Decimal:
+    if step is None or step <= 0:
+        return amount
+    return (amount / step).to_integral_value(rounding=rounding) * step
+
+
+def _order(view: AssetView, market: Market, signed_contracts: Decimal, *, reduce_only: bool, leg: str) -> PlannedOrder:
+    contracts = abs(signed_contracts)
+    return PlannedOrder(
+        asset=view.asset, symbol=market.symbol, side=Side.BUY if signed_contracts > 0 else Side.SELL,
+        amount=contracts, base_amount=contracts * market.contract_size, price=view.mark or ZERO,
+        reduce_only=reduce_only, leg=leg,
+    )
+
+
+def cut_legs(view: AssetView, scaled: Decimal, full: Decimal) -> list[PlannedOrder]:
+    """Orders taking the position from its current notional to `scaled` (the solved target `full`
+    times the common scale), in contracts at the amount step, never past `full` (DOMAIN.md 2 and 5).
+
+    Growing quantities round toward zero. A reduction rounds toward the solved target (up to the
+    next step, never past `full` or zero): every check only gets safer as a position shrinks, so a
+    scaled book stays inside its limits after rounding. A sign flip is a reduce-only close of the
+    whole position, then an opening order; an off-step position is moved in one order instead.
+    """
+    market, mark = view.market, view.mark
+    if market is None or mark is None or mark <= 0:
+        return []
+    cs, step = market.contract_size, market.amount_step
+    h = view.position / cs  # contracts, signed
+    t = scaled / mark / cs
+    t_full = full / mark / cs
+    if t == h:
+        return []
+    sign_h = 1 if h > 0 else -1 if h < 0 else 0
+    if h != 0 and full == 0 and scaled == 0:
+        close = _steps(abs(h), step, ROUND_DOWN)
+        return [_order(view, market, -sign_h * close, reduce_only=True, leg="close")] if close > 0 else []
+    crosses = h != 0 and t != 0 and (h > 0) != (t > 0)
+    if crosses:
+        if _steps(abs(h), step, ROUND_DOWN) == abs(h):
+            opening = _steps(abs(t), step, ROUND_DOWN)
+            legs = [_order(view, market, -sign_h * abs(h), reduce_only=True, leg="close")]
+            if opening > 0:
+                legs.append(_order(view, market, sign_h * -opening, reduce_only=False, leg="open"))
+            return legs
+        d = t - h
+        move = _steps(abs(d), step, ROUND_DOWN)
+        return [_order(view, market, move if d > 0 else -move, reduce_only=False, leg="adjust")] if move > 0 else []
+    d = t - h
+    if h != 0 and abs(t) < abs(h):  # a reduction on the same side
+        limit = min(_steps(abs(t_full - h), step, ROUND_DOWN), _steps(abs(h), step, ROUND_DOWN))
+        move = min(_steps(abs(d), step, ROUND_CEILING), limit)
+        reduce_only = True
+    else:
+        move = _steps(abs(d), step, ROUND_DOWN)
+        reduce_only = False
+    if move <= 0:
+        return []
+    return [_order(view, market, move if d > 0 else -move, reduce_only=reduce_only, leg="adjust")]
+
+
+def size_problem(order: PlannedOrder, market: Market, min_order_notional: Decimal,
+                 max_order_notional: Decimal | None = None) -> str | None:
+    """Why a leg may not be sent for its size, or None. A close to zero is never dropped for being
+    small; any leg is held back when a single amount step is over max_order_notional (no slice fits)."""
+    if max_order_notional is not None and market.amount_step and order.amount > 0:
+        one_step = order.notional / order.amount * market.amount_step
+        if one_step > max_order_notional:
+            return f"one amount step ({one_step:.2f}) is over max_order_notional {max_order_notional}"
+    if order.leg == "close":
+        return None
+    if market.min_amount is not None and order.amount < market.min_amount:
+        return f"amount {order.amount} under the market minimum {market.min_amount}"
+    floor = min_order_notional
+    if not (order.reduce_only and market.reduce_only_min_cost_exempt):
+        floor = max(floor, market.min_cost or ZERO)
+    if order.notional < floor:
+        return f"notional {order.notional:.2f} under the minimum {floor}"
+    return None
+
+
+def slice_order(order: PlannedOrder, market: Market, max_notional: Decimal, order_type: str) -> list[PlannedOrder]:
+    """Equal slices (within one amount step) under max_order_notional and the market's max quantity
+    for the order type (MARKET_LOT_SIZE for market orders, LOT_SIZE for limits)."""
+    max_qty = market.max_market_amount if order_type == "market" else market.max_amount
+    if order_type == "market" and market.max_amount is not None:
+        max_qty = market.max_amount if max_qty is None else min(max_qty, market.max_amount)
+    over_notional = max_notional > 0 and order.notional > max_notional
+    over_qty = max_qty is not None and max_qty > 0 and order.amount > max_qty
+    if not (over_notional or over_qty):
+        return [order]
+    step = market.amount_step if market.amount_step and market.amount_step > 0 else None
+    units = order.amount / step if step else order.amount
+    per_contract = order.notional / order.amount
+    n = 1
+    whole = int(units)
+    while True:
+        n += 1
+        largest = -(-whole // n) * step if step else order.amount / n
+        fits = (max_notional <= 0 or largest * per_contract <= max_notional) and (max_qty is None or largest <= max_qty)
+        if fits or (step and n >= whole):
+            break  # one step per slice is as small as a slice gets
+    if step:
+        base, extra = divmod(whole, n)
+        sizes = [(base + (1 if i < extra else 0)) * step for i in range(n)]
+    else:
+        sizes = [order.amount / n] * (n - 1)
+        sizes.append(order.amount - sum(sizes, ZERO))
+    return [replace(order, amount=c, base_amount=c * market.contract_size, planned_amount=order.planned_amount
+                    if order.planned_amount is not None else order.amount) for c in sizes if c > 0]
+
+
+# --------------------------------------------------------------------------- the gate
+
+
+@dataclass
+class _Solved:
+    state: TradingState
+    boxes: dict[str, Box]
+    targets: dict[str, Decimal]  # solved post-trade notional (before the scale)
+    k: Decimal
+    scaled_by: tuple[Finding, ...]
+    legs: dict[str, list[PlannedOrder]]
+    skipped: list[Skipped]
+    extra_warnings: list[Finding]
+
+
+def asset_views(snapshot: Snapshot, plan: Plan) -> dict[str, AssetView]:
+    views: dict[str, AssetView] = {}
+    for asset, desired in plan.desired.items():
+        market = snapshot.markets.get(asset)
+        quote = snapshot.mark_prices.get(asset)
+        mark = quote.price if quote is not None and quote.price > 0 else None
+        h = snapshot.position_amount(asset)
+        views[asset] = AssetView(
+            asset=asset, symbol=market.symbol if market else None, market=market,
+            weight=plan.weights.get(asset, ZERO), desired=desired,
+            current=h * mark if (h and mark is not None) else ZERO, position=h, mark=mark,
+        )
+    return views
+
+
+def _boxes(views: Mapping[str, AssetView], ctx: Context, extra: Mapping[str, tuple[Decimal, str]]
+           ) -> tuple[dict[str, Box], dict[str, list[Finding]]]:
+    boxes: dict[str, Box] = {}
+    findings: dict[str, list[Finding]] = {}
+    for asset, view in views.items():
+        lo: Decimal | None = None
+        hi: Decimal | None = None
+        codes: list[str] = []
+        found = []
+        for bound in asset_bounds(view, ctx):
+            if bound.lo is not None:
+                lo = bound.lo if lo is None else max(lo, bound.lo)
+            if bound.hi is not None:
+                hi = bound.hi if hi is None else min(hi, bound.hi)
+            codes.append(bound.finding.code)
+            found.append((bound, bound.finding))
+        if asset in extra:
+            value, reason = extra[asset]
+            lo = hi = value
+            codes.append("MIN_SIZE")
+        boxes[asset] = Box(lo, hi, tuple(dict.fromkeys(codes)))
+        # A bound denies only where it keeps the asset from its planned target.
+        findings[asset] = [f for b, f in found
+                           if (b.lo is not None and view.desired < b.lo) or (b.hi is not None and view.desired > b.hi)]
+    return boxes, findings
+
+
+def _solve(views: dict[str, AssetView], plan: Plan, ctx: Context, *, min_order_notional: Decimal) -> _Solved:
+    state = ctx.state
+    extra: dict[str, tuple[Decimal, str]] = {}
+    skipped: list[Skipped] = []
+    extra_warnings: list[Finding] = []
+    switched = False
+    while True:
+        boxes, _ = _boxes(views, ctx, extra)
+        solution = solve_net([Leg(a, v.weight, v.desired, v.current, boxes[a]) for a, v in views.items()],
+                             plan.planned_net)
+        delta = {a: solution.targets[a] - v.current for a, v in views.items()}
+        k, scaled_by = ONE, ()
+        if state is TradingState.ACTIVE and any(delta.values()):
+            result = scale_checks(views, delta, ctx, plan.nav)
+            if result.failing_now and not switched:
+                # The current book itself fails a check: the cycle runs in REDUCING (DOMAIN.md, Scale).
+                state, switched = TradingState.REDUCING, True
+                ctx = replace(ctx, state=state)
+                extra_warnings.extend(result.failing_now)
+                continue
+            k, scaled_by = result.k, result.findings
+        legs: dict[str, list[PlannedOrder]] = {}
+        newly: dict[str, tuple[Decimal, str]] = {}
+        for asset, view in views.items():
+            if delta[asset] == 0 or view.market is None:
+                continue
+            scaled = view.current + k * delta[asset]
+            cut = cut_legs(view, scaled, solution.targets[asset])
+            problems = [(o, size_problem(o, view.market, min_order_notional, ctx.limits.max_order_notional))
+                        for o in cut]
+            bad = [(o, p) for o, p in problems if p is not None]
+            if bad:
+                order, problem = bad[0]
+                # Freeze where the sendable legs leave it: at zero after a flip's close, else unchanged.
+                at = ZERO if order.leg == "open" else view.current
+                newly[asset] = (at, problem)
+                skipped.append(Skipped(asset, view.market.symbol, f"{order.leg} leg: {problem}", order.notional))
+                continue
+            if cut:
+                legs[asset] = cut
+        if not newly:
+            return _Solved(state, boxes, solution.targets, k, scaled_by, legs, skipped, extra_warnings)
+        extra.update(newly)
+
+
+def _unconstrained(views: Mapping[str, AssetView]) -> dict[str, list[PlannedOrder]]:
+    """The legs the plan wanted, before boxes and scale: what denied and resized orders refer to."""
+    return {a: cut_legs(v, v.desired, v.desired) for a, v in views.items() if v.market is not None}
+
+
+def gate(
+    snapshot: Snapshot,
+    plan: Plan,
+    limits: RiskLimits,
+    *,
+    now: datetime,
+    min_order_notional: Decimal = Decimal(10),
+    order_type: str = "market",
+) -> Verdict:
+    """Boxes from the checks, the balanced book inside them, one common scale, rounding,
+    minimums and slices; the verdict says what is sent, what was denied and why."""
+    state, warnings, distances = trading_state(snapshot, limits)
+    ctx = Context(snapshot, limits, now, state)
+    views = asset_views(snapshot, plan)
+    wanted = _unconstrained(views)
+
+    blind = [v for v in views.values() if v.position != 0 and v.mark is None]
+    if blind and state is not TradingState.HALTED:
+        # A held position without a mark makes the whole book's risk unknown: nothing moves.
+        ctx = replace(ctx, state=TradingState.HALTED)
+    denials: list[Finding] = []
+    for v in blind:
+        denials.append(Finding("NO_PRICE", v.symbol, f"held position in {v.asset} has no mark price: the book's "
+                                                     "risk is unknown, no orders this cycle"))
+
+    if not plan.triggered and not blind:
+        boxes, _ = _boxes(views, ctx, {})
+        return _verdict(snapshot, plan, limits, views, ctx.state, boxes, {}, ONE, (), warnings, distances,
+                        denials, [], {a: v.current for a, v in views.items()}, wanted, order_type, frozen_all=False)
+
+    if blind:
+        boxes = {a: Box(v.current, v.current, ("NO_PRICE",)) for a, v in views.items()}
+        solved = _Solved(state, boxes, {a: v.current for a, v in views.items()}, ONE, (), {}, [], [])
+    else:
+        solved = _solve(views, plan, ctx, min_order_notional=min_order_notional)
+        _, findings = _boxes(views, replace(ctx, state=solved.state), {})
+        for asset in views:
+            denials.extend(findings[asset])
+    denials = [f for f in denials if f.code not in NOT_DENIALS]
+    warnings = [*warnings, *solved.extra_warnings]
+    movable = [a for a, v in views.items() if v.market is not None and not solved.boxes[a].frozen]
+    frozen_all = plan.triggered and not movable and any(v.market is not None for v in views.values())
+    if frozen_all:
+        warnings.append(Finding("ALL_FROZEN", None, "every hedgeable asset is frozen this cycle: no orders"))
+    return _verdict(snapshot, plan, limits, views, solved.state, solved.boxes, solved.legs, solved.k,
+                    solved.scaled_by, warnings, distances, denials, solved.skipped, solved.targets, wanted,
+                    order_type, frozen_all=frozen_all)
+
+
+def _verdict(
+    snapshot: Snapshot, plan: Plan, limits: RiskLimits, views: Mapping[str, AssetView], state: TradingState,
+    boxes: Mapping[str, Box], legs: Mapping[str, list[PlannedOrder]], k: Decimal, scaled_by: Iterable[Finding],
+    warnings: list[Finding], distances: dict[str, Decimal], denials: list[Finding], skipped: list[Skipped],
+    targets: Mapping[str, Decimal], wanted: Mapping[str, list[PlannedOrder]], order_type: str, *, frozen_all: bool,
+) -> Verdict:
+    approved: list[PlannedOrder] = []
+    denied: list[PlannedOrder] = []
+    for asset, view in views.items():
+        mine = legs.get(asset, [])
+        planned = {o.leg: o for o in wanted.get(asset, [])}
+        for order in mine:
+            before = planned.get(order.leg) or next(iter(planned.values()), None)
+            if before is None or before.amount != order.amount or before.side is not order.side:
+                order = replace(order, planned_amount=before.amount if before is not None and
+                                before.side is order.side else ZERO)
+            approved.extend(slice_order(order, view.market, limits.max_order_notional, order_type))  # type: ignore[arg-type]
+        if not mine and wanted.get(asset):
+            asset_codes = [f.code for f in denials if f.symbol == view.symbol]
+            if asset_codes:
+                denied.extend(replace(o, denied_by=tuple(dict.fromkeys(asset_codes))) for o in wanted[asset])
+
+    post = {a: v.current for a, v in views.items()}
+    for o in approved:
+        v = views[o.asset]
+        post[o.asset] = post[o.asset] + o.signed_base * (v.mark or ZERO)
+    net_post = sum(post.values(), ZERO)
+    residual = net_post - plan.planned_net
+    scaled_net = sum((v.current + k * (targets.get(a, v.current) - v.current) for a, v in views.items()), ZERO)
+    # One amount step per asset that moves (a move under one step sends nothing and leaves it all).
+    moving = [v for a, v in views.items() if targets.get(a, v.current) != v.current]
+    rounding = sum((v.market.amount_step * v.market.contract_size * (v.mark or ZERO)
+                    for v in moving if v.market is not None and v.market.amount_step), ZERO)
+    bound = abs(scaled_net - plan.planned_net) + rounding + Decimal("1e-9") * len(views)
+
+    tiers_missing = sorted(v.symbol for v in views.values()
+                           if v.market is not None and not v.market.tiers and (v.position or v.asset in legs))
+    if tiers_missing:
+        warnings = [*warnings, Finding("TIERS_MISSING", None,
+                                       f"the venue publishes no maintenance tiers for {', '.join(tiers_missing)}: "
+                                       f"default_mmr {limits.default_mmr} used")]
+    return Verdict(
+        state=state,
+        approved=tuple(approved),
+        denials=tuple(denials),
+        scale=k,
+        scaled_by=tuple(scaled_by),
+        warnings=tuple(warnings),
+        liquidation_distances=distances,
+        boxes=dict(boxes),
+        planned_net=plan.planned_net,
+        net_residual=residual,
+        residual_bound=bound,
+        post_trade=post,
+        denied=tuple(denied),
+        skipped=tuple(skipped),
+        **_report(snapshot, post, views, limits),
+    )
+
+
+def post_trade_positions(snapshot: Snapshot, orders: Iterable[PlannedOrder]) -> dict[str, Decimal]:
+    """Signed positions (base units) that perfect execution of `orders` would leave."""
+    positions = {a: p.amount for a, p in snapshot.positions.items()}
+    for o in orders:
+        positions[o.asset] = positions.get(o.asset, ZERO) + o.signed_base
+    return positions
+
+
+def _report(snapshot: Snapshot, post: Mapping[str, Decimal], views: Mapping[str, AssetView], limits: RiskLimits
+            ) -> dict[str, Decimal | None]:
+    """Margin usage, funding cost per day (positive = you pay) and the stress test of the book."""
+    gross = sum((abs(x) for x in post.values()), ZERO)
+    funding_cost = ZERO
+    for asset, x in post.items():
+        funding = snapshot.funding.get(asset)
+        if x and funding is not None:
+            funding_cost += x * funding.rate * funding.periods_per_day
+    loss, maint = stressed(post, views, limits)
+    account = snapshot.account
+    return {
+        "margin_usage": gross / limits.leverage / account.equity if account and account.equity > 0 else None,
+        "funding_cost_per_day": funding_cost,
+        "stressed_equity": account.equity - loss if account else None,
+        "stressed_maintenance": maint,
+    }
