@@ -75,5 +75,5 @@ def test_rounding_never_overshoots_the_target(pf):
     p = plan(snapshot(spot, positions=positions, market_kw=market_kw), params(weights))
     for line in p.assets:
         moved = sum((o.signed_base * o.price for o in p.orders if o.asset == line.asset), D(0))
-        assert abs(moved) <= abs(line.adjustment)
+        assert abs(moved) <= abs(line.adjustment) * (1 + D("1e-20"))  # 28-digit context: weights like 1/3
         assert moved == 0 or (moved > 0) == (line.adjustment > 0)

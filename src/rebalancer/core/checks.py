@@ -8,12 +8,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from decimal import Decimal
+from decimal import ROUND_DOWN, Decimal
 from typing import Callable, Mapping
 
 from ..domain import ONE, ZERO, Finding, Market, RiskLimits, Snapshot, TradingState
 from .margin import leverage_cap, maintenance, tier_kinks
-from .solver import Term, abs_phi, max_scale, per_position_scale
+from .solver import Term, abs_phi, max_scale, max_scales, per_position_scale
 
 # Funding convention of every major perp venue: a positive rate means longs pay shorts.
 
@@ -146,7 +146,7 @@ class ScaleResult:
     failing_now: tuple[Finding, ...]  # checks the current book (k = 0) already fails
 
 
-def stress_term(x0: Decimal, dx: Decimal, market: Market | None, limits: RiskLimits) -> Term:
+def stress_term(x0: Decimal, dx: Decimal, market: Market | None, limits: RiskLimits, stop: Decimal = ONE) -> Term:
     """Loss plus maintenance after every position moves against itself by min_liquidation_distance."""
     d = limits.min_liquidation_distance
     tiers = market.tiers if market is not None else ()
@@ -162,7 +162,7 @@ def stress_term(x0: Decimal, dx: Decimal, market: Market | None, limits: RiskLim
         if d < 1:
             kinks.append(floor / (ONE - d))
         kinks.append(-floor / (ONE + d))
-    return Term(x0, dx, phi, tuple(kinks))
+    return Term(x0, dx, phi, tuple(kinks), stop)
 
 
 def scale_checks(
@@ -179,15 +179,15 @@ def scale_checks(
     equity, lev = account.equity, limits.leverage
 
     gross_now = sum((abs(v.current) for v in views.values()), ZERO)
-    moving = [v for v in views.values() if delta.get(v.asset, ZERO) != 0]
-    fixed_gross = sum((abs(v.current) for v in views.values() if delta.get(v.asset, ZERO) == 0), ZERO)
-    gross_terms = [Term(v.current, delta[v.asset], abs_phi, (ZERO,)) for v in moving]
-    for code, limit, text in (
-        ("MARGIN", limits.max_margin_usage * equity * lev,
-         f"{limits.max_margin_usage} x equity {equity:.2f} at leverage {lev}"),
+    stops = {a: rounding_stop(v, delta.get(a, ZERO)) for a, v in views.items()}
+    gross_terms = [Term(v.current, delta.get(v.asset, ZERO), abs_phi, (ZERO,), stops[v.asset])
+                   for v in views.values()]
+    rules = (
+        ("MARGIN", limits.max_margin_usage * equity * lev, f"{limits.max_margin_usage} x equity {equity:.2f} "
+                                                            f"at leverage {lev}"),
         ("MAX_GROSS", limits.max_gross_ratio * nav, f"{limits.max_gross_ratio} x NAV {nav:.2f}"),
-    ):
-        kc = max_scale(fixed_gross, gross_terms, limit)
+    )
+    for (code, limit, text), kc in zip(rules, max_scales(ZERO, gross_terms, [r[1] for r in rules])):
         if kc is None:
             failing.append(Finding(code, None, f"current gross notional {gross_now:.2f} is over {limit:.2f} "
                                                f"({text}): positions may only shrink"))
@@ -196,10 +196,9 @@ def scale_checks(
                                                 f"scaled by {kc:.4f}"))
             k = min(k, kc)
 
-    stress_fixed = sum((stress_term(v.current, ZERO, v.market, limits).phi(v.current)
-                        for v in views.values() if delta.get(v.asset, ZERO) == 0), ZERO)
-    stress_terms = [stress_term(v.current, delta[v.asset], v.market, limits) for v in moving]
-    kl = max_scale(stress_fixed, stress_terms, equity)
+    stress_terms = [stress_term(v.current, delta.get(v.asset, ZERO), v.market, limits, stops[v.asset])
+                    for v in views.values() if v.current != 0 or delta.get(v.asset, ZERO) != 0]
+    kl = max_scale(ZERO, stress_terms, equity)
     d = limits.min_liquidation_distance
     if kl is None:
         failing.append(Finding("LIQUIDATION", None, f"a {d:.0%} move against every position would already leave "
@@ -222,6 +221,20 @@ def scale_checks(
                                                                f"{lev}: scaled by {ka:.4f}"))
             k = min(k, ka)
     return ScaleResult(k, tuple(findings), tuple(failing))
+
+
+def rounding_stop(view: AssetView, dx: Decimal) -> Decimal:
+    """Where a scaled reduction stops: it is cut at whole amount steps and never past its solved
+    target, so it can only reach the last whole step of the full move (k = floor(D) / D). Growing
+    legs and flips round down or close exactly, which only makes the book smaller: no stop."""
+    market, mark, x0 = view.market, view.mark, view.current
+    if market is None or mark is None or not market.amount_step or dx == 0 or x0 == 0:
+        return ONE
+    if abs(x0 + dx) >= abs(x0) or (x0 > 0) != (x0 + dx > 0):
+        return ONE
+    full = abs(dx) / mark / market.contract_size
+    whole = (full / market.amount_step).to_integral_value(rounding=ROUND_DOWN) * market.amount_step
+    return whole / full if whole < full else ONE
 
 
 def stressed(positions: Mapping[str, Decimal], views: Mapping[str, AssetView], limits: RiskLimits

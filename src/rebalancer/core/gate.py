@@ -186,6 +186,7 @@ class _Solved:
     legs: dict[str, list[PlannedOrder]]
     skipped: list[Skipped]
     extra_warnings: list[Finding]
+    findings: dict[str, list[Finding]]  # denying findings per asset, in the final state
 
 
 def asset_views(snapshot: Snapshot, plan: Plan) -> dict[str, AssetView]:
@@ -203,31 +204,35 @@ def asset_views(snapshot: Snapshot, plan: Plan) -> dict[str, AssetView]:
     return views
 
 
-def _boxes(views: Mapping[str, AssetView], ctx: Context, extra: Mapping[str, tuple[Decimal, str]]
-           ) -> tuple[dict[str, Box], dict[str, list[Finding]]]:
+def _boxes(views: Mapping[str, AssetView], ctx: Context) -> tuple[dict[str, Box], dict[str, list[Finding]]]:
+    """Each asset's box (the intersection of what its checks allow) and the findings that deny:
+    a bound denies only where it keeps the asset from its planned target."""
     boxes: dict[str, Box] = {}
     findings: dict[str, list[Finding]] = {}
     for asset, view in views.items():
         lo: Decimal | None = None
         hi: Decimal | None = None
         codes: list[str] = []
-        found = []
+        denying: list[Finding] = []
         for bound in asset_bounds(view, ctx):
             if bound.lo is not None:
                 lo = bound.lo if lo is None else max(lo, bound.lo)
             if bound.hi is not None:
                 hi = bound.hi if hi is None else min(hi, bound.hi)
-            codes.append(bound.finding.code)
-            found.append((bound, bound.finding))
-        if asset in extra:
-            value, reason = extra[asset]
-            lo = hi = value
-            codes.append("MIN_SIZE")
-        boxes[asset] = Box(lo, hi, tuple(dict.fromkeys(codes)))
-        # A bound denies only where it keeps the asset from its planned target.
-        findings[asset] = [f for b, f in found
-                           if (b.lo is not None and view.desired < b.lo) or (b.hi is not None and view.desired > b.hi)]
+            if bound.finding.code not in codes:
+                codes.append(bound.finding.code)
+            if (bound.lo is not None and view.desired < bound.lo) or (bound.hi is not None and view.desired > bound.hi):
+                denying.append(bound.finding)
+        boxes[asset] = Box(lo, hi, tuple(codes))
+        findings[asset] = denying
     return boxes, findings
+
+
+def _with_frozen(boxes: Mapping[str, Box], extra: Mapping[str, tuple[Decimal, str]]) -> dict[str, Box]:
+    out = dict(boxes)
+    for asset, (value, _reason) in extra.items():
+        out[asset] = Box(value, value, (*boxes[asset].codes, "MIN_SIZE"))
+    return out
 
 
 def _solve(views: dict[str, AssetView], plan: Plan, ctx: Context, *, min_order_notional: Decimal) -> _Solved:
@@ -236,8 +241,9 @@ def _solve(views: dict[str, AssetView], plan: Plan, ctx: Context, *, min_order_n
     skipped: list[Skipped] = []
     extra_warnings: list[Finding] = []
     switched = False
+    base, findings = _boxes(views, ctx)
     while True:
-        boxes, _ = _boxes(views, ctx, extra)
+        boxes = _with_frozen(base, extra)
         solution = solve_net([Leg(a, v.weight, v.desired, v.current, boxes[a]) for a, v in views.items()],
                              plan.planned_net)
         delta = {a: solution.targets[a] - v.current for a, v in views.items()}
@@ -249,6 +255,7 @@ def _solve(views: dict[str, AssetView], plan: Plan, ctx: Context, *, min_order_n
                 state, switched = TradingState.REDUCING, True
                 ctx = replace(ctx, state=state)
                 extra_warnings.extend(result.failing_now)
+                base, findings = _boxes(views, ctx)
                 continue
             k, scaled_by = result.k, result.findings
         legs: dict[str, list[PlannedOrder]] = {}
@@ -271,13 +278,8 @@ def _solve(views: dict[str, AssetView], plan: Plan, ctx: Context, *, min_order_n
             if cut:
                 legs[asset] = cut
         if not newly:
-            return _Solved(state, boxes, solution.targets, k, scaled_by, legs, skipped, extra_warnings)
+            return _Solved(state, boxes, solution.targets, k, scaled_by, legs, skipped, extra_warnings, findings)
         extra.update(newly)
-
-
-def _unconstrained(views: Mapping[str, AssetView]) -> dict[str, list[PlannedOrder]]:
-    """The legs the plan wanted, before boxes and scale: what denied and resized orders refer to."""
-    return {a: cut_legs(v, v.desired, v.desired) for a, v in views.items() if v.market is not None}
 
 
 def gate(
@@ -294,7 +296,6 @@ def gate(
     state, warnings, distances = trading_state(snapshot, limits)
     ctx = Context(snapshot, limits, now, state)
     views = asset_views(snapshot, plan)
-    wanted = _unconstrained(views)
 
     blind = [v for v in views.values() if v.position != 0 and v.mark is None]
     if blind and state is not TradingState.HALTED:
@@ -306,18 +307,17 @@ def gate(
                                                      "risk is unknown, no orders this cycle"))
 
     if not plan.triggered and not blind:
-        boxes, _ = _boxes(views, ctx, {})
+        boxes, _ = _boxes(views, ctx)
         return _verdict(snapshot, plan, limits, views, ctx.state, boxes, {}, ONE, (), warnings, distances,
-                        denials, [], {a: v.current for a, v in views.items()}, wanted, order_type, frozen_all=False)
+                        denials, [], {a: v.current for a, v in views.items()}, order_type, frozen_all=False)
 
     if blind:
         boxes = {a: Box(v.current, v.current, ("NO_PRICE",)) for a, v in views.items()}
-        solved = _Solved(state, boxes, {a: v.current for a, v in views.items()}, ONE, (), {}, [], [])
+        solved = _Solved(state, boxes, {a: v.current for a, v in views.items()}, ONE, (), {}, [], [], {})
     else:
         solved = _solve(views, plan, ctx, min_order_notional=min_order_notional)
-        _, findings = _boxes(views, replace(ctx, state=solved.state), {})
         for asset in views:
-            denials.extend(findings[asset])
+            denials.extend(solved.findings[asset])
     denials = [f for f in denials if f.code not in NOT_DENIALS]
     warnings = [*warnings, *solved.extra_warnings]
     movable = [a for a, v in views.items() if v.market is not None and not solved.boxes[a].frozen]
@@ -325,7 +325,7 @@ def gate(
     if frozen_all:
         warnings.append(Finding("ALL_FROZEN", None, "every hedgeable asset is frozen this cycle: no orders"))
     return _verdict(snapshot, plan, limits, views, solved.state, solved.boxes, solved.legs, solved.k,
-                    solved.scaled_by, warnings, distances, denials, solved.skipped, solved.targets, wanted,
+                    solved.scaled_by, warnings, distances, denials, solved.skipped, solved.targets,
                     order_type, frozen_all=frozen_all)
 
 
@@ -333,23 +333,33 @@ def _verdict(
     snapshot: Snapshot, plan: Plan, limits: RiskLimits, views: Mapping[str, AssetView], state: TradingState,
     boxes: Mapping[str, Box], legs: Mapping[str, list[PlannedOrder]], k: Decimal, scaled_by: Iterable[Finding],
     warnings: list[Finding], distances: dict[str, Decimal], denials: list[Finding], skipped: list[Skipped],
-    targets: Mapping[str, Decimal], wanted: Mapping[str, list[PlannedOrder]], order_type: str, *, frozen_all: bool,
+    targets: Mapping[str, Decimal], order_type: str, *, frozen_all: bool,
 ) -> Verdict:
     approved: list[PlannedOrder] = []
     denied: list[PlannedOrder] = []
+    denying: dict[str | None, list[str]] = {}
+    for f in denials:
+        denying.setdefault(f.symbol, []).append(f.code)
+    # The plan's own legs (unconstrained, rounded, minimums applied): what resized and denied legs
+    # refer to.
+    planned_legs: dict[str, list[PlannedOrder]] = {}
+    for o in plan.orders:
+        planned_legs.setdefault(o.asset, []).append(o)
     for asset, view in views.items():
         mine = legs.get(asset, [])
-        planned = {o.leg: o for o in wanted.get(asset, [])}
+        # The solved legs are the planned ones exactly when the asset reached its target unscaled.
+        as_planned = k == ONE and targets.get(asset) == view.desired
+        wanted = planned_legs.get(asset, [])
+        planned = {o.leg: o for o in wanted}
         for order in mine:
             before = planned.get(order.leg) or next(iter(planned.values()), None)
-            if before is None or before.amount != order.amount or before.side is not order.side:
+            if not as_planned and (before is None or before.amount != order.amount or before.side is not order.side):
                 order = replace(order, planned_amount=before.amount if before is not None and
                                 before.side is order.side else ZERO)
             approved.extend(slice_order(order, view.market, limits.max_order_notional, order_type))  # type: ignore[arg-type]
-        if not mine and wanted.get(asset):
-            asset_codes = [f.code for f in denials if f.symbol == view.symbol]
-            if asset_codes:
-                denied.extend(replace(o, denied_by=tuple(dict.fromkeys(asset_codes))) for o in wanted[asset])
+        asset_codes = denying.get(view.symbol)
+        if not mine and wanted and asset_codes:
+            denied.extend(replace(o, denied_by=tuple(dict.fromkeys(asset_codes))) for o in wanted)
 
     post = {a: v.current for a, v in views.items()}
     for o in approved:

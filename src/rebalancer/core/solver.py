@@ -123,34 +123,68 @@ class Term:
     dx: Decimal
     phi: Callable[[Decimal], Decimal]
     kinks: tuple[Decimal, ...]
+    # The position stops moving at k = stop (a reduction that rounding cannot take the whole way
+    # stops at its last whole amount step); x(k) = x0 + min(k, stop) * dx.
+    stop: Decimal = ONE
+
+    def at(self, k: Decimal) -> Decimal:
+        return self.phi(self.x0 + min(k, self.stop) * self.dx)
 
 
 def max_scale(constant: Decimal, terms: Iterable[Term], limit: Decimal) -> Decimal | None:
-    """Largest k in [0, 1] with constant + sum phi(x0 + k dx) <= limit; None when k = 0 fails.
+    """Largest k in [0, 1] with constant + sum phi(x0 + k dx) <= limit; None when k = 0 fails."""
+    return max_scales(constant, terms, (limit,))[0]
 
-    g(k) is convex and piecewise linear: walk its breakpoints in order, keeping the slope, and
-    solve the crossing segment exactly. Terms with dx = 0 only add their constant value.
+
+def max_scales(constant: Decimal, terms: Iterable[Term], limits: Sequence[Decimal]) -> list[Decimal | None]:
+    """max_scale for several limits on the same convex g(k) = constant + sum phi(x0 + k dx).
+
+    g is piecewise linear: walk its breakpoints in order, keeping the slope, and solve the segment
+    where it crosses each limit exactly. Terms with dx = 0 only add their constant value. The walk
+    is skipped for a limit that g(1) already meets (the common case).
     """
-    terms = list(terms)
-    constant += sum((t.phi(t.x0) for t in terms if t.dx == 0), ZERO)
-    terms = [t for t in terms if t.dx != 0]
-    g0 = constant + sum((t.phi(t.x0) for t in terms), ZERO)
-    if g0 > limit:
-        return None
+    moving: list[tuple[Term, Decimal, Decimal]] = []  # (term, phi(x0), phi(x at the stop))
+    g0 = g1 = constant
+    for t in terms:
+        v0 = t.phi(t.x0)
+        g0 += v0
+        if t.dx == 0 or t.stop <= 0:
+            g1 += v0
+        else:
+            v1 = t.phi(t.x0 + t.stop * t.dx)
+            g1 += v1
+            moving.append((t, v0, v1))
+    out: list[Decimal | None] = [None if g0 > lim else ONE if g1 <= lim else ZERO for lim in limits]
+    todo = [i for i, lim in enumerate(limits) if g0 <= lim < g1]
+    if not todo:
+        return out
     slope = ZERO
     events: list[tuple[Decimal, Decimal]] = []
-    g1 = constant
-    for t in terms:
-        ks = sorted({k for k in ((x - t.x0) / t.dx for x in t.kinks) if ZERO < k < ONE})
-        points = [ZERO, *ks, ONE]
-        values = [t.phi(t.x0 + k * t.dx) for k in points]
-        g1 += values[-1]
+    for t, v0, v1 in moving:
+        x0, dx, stop = t.x0, t.dx, t.stop
+        x_end = x0 + stop * dx
+        lo, hi = (x0, x_end) if dx > 0 else (x_end, x0)
+        ks = sorted((x - x0) / dx for x in t.kinks if lo < x < hi)
+        points, values = [ZERO], [v0]
+        for k in ks:
+            if k > points[-1]:
+                points.append(k)
+                values.append(t.phi(x0 + k * dx))
+        if stop < ONE:
+            points.append(stop)
+            values.append(v1)
+        points.append(ONE)
+        values.append(v1)
         slopes = [(values[j + 1] - values[j]) / (points[j + 1] - points[j]) for j in range(len(points) - 1)]
         slope += slopes[0]
         events.extend((points[j], slopes[j] - slopes[j - 1]) for j in range(1, len(slopes)))
-    if g1 <= limit:
-        return ONE
     events.sort(key=lambda e: e[0])
+    for i in todo:
+        out[i] = _crossing(g0, slope, events, limits[i])
+    return out
+
+
+def _crossing(g0: Decimal, slope: Decimal, events: Sequence[tuple[Decimal, Decimal]], limit: Decimal) -> Decimal:
     k_cur, value = ZERO, g0
     for k_next, change in events:
         value_next = value + slope * (k_next - k_cur)
