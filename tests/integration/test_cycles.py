@@ -99,14 +99,17 @@ async def test_example_4_when_spot_rebalanced_by_hand_then_both_hedges_closed(tm
         assert again.outcome == "nothing_to_do"
 
 
-async def test_example_5_when_short_pays_over_cap_then_short_leg_denied_and_long_placed(tmp_path, fast_executor):
-    """BTC funding -0.05%/8h (54.75% a year, shorts pay): the BTC short is denied FUNDING, exit 3."""
+async def test_example_5_when_short_pays_over_cap_then_no_orders_rather_than_a_lone_long(tmp_path, fast_executor):
+    """BTC funding -0.05%/8h (54.75% a year, shorts pay): the BTC short is denied FUNDING, and ETH's
+    long alone would leave the book net long, so nothing is sent; exit 3, the legs journaled denied."""
     sc = scenario({"BTC": 0.15, "ETH": 2}, {"BTC": 40000, "ETH": 2000}, funding={"BTC": -0.0005})
     async with start_exchange(sc) as ex:
         first, _ = await run_cycle(tmp_path, ex, {"BTC": 0.5, "ETH": 0.5}, fast_executor)
         assert [(f.code, f.symbol) for f in first.verdict.denials] == [("FUNDING", "BTC/USDT:USDT")]
-        assert first.exit_code == 3
-        assert positions(await sim_state(ex)) == {"ETH": Decimal("0.5")}
+        assert first.exit_code == 3 and first.outcome == "denied"
+        assert positions(await sim_state(ex)) == {}
+        rows = journal_rows(tmp_path / "journal.db", "SELECT symbol, state, error_code FROM orders")
+        assert sorted(tuple(r) for r in rows)[:1] == [("BTC/USDT:USDT", "denied", "FUNDING")]
 
 
 async def test_example_6_when_margin_short_then_both_legs_scaled_on_the_exchange(tmp_path, fast_executor):

@@ -138,7 +138,8 @@ async def _run_daemon_until(daemon: Daemon, done, timeout: float) -> None:
 
 
 async def test_daemon_when_funding_over_cap_then_leg_denied_and_alert_sent(tmp_path):
-    """BTC funding -0.05%/8h (shorts pay 54.75% a year): the short is denied and a webhook alert goes out."""
+    """BTC funding -0.05%/8h (shorts pay 54.75% a year): the short is denied, ETH's long stays unsent
+    (alone it would leave the book net long), and a webhook alert goes out."""
     scenario = {**EX1, "markets": {**EX1["markets"], "BTC": {**EX1["markets"]["BTC"], "funding_rate": -0.0005}}}
     async with start_exchange(scenario) as ex:
         extra = health_toml(0) + f'\n[alerts]\nwebhook_url = "{WEBHOOK}"\nformat = "generic"\n'
@@ -152,7 +153,7 @@ async def test_daemon_when_funding_over_cap_then_leg_denied_and_alert_sent(tmp_p
         denied = [b for b in bodies if b["kind"] == "risk_denied"]
         assert denied and "FUNDING" in json.dumps(denied[0]) and "BTC/USDT:USDT" in json.dumps(denied[0])
         state = (await asyncio.to_thread(requests.get, f"{ex.base_url}/_sim/state", timeout=5)).json()
-        assert {a: p["amount"] for a, p in state["futures"]["positions"].items()} == {"ETH": "0.5"}
+        assert {a: p["amount"] for a, p in state["futures"]["positions"].items()} == {}
 
 
 class SlowVenue:
