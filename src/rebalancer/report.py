@@ -244,7 +244,7 @@ def risk_table(v: Verdict) -> Table:
     t = Table(title=f"Risk gate: {v.state.value}", title_justify="left", show_header=False)
     t.add_column("k")
     t.add_column("v")
-    t.add_row("scale", s(v.scale) or "1")
+    t.add_row("scale", "1" if v.scale == 1 else f"{v.scale:.4f}")
     t.add_row("margin usage (post-trade)", _pct(v.margin_usage))
     t.add_row("funding cost / day", _money(v.funding_cost_per_day, 4))
     t.add_row("stressed equity", _money(v.stressed_equity))

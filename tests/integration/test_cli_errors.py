@@ -97,6 +97,31 @@ def test_rebalance_when_hedge_mode_on_then_refused_with_fix(tmp_path):
     assert journal_cycles(tmp_path)[0]["outcome"] == "failed"
 
 
+def test_rebalance_when_max_order_notional_under_a_market_minimum_then_refused_naming_the_key(tmp_path):
+    """A market whose minimum order (min_notional 20) is over risk.max_order_notional (15) could never be
+    traded in slices: refused at connect with the key and the fix, no order sent."""
+    scenario = {**SCENARIO, "markets": {**SCENARIO["markets"],
+                                        "ETH": {"spot_price": 2000, "amount_step": 0.001, "min_notional": 20}}}
+    with exchange_in_thread(scenario) as ex:
+        path = write_config(tmp_path, ex, {"BTC": 0.5, "ETH": 0.5}, min_order_notional=10)
+        path.write_text(path.read_text().replace("[risk]\n", "[risk]\nmax_order_notional = 15\n"))
+        proc = cli("rebalance", "--execute", "--config", str(path))
+        orders = requests.get(f"{ex.base_url}/_sim/state", timeout=5).json()["orders"]
+    assert proc.returncode == 1
+    assert_one_clear_line(proc, "risk.max_order_notional", "ETH/USDT:USDT", "at least 20")
+    assert orders == []
+
+
+def test_check_config_when_max_order_notional_under_min_order_notional_then_rejected_with_the_key(tmp_path):
+    """No slice of a large order could be sent: check-config names risk.max_order_notional, exit 2."""
+    with exchange_in_thread(SCENARIO) as ex:
+        path = write_config(tmp_path, ex, {"BTC": 0.5, "ETH": 0.5}, min_order_notional=100)
+    path.write_text(path.read_text().replace("[risk]\n", "[risk]\nmax_order_notional = 50\n"))
+    proc = cli("check-config", "--config", str(path))
+    assert proc.returncode == 2
+    assert "risk.max_order_notional" in proc.stderr and "min_order_notional 100" in proc.stderr
+
+
 def test_rebalance_when_margin_insufficient_then_rejections_journaled_with_code(tmp_path):
     """-2019 on both legs: exit 1, one line, each order journaled REJECTED with the exchange's code."""
     scenario = {**SCENARIO, "futures": {"wallet": 10000}}

@@ -11,7 +11,7 @@ from datetime import datetime
 from decimal import ROUND_DOWN, Decimal
 from typing import Callable, Mapping
 
-from ..domain import ONE, ZERO, Finding, Market, RiskLimits, Snapshot, TradingState
+from ..domain import ONE, ZERO, Finding, Market, RiskLimits, Snapshot, Tier, TradingState
 from .margin import leverage_cap, maintenance, tier_kinks
 from .solver import Term, abs_phi, max_scale, max_scales, per_position_scale
 
@@ -157,12 +157,27 @@ def stress_term(x0: Decimal, dx: Decimal, market: Market | None, limits: RiskLim
         shocked = n * (ONE - d) if x > 0 else n * (ONE + d)
         return n * d + maintenance(shocked, tiers, default)
 
+    key = (id(tiers), d)
+    kinks = _KINKS.get(key)
+    if kinks is None or kinks[0] is not tiers:
+        kinks = _KINKS[key] = (tiers, _stress_kinks(tiers, d))
+    return Term(x0, dx, phi, kinks[1], stop)
+
+
+# Kinks per tier table, by identity (tiers are frozen and live as long as their snapshot; the
+# table is bounded by clearing it when it grows past a few thousand markets).
+_KINKS: dict[tuple[int, Decimal], tuple[tuple[Tier, ...], tuple[Decimal, ...]]] = {}
+
+
+def _stress_kinks(tiers: tuple[Tier, ...], d: Decimal) -> tuple[Decimal, ...]:
+    """Signed notionals where a position's shocked notional crosses a tier floor (and zero)."""
+    if len(_KINKS) > 8192:
+        _KINKS.clear()
     kinks = [ZERO]
     for floor in tier_kinks(tiers):
-        if d < 1:
-            kinks.append(floor / (ONE - d))
+        kinks.append(floor / (ONE - d))
         kinks.append(-floor / (ONE + d))
-    return Term(x0, dx, phi, tuple(kinks), stop)
+    return tuple(kinks)
 
 
 def scale_checks(
