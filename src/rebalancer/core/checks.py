@@ -193,16 +193,22 @@ def scale_checks(
         return ScaleResult(ZERO, (f,), (f,))
     equity, lev = account.equity, limits.leverage
 
-    gross_now = sum((abs(v.current) for v in views.values()), ZERO)
-    stops = {a: rounding_stop(v, delta.get(a, ZERO)) for a, v in views.items()}
-    gross_terms = [Term(v.current, delta.get(v.asset, ZERO), abs_phi, (ZERO,), stops[v.asset])
-                   for v in views.values()]
+    rows = [(v, delta.get(v.asset, ZERO)) for v in views.values()]
+    rows = [(v, dx, rounding_stop(v, dx)) for v, dx in rows]
+    gross_now = sum((abs(v.current) for v, _dx, _stop in rows), ZERO)
+    gross_after = sum((abs(v.current + stop * dx) for v, dx, stop in rows), ZERO)
     rules = (
         ("MARGIN", limits.max_margin_usage * equity * lev, f"{limits.max_margin_usage} x equity {equity:.2f} "
                                                             f"at leverage {lev}"),
         ("MAX_GROSS", limits.max_gross_ratio * nav, f"{limits.max_gross_ratio} x NAV {nav:.2f}"),
     )
-    for (code, limit, text), kc in zip(rules, max_scales(ZERO, gross_terms, [r[1] for r in rules])):
+    if all(gross_after <= limit for _code, limit, _text in rules):
+        gross_k: list[Decimal | None] = [ONE, ONE]  # the common case: no walk needed
+    else:
+        gross_terms = [Term(v.current, dx, abs_phi, (ZERO,), stop) for v, dx, stop in rows if dx != 0]
+        fixed = sum((abs(v.current) for v, dx, _stop in rows if dx == 0), ZERO)
+        gross_k = max_scales(fixed, gross_terms, [r[1] for r in rules])
+    for (code, limit, text), kc in zip(rules, gross_k):
         if kc is None:
             failing.append(Finding(code, None, f"current gross notional {gross_now:.2f} is over {limit:.2f} "
                                                f"({text}): positions may only shrink"))
@@ -211,8 +217,8 @@ def scale_checks(
                                                 f"scaled by {kc:.4f}"))
             k = min(k, kc)
 
-    stress_terms = [stress_term(v.current, delta.get(v.asset, ZERO), v.market, limits, stops[v.asset])
-                    for v in views.values() if v.current != 0 or delta.get(v.asset, ZERO) != 0]
+    stress_terms = [stress_term(v.current, dx, v.market, limits, stop) for v, dx, stop in rows
+                    if v.current != 0 or dx != 0]
     kl = max_scale(ZERO, stress_terms, equity)
     d = limits.min_liquidation_distance
     if kl is None:
