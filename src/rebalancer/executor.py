@@ -139,7 +139,10 @@ class Executor:
         for item in ids:
             by_symbol.setdefault(item[0].symbol, []).append(item)
         try:
-            await self.venue.prepare(by_symbol)
+            # Leverage and margin mode matter only for legs that open exposure: a reduce-only leg
+            # trades at whatever the position has, so a symbol whose leverage the exchange refuses to
+            # change (-2027/-2028 on an oversized book) can still be reduced.
+            await self.venue.prepare([s for s, legs in by_symbol.items() if any(not o.reduce_only for o, _, _ in legs)])
         except VenueError as exc:
             for order, cid, _ in ids:
                 self._transition(cid, OrderState.NOT_PLACED, cycle_id,

@@ -53,7 +53,7 @@ def test_example_2_when_prices_move_then_both_reduce_only_and_the_book_nets_to_z
     # 200/36,000 and 400/2,200 rounded toward zero at the 0.00001 step
     assert [(o.asset, o.side.value, o.reduce_only, o.base_amount) for o in v.approved] == [
         ("BTC", "buy", True, D("0.00555")), ("ETH", "sell", True, D("0.18181"))]
-    assert abs(v.net_residual) <= v.residual_bound == D("0.382000002")
+    assert abs(v.net_residual) <= v.residual_bound == D("0.382")
 
 
 def test_example_3_drift_75_25_vs_60_40_then_1500_each_way():

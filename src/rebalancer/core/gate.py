@@ -235,7 +235,18 @@ def _with_frozen(boxes: Mapping[str, Box], extra: Mapping[str, tuple[Decimal, st
     return out
 
 
-def _solve(views: dict[str, AssetView], plan: Plan, ctx: Context, *, min_order_notional: Decimal) -> _Solved:
+def _slice_problem(order: PlannedOrder, market: Market, min_order_notional: Decimal, max_order_notional: Decimal,
+                   order_type: str) -> str | None:
+    slices = slice_order(order, market, max_order_notional, order_type)
+    if len(slices) == 1:
+        return None
+    smallest = min(slices, key=lambda o: o.amount)
+    problem = size_problem(smallest, market, min_order_notional)
+    return f"its {len(slices)} slices under max_order_notional {max_order_notional}: {problem}" if problem else None
+
+
+def _solve(views: dict[str, AssetView], plan: Plan, ctx: Context, *, min_order_notional: Decimal,
+           order_type: str) -> _Solved:
     state = ctx.state
     extra: dict[str, tuple[Decimal, str]] = {}
     skipped: list[Skipped] = []
@@ -265,8 +276,11 @@ def _solve(views: dict[str, AssetView], plan: Plan, ctx: Context, *, min_order_n
                 continue
             scaled = view.current + k * delta[asset]
             cut = cut_legs(view, scaled, solution.targets[asset])
-            problems = [(o, size_problem(o, view.market, min_order_notional, ctx.limits.max_order_notional))
-                        for o in cut]
+            # Every slice must be sendable on its own: a leg whose equal slices would fall under the
+            # minimum is a size problem like a small leg (freeze and re-solve, never a lone slice).
+            problems = [(o, size_problem(o, view.market, min_order_notional, ctx.limits.max_order_notional)
+                         or _slice_problem(o, view.market, min_order_notional, ctx.limits.max_order_notional,
+                                           order_type)) for o in cut]
             bad = [(o, p) for o, p in problems if p is not None]
             if bad:
                 order, problem = bad[0]
@@ -315,7 +329,7 @@ def gate(
         boxes = {a: Box(v.current, v.current, ("NO_PRICE",)) for a, v in views.items()}
         solved = _Solved(state, boxes, {a: v.current for a, v in views.items()}, ONE, (), {}, [], [], {})
     else:
-        solved = _solve(views, plan, ctx, min_order_notional=min_order_notional)
+        solved = _solve(views, plan, ctx, min_order_notional=min_order_notional, order_type=order_type)
         for asset in views:
             denials.extend(solved.findings[asset])
     denials = [f for f in denials if f.code not in NOT_DENIALS]
@@ -372,7 +386,7 @@ def _verdict(
     moving = [v for a, v in views.items() if targets.get(a, v.current) != v.current]
     rounding = sum((v.market.amount_step * v.market.contract_size * (v.mark or ZERO)
                     for v in moving if v.market is not None and v.market.amount_step), ZERO)
-    bound = abs(scaled_net - plan.planned_net) + rounding + Decimal("1e-9") * len(views)
+    bound = abs(scaled_net - plan.planned_net) + rounding
 
     tiers_missing = sorted(v.symbol for v in views.values()
                            if v.market is not None and not v.market.tiers and (v.position or v.asset in legs))
