@@ -37,6 +37,17 @@ class TradingState(str, enum.Enum):
     HALTED = "HALTED"
 
 
+@dataclass(frozen=True)
+class TradingStateInfo:
+    """The trading state and why, as its one owner (app trading_state) reports it: `reason` in plain
+    words ("kill switch file /abs/var/HALT", "config risk.halted", "forced after 5 consecutive
+    failures", "liquidation distance", "operator"); empty for ACTIVE."""
+
+    state: "TradingState"
+    reason: str = ""
+    since: datetime | None = None
+
+
 class NavBasis(str, enum.Enum):
     SPOT = "spot"
     ACCOUNT = "account"

@@ -13,7 +13,7 @@ from typing import Any, Callable
 
 import structlog
 
-from .domain import D, Holding, OrderState, Plan, Position, RiskLimits, Snapshot, TradingState, Verdict
+from .domain import D, Holding, OrderState, Plan, Position, RiskLimits, Snapshot, TradingState, TradingStateInfo, Verdict
 from .executor import Executed, Executor, client_order_id, expected_positions, new_cycle_id
 from .journal import Journal, OrderRecord
 from .core.planner import plan as make_plan
@@ -71,6 +71,9 @@ class CycleReport:
     mismatches: list[str] = field(default_factory=list)
     unresolved: list[OrderRecord] = field(default_factory=list)
     outcome: str = "running"
+    # The trading state as its owner saw it when the cycle started (set by the service; None in
+    # reports built before it is known).
+    trading_state: TradingStateInfo | None = None
     error: str | None = None
     exception: BaseException | None = None
     finished_at: datetime | None = None
