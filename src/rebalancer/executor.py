@@ -91,7 +91,34 @@ class Executor:
         """
         records = self.journal.unresolved_orders()
         settled = await asyncio.gather(*(self._resolve_one(r) for r in records))
+        if records:
+            await self._journal_settled_fees({r.cycle_id for r in records})
         return [r for r in settled if r is not None]
+
+    async def _journal_settled_fees(self, cycle_ids: set[str]) -> None:
+        """The commission of crash leftovers found filled, read like a live cycle's (journal_fees).
+
+        Every fill of the dead cycles is passed to the venue, also those whose fee is already known,
+        because a commission ledger is shared among a symbol's orders by notional; only the missing
+        fees are journaled. A failure costs the fee column only (logged), never the restart."""
+        orders = [o for cid in sorted(cycle_ids) for o in self.journal.orders(cycle_id=cid)
+                  if o.filled > 0 and o.exchange_order_id]
+        missing = [o for o in orders if o.fee is None]
+        if not missing:
+            return
+        fills = [(o.symbol, o.exchange_order_id or "", o.filled * (o.average or o.limit_price or ZERO))
+                 for o in orders]
+        since = min(o.created_at for o in orders)
+        try:
+            fees = await self.venue.fees(fills, since)
+        except VenueError as exc:
+            log.warning("fees_unavailable", error=str(exc), orders=[o.client_order_id for o in missing])
+            return
+        found = [(o.client_order_id, fee[0], fee[1]) for o in missing
+                 if (fee := fees.get(o.exchange_order_id or "")) is not None]
+        if found:
+            self.journal.record_fees(found, at=self.clock())
+            log.info("fees_settled_at_start", orders=[cid for cid, _, _ in found])
 
     async def _resolve_one(self, record: OrderRecord) -> OrderRecord | None:
         cid = record.client_order_id
