@@ -237,3 +237,19 @@ def test_console_entry_when_config_invalid_then_exit_2_without_traceback(tmp_pat
     assert completed.returncode == 2
     assert len(completed.stderr.splitlines()) == 3
     assert "Traceback" not in completed.stderr
+
+
+def test_check_config_when_relative_paths_then_printed_absolute_next_to_config(
+        runner: CliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """check-config names the files the daemon will use, absolute, resolved against the config's directory."""
+    conf = tmp_path / "conf"
+    conf.mkdir()
+    (conf / "c.toml").write_text((REPO / "config" / "demo.toml").read_text(encoding="utf-8"), encoding="utf-8")
+    monkeypatch.chdir(tmp_path)
+    result = runner.invoke(app, ["check-config", "--json", "--config", "conf/c.toml"])
+    assert result.exit_code == 0, result.output
+    paths = json.loads(result.stdout)["summary"]["paths"]
+    assert Path(paths["journal"]).is_absolute() and Path(paths["journal"]).parent.parent == conf
+    assert Path(paths["kill_switch"]).parent.parent == conf
+    text = runner.invoke(app, ["check-config", "--config", "conf/c.toml"]).stdout
+    assert f"kill switch {paths['kill_switch']}" in text and f"journal {paths['journal']}" in text

@@ -78,16 +78,17 @@ def test_load_settings_when_demo_config_then_points_at_local_exchange(no_secrets
     assert settings.flat_targets() == {"BTC": Decimal("0.5"), "ETH": Decimal("0.5")}
 
 
-def test_minimal_config_when_loaded_then_defaults_match_domain(load) -> None:
+def test_minimal_config_when_loaded_then_defaults_match_domain(load, tmp_path: Path) -> None:
     """Defaults equal DOMAIN.md's risk defaults and the planner's defaults."""
     settings = load(MINIMAL)
     assert settings.risk_limits(halted=False) == RiskLimits()
     assert settings.plan_params() == PlanParams(targets={"BTC": Decimal("0.5"), "ETH": Decimal("0.5")})
     assert settings.venues["main"].mode == "demo"
     assert settings.rebalance.interval_seconds == 900
+    # the default relative paths, resolved against the config file's directory
     assert (settings.journal.path, settings.logging.file, settings.health.port) == (
-        "var/rebalancer.db",
-        "var/rebalancer.log",
+        str(tmp_path / "var" / "rebalancer.db"),
+        str(tmp_path / "var" / "rebalancer.log"),
         9108,
     )
 
@@ -633,3 +634,89 @@ def test_exchange_profiles_when_compared_then_agree_with_venue_capabilities() ->
     for name, profile in EXCHANGE_PROFILES.items():
         caps = capabilities.CAPABILITIES[name]
         assert (profile.modes, profile.needs_password) == (caps.modes, caps.needs_password), name
+
+
+# --------------------------------------------------------------------------- paths
+
+PATHS = MINIMAL + """
+[journal]
+path = "var/j.db"
+
+[logging]
+file = "logs/../var/r.log"
+
+[risk]
+kill_switch_file = "HALT"
+"""
+
+
+def _paths(settings: Settings) -> tuple:
+    return (settings.journal.path, settings.logging.file, settings.risk.kill_switch_file,
+            settings.journal_path(), settings.log_file_path(), settings.kill_switch_path(), settings.source_path)
+
+
+def test_paths_when_loaded_from_two_working_dirs_then_identical_and_absolute(
+        tmp_path: Path, no_secrets: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Relative paths resolve against the config file's directory, not the working directory, so the
+    daemon and a command run from anywhere else name the same journal, log and kill-switch file."""
+    conf = tmp_path / "deploy" / "conf"
+    conf.mkdir(parents=True)
+    (conf / "rebalancer.toml").write_text(PATHS, encoding="utf-8")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+
+    monkeypatch.chdir(conf)
+    here = _paths(load_settings("rebalancer.toml", env={}, secrets_dir=no_secrets))
+    monkeypatch.chdir(elsewhere)
+    there = _paths(load_settings("../deploy/conf/rebalancer.toml", env={}, secrets_dir=no_secrets))
+
+    assert here == there
+    assert here[:3] == (str(conf / "var" / "j.db"), str(conf / "var" / "r.log"), str(conf / "HALT"))
+    assert here[3:6] == (conf / "var" / "j.db", conf / "var" / "r.log", conf / "HALT")
+    assert here[6] == conf / "rebalancer.toml"
+    assert all(Path(p).is_absolute() for p in here)
+
+
+def test_paths_when_env_override_relative_then_config_dir_too(
+        tmp_path: Path, no_secrets: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A relative path from the environment follows the same rule as the file's: the config's directory."""
+    conf = tmp_path / "conf"
+    conf.mkdir()
+    (conf / "c.toml").write_text(PATHS, encoding="utf-8")
+    monkeypatch.chdir(tmp_path)
+    env = {"REBALANCER_JOURNAL__PATH": "data/other.db", "REBALANCER_RISK__KILL_SWITCH_FILE": "/abs/HALT"}
+    settings = load_settings(conf / "c.toml", env=env, secrets_dir=no_secrets)
+    assert settings.journal.path == str(conf / "data" / "other.db")
+    assert settings.kill_switch_path() == Path("/abs/HALT")  # absolute paths are kept as given
+
+
+def test_paths_when_log_file_empty_then_no_file(load) -> None:
+    """logging.file = "" means no log file; it is not turned into the config directory."""
+    settings = load(MINIMAL + '[logging]\nfile = ""\n')
+    assert settings.logging.file == "" and settings.log_file_path() is None
+
+
+def test_kill_switch_when_file_in_config_dir_then_engaged_from_any_working_dir(
+        tmp_path: Path, no_secrets: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The kill switch is looked up next to the config, wherever the process runs."""
+    conf = tmp_path / "conf"
+    conf.mkdir()
+    (conf / "c.toml").write_text(PATHS, encoding="utf-8")
+    monkeypatch.chdir(tmp_path)
+    settings = load_settings(conf / "c.toml", env={}, secrets_dir=no_secrets)
+    assert not settings.kill_switch_engaged()
+    (conf / "HALT").touch()
+    assert settings.kill_switch_engaged() and settings.risk_limits().halted
+    assert not (tmp_path / "HALT").exists()
+
+
+def test_paths_when_settings_built_from_values_then_working_dir(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without a config file there is no config directory: relative paths stay relative and the
+    accessors resolve them against the working directory."""
+    monkeypatch.chdir(tmp_path)
+    settings = Settings(portfolio={"targets": {"BTC": "0.5", "ETH": "0.5"}},
+                        venues={"main": {"exchange": "binance", "roles": ["spot", "hedge"]}})
+    assert settings.source_path is None and settings.journal.path == "var/rebalancer.db"
+    assert settings.journal_path() == tmp_path / "var" / "rebalancer.db"
+    assert settings.kill_switch_path() == tmp_path / "var" / "HALT"

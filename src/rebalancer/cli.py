@@ -133,6 +133,12 @@ def config_summary(settings: Settings) -> dict[str, Any]:
         },
         "schedule": settings.rebalance.schedule,
         "halted": settings.kill_switch_engaged(),
+        # absolute: relative config paths resolve against the config file's directory
+        "paths": {
+            "journal": str(settings.journal_path()),
+            "log_file": str(log) if (log := settings.log_file_path()) else None,
+            "kill_switch": str(settings.kill_switch_path()),
+        },
     }
 
 
@@ -168,6 +174,9 @@ def _print_summary(path: Path, settings: Settings) -> None:
     r = settings.rebalance
     every = f"every {r.schedule}" if r.interval_seconds is not None else f'cron "{r.schedule}"'
     typer.echo(f"  rebalance: {every}, band {_percent(r.band)}, orders {r.order_type}")
+    log = settings.log_file_path()
+    typer.echo(f"  files: journal {settings.journal_path()}, log {log or '(none)'}, "
+               f"kill switch {settings.kill_switch_path()}")
     for note in config_notes(settings):
         typer.echo(f"  note: {note}")
 

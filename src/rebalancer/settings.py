@@ -521,7 +521,7 @@ class RiskSettings(_Section):
 
 
 class JournalSettings(_Section):
-    """Where the SQLite order journal lives (relative paths are from the working directory)."""
+    """Where the SQLite order journal lives (a relative path is from the config file's directory)."""
 
     path: str = Field(default="var/rebalancer.db", min_length=1)
 
@@ -652,7 +652,7 @@ class Settings(BaseSettings):
 
     @property
     def source_path(self) -> Path | None:
-        """The TOML file this was loaded from (None when built from values)."""
+        """The TOML file this was loaded from, absolute (None when built from values)."""
         return self._source_path
 
     def flat_targets(self) -> dict[str, Decimal]:
@@ -678,8 +678,29 @@ class Settings(BaseSettings):
             min_order_notional=self.rebalance.min_order_notional,
         )
 
+    @property
+    def base_dir(self) -> Path:
+        """The directory relative paths resolve against: the config file's, else the working directory."""
+        return _config_dir(self._source_path) if self._source_path is not None else Path.cwd()
+
+    def resolve_path(self, value: str | Path) -> Path:
+        """A path from the config as an absolute path (relative ones against `base_dir`, ~ expanded)."""
+        return _absolute(value, self.base_dir)
+
+    def journal_path(self) -> Path:
+        """The SQLite journal file, absolute."""
+        return self.resolve_path(self.journal.path)
+
+    def log_file_path(self) -> Path | None:
+        """The log file, absolute; None when `logging.file = ""` (no log file)."""
+        return self.resolve_path(self.logging.file) if self.logging.file.strip() else None
+
+    def kill_switch_path(self) -> Path:
+        """The kill-switch file, absolute: `halt` creates it, the daemon checks it before every send."""
+        return self.resolve_path(self.risk.kill_switch_file)
+
     def kill_switch_engaged(self) -> bool:
-        return self.risk.halted or Path(self.risk.kill_switch_file).exists()
+        return self.risk.halted or self.kill_switch_path().exists()
 
     def risk_limits(self, *, halted: bool | None = None) -> RiskLimits:
         """The gate's limits. `halted=None` checks the flag and the kill-switch file; an explicit
@@ -868,8 +889,43 @@ def load_settings(
         raise ConfigError(problems, config_path) from None
     if problems:
         raise ConfigError(problems, config_path)
-    settings._source_path = config_path
+    settings = _with_absolute_paths(settings, _config_dir(config_path))
+    settings._source_path = _absolute(config_path, Path.cwd())
     return settings
+
+
+# --------------------------------------------------------------------------- paths
+
+# Every config key holding a file path: (section, key). Relative values, from whichever source
+# (file, secrets dir or env), resolve against the config file's directory, so every command and
+# the daemon find the same files whatever their working directory (DESIGN contract).
+PATH_KEYS: tuple[tuple[str, str], ...] = (
+    ("journal", "path"),
+    ("logging", "file"),
+    ("risk", "kill_switch_file"),
+)
+
+
+def _config_dir(config_path: Path) -> Path:
+    # absolute() + normpath, not resolve(): a config mounted through symlinks (Kubernetes ConfigMaps
+    # point at a timestamped ..data dir) keeps its visible directory, which survives updates.
+    return Path(os.path.normpath(Path(config_path).expanduser().absolute().parent))
+
+
+def _absolute(value: str | Path, base: Path) -> Path:
+    path = Path(value).expanduser()
+    return Path(os.path.normpath(path if path.is_absolute() else base / path))
+
+
+def _with_absolute_paths(settings: Settings, base: Path) -> Settings:
+    """The settings with every PATH_KEYS value absolute ("" for logging.file stays "": no file)."""
+    updates: dict[str, Any] = {}
+    for section, key in PATH_KEYS:
+        table = updates.get(section) or getattr(settings, section)
+        value = getattr(table, key)
+        if isinstance(value, str) and value.strip():
+            updates[section] = table.model_copy(update={key: str(_absolute(value, base))})
+    return settings.model_copy(update=updates) if updates else settings
 
 
 # --------------------------------------------------------------------------- error messages
