@@ -355,6 +355,7 @@ class RebalanceSettings(_Section):
     on_failures: Literal["REDUCING", "HALTED"] = "HALTED"
     one_legged: Literal["repair", "unwind"] = "repair"
     confirm_timeout_s: float = Field(default=10.0, gt=0)
+    shutdown_timeout_s: float = Field(default=30.0, gt=0)
 
     @field_validator("schedule")
     @classmethod
