@@ -11,9 +11,10 @@ from rich.console import Console
 
 from rebalancer.domain import OrderState, PlannedOrder, Side
 from rebalancer.journal import CycleRecord, Journal, OrderRecord
-from rebalancer.render import cycle_to_json, decimal_text, order_to_json, orders_table
+from rebalancer.render import cycle_to_json, decimal_text, order_to_json, orders_grid, orders_table, orders_totals
 
 T0 = datetime(2026, 11, 25, 12, 0, tzinfo=timezone.utc)
+D = Decimal
 
 FILLED = OrderRecord(
     client_order_id="rb-c1-BTC-0",
@@ -81,60 +82,77 @@ CYCLE = CycleRecord(
 )
 
 
-def render(table) -> str:
-    console = Console(record=True, width=250, color_system=None)
+def render(table, width: int = 250) -> str:
+    console = Console(record=True, width=width, color_system=None)
     console.print(table)
     return console.export_text()
 
 
-def test_orders_table_when_records_given_then_all_columns_in_contract_order():
-    """Nine columns in order; fee and error only appear when some row has one."""
-    table = orders_table([FILLED, REJECTED])
-    headers = [str(c.header) for c in table.columns]
-    assert headers == ["time (UTC)", "client id", "asset", "side", "amount", "state", "fill", "fee", "error"]
-    assert table.row_count == 2
-    no_error = [str(c.header) for c in orders_table([FILLED]).columns]
-    assert no_error == ["time (UTC)", "client id", "asset", "side", "amount", "state", "fill", "fee"]
+COMPACT = ["time (UTC)", "cycle", "asset", "side", "amount", "state", "avg price", "fee"]
+WIDE = ["time (UTC)", "cycle", "client id", "asset", "side", "type", "amount", "limit", "state", "filled",
+        "avg price", "notional", "fee", "sends", "error"]
 
 
-def test_orders_table_when_filled_order_then_row_shows_plain_numbers_and_fee_currency():
-    """A filled order shows UTC time, trimmed decimals, the average and the fee with its currency."""
-    text = render(orders_table([FILLED]))
-    for cell in ("11-25 12:00", "rb-c1-BTC-0", "BTC", "sell", "0.025", "filled", "0.025 @ 40001.5", "0.4 USDT"):
-        assert cell in text, cell
-    assert "0.0250" not in text
+def test_orders_grid_when_compact_or_wide_then_fixed_columns_whatever_the_rows():
+    """The columns never depend on the rows (no column appears or vanishes with the data)."""
+    for records in ([FILLED], [FILLED, REJECTED, DENIED], []):
+        assert [str(c.header) for c in orders_grid(records).columns] == COMPACT
+        assert [str(c.header) for c in orders_grid(records, wide=True).columns] == WIDE
 
 
-def test_orders_table_when_rejected_reduce_only_limit_order_then_details_shown():
-    """Reduce-only, the limit price, the resend count and the exchange error are visible."""
+def test_orders_table_when_filled_order_then_seconds_short_cycle_price_fee_and_totals():
+    """A filled order shows its time to the second, the cycle's short id, trimmed decimals, the
+    average price and the fee; the title has the absolute date; the totals line sums notional and fees."""
+    record = replace(FILLED, cycle_id="20261125T120000Z-ab12cd", created_at=T0.replace(second=7))
+    out = render(orders_table([record]))
+    row = next(ln for ln in out.splitlines() if "BTC" in ln)
+    assert row.split() == ["11-25", "12:00:07", "ab12cd", "BTC", "sell", "0.025", "filled", "40001.5", "0.4"]
+    assert out.splitlines()[0].startswith("Orders (1), 2026-11-25 12:00:07 UTC")
+    assert "total: 1 of 1 filled, notional 1,000.04 USDT, fees 0.4 USDT" in out
+    assert "0.0250" not in out
+
+
+def test_orders_table_when_wide_then_every_field_including_client_id_and_error():
+    """--wide shows the full cycle id, client id, type, limit, filled, notional, sends and the error."""
+    out = render(orders_table([FILLED, REJECTED], wide=True))
+    rej = next(ln for ln in out.splitlines() if "rb-c1-ETH-1" in ln)
+    for cell in ("2026-11-25 12:00:00", "c1", "buy RO", "limit_ioc", "2020", "rejected", "-2019 Margin is insufficient."):
+        assert cell in rej, cell
+    assert rej.split()[-5:] == ["2", "-2019", "Margin", "is", "insufficient."]  # sends, then the error
+    filled = next(ln for ln in out.splitlines() if "rb-c1-BTC-0" in ln)
+    assert "1,000.04" in filled and "8389765" not in filled  # notional; the exchange id is in --json
+
+
+def test_orders_table_when_rejected_reduce_only_then_code_and_sends_in_compact_state():
     text = render(orders_table([FILLED, REJECTED]))
-    for cell in ("buy RO", "0.5 lim 2020", "rejected (2 sends)", "-2019 Margin is insufficient."):
+    for cell in ("buy RO", "rejected -2019 (2 sends)"):
         assert cell in text, cell
-    assert text.index("rb-c1-BTC-0") < text.index("rb-c1-ETH-1")
+    assert "Margin is insufficient" not in text  # the message is in --wide and --json
+    assert text.index("BTC") < text.index("ETH")
 
 
-def test_orders_table_when_no_records_then_caption_says_so():
-    """An empty range renders an empty table with an explanatory caption."""
-    table = orders_table([])
-    assert table.row_count == 0 and "no orders" in render(table)
+def test_orders_table_when_no_records_then_caption_says_so_and_no_totals():
+    out = render(orders_table([]))
+    assert "no orders" in out and "total" not in out
 
 
-def test_orders_table_when_error_is_long_then_truncated():
-    """Very long exchange messages are cut so the table stays readable."""
-    long = replace(REJECTED, error_message="x" * 500)
-    assert "x" * 100 not in render(orders_table([long]))
+def test_orders_table_when_error_is_long_then_wide_keeps_it_whole():
+    """--wide keeps the whole exchange message (it wraps, it is not cut)."""
+    long = replace(REJECTED, error_message="x" * 150)
+    assert "x" * 150 in render(orders_table([long], wide=True), width=400).replace("\n", "")
 
 
 def test_order_to_json_when_record_then_strings_iso_times_and_state_value():
     """Decimals become strings, datetimes ISO-8601, enums their values; the dict survives json.dumps."""
     data = order_to_json(REJECTED)
     assert data["amount"] == "0.5" and data["limit_price"] == "2020.00" and data["filled"] == "0"
-    assert data["average"] is None and data["fee"] is None
+    assert data["average"] is None and data["fee"] is None and data["notional"] is None
     assert data["state"] == "rejected" and data["side"] == "buy" and data["reduce_only"] is True
     assert data["created_at"] == "2026-11-25T12:00:00+00:00" and data["attempts"] == 2
-    assert set(data) == {f for f in OrderRecord.__dataclass_fields__} | {"denied_by"}
+    assert set(data) == {f for f in OrderRecord.__dataclass_fields__} | {"denied_by", "notional"}
     assert data["denied_by"] == []
     assert json.loads(json.dumps(data)) == data
+    assert order_to_json(FILLED)["notional"] == "1000.03750"
 
 
 def test_order_to_json_when_denied_then_state_denied_and_codes_as_a_list():
@@ -145,49 +163,40 @@ def test_order_to_json_when_denied_then_state_denied_and_codes_as_a_list():
 
 
 def test_orders_table_when_denied_order_then_state_codes_and_no_fill():
-    """A denied leg reads as denied with the gate's codes in its state cell and no fill; it alone
-    brings no error column (its codes are not an exchange error)."""
-    text = render(orders_table([replace(FILLED, fee=None), DENIED]))
-    row = next(ln for ln in text.splitlines() if "rb2026112512000012345601" in ln)
-    assert row.split() == ["11-25", "12:00", "rb2026112512000012345601", "ETH", "buy", "0.5", "denied",
-                           "NO_PRICE,", "BASIS", "-"]
-    assert [str(c.header) for c in orders_table([DENIED]).columns][-1] == "fill"
+    """A denied leg reads as denied with the gate's codes in its state cell and no price or fee."""
+    out = render(orders_table([replace(FILLED, fee=None), DENIED]))
+    rows = [ln for ln in out.splitlines() if "ETH" in ln]
+    assert rows[0].split() == ["11-25", "12:00:00", "c1", "ETH", "buy", "0.5", "denied", "NO_PRICE,", "BASIS"]
+    assert "total: 1 of 2 filled" in out
 
 
-def columns_at(width: int, records: list[OrderRecord]) -> tuple[list[str], list[str]]:
-    """The table printed at `width`: its lines, and each row's cells as text with the wrapped or
-    folded lines of a cell joined (cut apart at the column widths rich chose, one divider between)."""
-    table = orders_table(records)
-    console = Console(record=True, width=width, color_system=None)
-    console.print(table)
-    out = [ln.rstrip() for ln in console.export_text().splitlines()]
-    widths = table._calculate_column_widths(console, console.options.update_width(width - table._extra_width))
-    starts = [sum(widths[:i]) + i for i in range(len(widths))]
-    rule = next(i for i, ln in enumerate(out) if ln.startswith("─"))
-    rows: list[list[str]] = []
-    for ln in out[rule + 1:]:
-        parts = [ln[s:s + w].strip() for s, w in zip(starts, widths)]
-        if parts[2]:  # a row starts on the line of its asset, which never wraps
-            rows.append(parts)
-        else:
-            rows[-1] = [f"{a} {b}".strip() if b else a for a, b in zip(rows[-1], parts)]
-    return out, [" | ".join(r) for r in rows]
+def test_orders_totals_when_fees_in_two_currencies_then_summed_per_currency():
+    bnb = replace(FILLED, client_order_id="x", fee=D("0.001"), fee_currency="BNB")
+    t = orders_totals([FILLED, REJECTED, DENIED, bnb])
+    assert (t.orders, t.filled, t.notional, t.fees) == (4, 2, D("2000.07500"), {"USDT": D("0.40"), "BNB": D("0.001")})
+    out = render(orders_table([FILLED, bnb]))
+    assert "0.001 BNB" in out and "fees 0.4 USDT, 0.001 BNB" in out
 
 
-def test_orders_table_when_80_columns_then_every_column_and_value_is_kept():
-    """At 80 columns cells wrap at spaces or fold, but no column is cut off and no value is lost, even
-    with fee and error columns and a denied row (cells compared without the spaces wrapping adds)."""
-    out, rows = columns_at(80, [FILLED, REJECTED, DENIED])
-    assert max(len(ln) for ln in out) <= 80
-    assert [str(c.header) for c in orders_table([FILLED, REJECTED, DENIED]).columns][-2:] == ["fee", "error"]
-    assert [r.replace(" ", "") for r in rows] == [
-        "11-2512:00|rb-c1-BTC-0|BTC|sell|0.025|filled|0.025@40001.5|0.4USDT|",
-        "11-2512:00|rb-c1-ETH-1|ETH|buyRO|0.5lim2020|rejected(2sends)|0||-2019Marginisinsufficient.",
-        "11-2512:00|rb2026112512000012345601|ETH|buy|0.5|deniedNO_PRICE,BASIS|-||",
-    ]
-    out, rows = columns_at(80, [FILLED])
-    assert max(len(ln) for ln in out) <= 80
-    assert rows == ["11-25 12:00 | rb-c1-BTC-0 | BTC | sell | 0.025 | filled | 0.025 @ 40001.5 | 0.4 USDT"]
+BIG = replace(FILLED, client_order_id="rb2026112512000012345699", cycle_id="20261125T120000Z-a1b2c3",
+              asset="DOGE", symbol="DOGE/USDT:USDT", amount=D("123456.789"), filled=D("123456.789"),
+              average=D("104250.55"), fee=D("12.87654321"), created_at=T0.replace(second=59))
+
+
+def test_orders_table_when_80_columns_and_big_numbers_then_no_number_is_cut_or_folded():
+    """At 80 columns every number stays whole on its row's first line (no `…`, no fold); only the
+    state text wraps."""
+    records = [FILLED, REJECTED, DENIED, BIG]
+    out = [ln.rstrip() for ln in render(orders_table(records), width=80).splitlines()]
+    assert max(len(ln) for ln in out) <= 80 and not any("…" in ln for ln in out)
+    row = next(ln for ln in out if "DOGE" in ln)
+    for number in ("123456.789", "104250.55", "12.87654321", "12:00:59", "a1b2c3"):
+        assert number in row.split(), (number, row)
+    for r in records:
+        line = next(ln for ln in out if f" {r.asset} " in ln and decimal_text(r.amount) in ln.split())
+        assert decimal_text(r.amount) in line.split()
+        if r.average is not None:
+            assert decimal_text(r.average) in line.split()
 
 
 def test_cycle_to_json_when_record_then_serialisable_with_iso_times():

@@ -211,8 +211,10 @@ def test_report_json_when_account_and_top_level_keys_then_design_keys_kept():
     r = cycle()
     r.snapshot = snap
     doc = report_json(r)
-    assert set(doc) == {"cycle_id", "kind", "execute", "outcome", "nav", "quote", "nav_basis", "triggered",
-                        "planned_net", "assets", "orders", "unhedgeable", "skipped", "risk", "account"}
+    assert set(doc) == {"cycle_id", "journaled", "kind", "execute", "outcome", "nav", "quote", "nav_basis",
+                        "triggered", "planned_net", "assets", "orders", "unhedgeable", "skipped", "risk", "account",
+                        "trading_state"}
+    assert doc["trading_state"] == {"state": "ACTIVE", "reason": "", "since": None}  # verdict.state, no owner yet
     assert doc["account"]["equity"] == "5000" and doc["planned_net"] == "0"
 
 

@@ -28,10 +28,49 @@ app = typer.Typer(
     name="rebalancer",
     help="Keep a spot portfolio's effective mix on target with perpetual-futures hedges.",
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,  # --install-completion / --show-completion
     # User errors get one line from reported_errors; tracebacks only with --debug.
     pretty_exceptions_enable=False,
 )
+
+
+def _hide_flag_metavar() -> None:
+    """typer >= 0.26 prints a `<bool>` type beside every flag in --help (--execute, --json, --help,
+    the completion options); a flag takes no value, so show none."""
+    try:
+        from typer.core import TyperOption
+    except ImportError:  # pragma: no cover
+        return
+    shown = getattr(TyperOption, "display_type_rich", None)
+    if shown is None or getattr(shown, "_flags_hidden", False):
+        return
+
+    def display_type_rich(self: Any, ctx: Any) -> str | None:
+        if getattr(self, "is_flag", False) and self.metavar is None:
+            return None
+        return shown(self, ctx)
+
+    display_type_rich._flags_hidden = True  # type: ignore[attr-defined]
+    TyperOption.display_type_rich = display_type_rich  # type: ignore[method-assign]
+
+
+_hide_flag_metavar()
+
+
+def package_version() -> str:
+    """The installed distribution's version (pyproject.toml's `version`)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("rebalancer")
+    except PackageNotFoundError:  # pragma: no cover - running from a source tree without install
+        return "unknown"
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        typer.echo(f"rebalancer {package_version()}")
+        raise typer.Exit(0)
 
 
 @dataclass
@@ -103,6 +142,8 @@ def reported_errors(ctx: typer.Context) -> Iterator[None]:
 def _global_options(
     ctx: typer.Context,
     debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks on errors.")] = False,
+    version: Annotated[bool, typer.Option("--version", help="Print the version and exit.", is_eager=True,
+                                          callback=_print_version)] = False,
 ) -> None:
     ctx.obj = CliState(debug=debug)
 
@@ -294,15 +335,16 @@ def _run_cycle(settings: Settings, *, execute: bool, kind: str, record: bool) ->
         return asyncio.run(go())
 
 
-def _emit_report(report: Any, settings: Settings, as_json: bool) -> None:
+def _emit_report(report: Any, settings: Settings, as_json: bool, *, journaled: bool = True) -> None:
+    """Print a cycle's report; `journaled` False (status, plan) shows no cycle id: none can be looked up."""
     from rich.console import Console
 
     from rebalancer.report import report_json, report_renderable
 
     if as_json:
-        typer.echo(json.dumps(report_json(report), indent=2))
+        typer.echo(json.dumps(report_json(report, journaled=journaled), indent=2))
     else:
-        Console().print(report_renderable(report))
+        Console().print(report_renderable(report, journaled=journaled))
     if report.outcome == "failed":
         raise CommandError(_venue_hint(report.exception or Exception(report.error), settings), exit_code=1)
     troubles = [e for e in report.executed if e.result.state.value != "filled"]
@@ -313,7 +355,7 @@ def _emit_report(report: Any, settings: Settings, as_json: bool) -> None:
                f" ({e.result.error_message})" if e.result.error_message else "")
             for e in troubles
         ]
-        raise CommandError(f"{len(troubles)} order(s) not filled: " + "; ".join(parts)
+        raise CommandError(f"{len(troubles)} order(s) not filled: " + "; ".join(parts)  # executed: journaled
                            + f". See `rebalancer orders --cycle {report.cycle_id}`", exit_code=1)
     if report.mismatches:
         raise CommandError("positions differ from what the fills imply: " + "; ".join(report.mismatches), exit_code=1)
@@ -327,7 +369,7 @@ def _cycle_command(ctx: typer.Context, config: Path, as_json: bool, *, execute: 
             report = _run_cycle(settings, execute=execute, kind=kind, record=record)
         except Exception as exc:
             raise CommandError(_venue_hint(exc, settings)) from exc
-        _emit_report(report, settings, as_json)
+        _emit_report(report, settings, as_json, journaled=record or execute)
         code = report.exit_code if exit_on_denial else (1 if report.exit_code == 1 else 0)
     if code:
         raise typer.Exit(code)
@@ -362,39 +404,153 @@ def unwind(ctx: typer.Context, config: ConfigPath = DEFAULT_CONFIG_PATH, execute
     _cycle_command(ctx, config, as_json, execute=execute, kind="unwind", record=True, exit_on_denial=True)
 
 
+def parse_when(text: str, *, now: Any, option: str) -> Any:
+    """`--since` / `--until`: a duration back from now (`90s`, `30m`, `2h`, `1d`, `1w`, `1h30m`) or an
+    absolute UTC date or time (`2026-11-25`, `2026-11-25T12:00`, `2026-11-25 12:00:05`, `...Z`)."""
+    from datetime import datetime, timezone
+
+    from rebalancer.journal import parse_duration
+
+    try:
+        return now - parse_duration(text)
+    except ValueError as exc:
+        duration_error = exc
+    try:
+        when = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+    except ValueError:
+        raise CommandError(f"{option}: {duration_error}, or a UTC date/time like 2026-11-25 or "
+                           f"2026-11-25T12:00:00", exit_code=2) from None
+    return when if when.tzinfo is not None else when.replace(tzinfo=timezone.utc)
+
+
+def _window(since: str | None, until: str | None) -> tuple[Any, Any]:
+    from datetime import datetime, timezone
+
+    now = datetime.now(timezone.utc)
+    start = parse_when(since, now=now, option="--since") if since else None
+    end = parse_when(until, now=now, option="--until") if until else None
+    if start is not None and end is not None and end < start:
+        raise CommandError(f"--until ({end.isoformat()}) is before --since ({start.isoformat()})", exit_code=2)
+    return start, end
+
+
+def _open_journal_for_review(settings: Settings) -> Any:
+    from rebalancer.journal import Journal
+
+    path = Path(settings.journal.path).absolute()
+    if not path.exists():
+        raise CommandError(f"no journal at {path} yet: run a cycle first (rebalancer rebalance), "
+                           f"or pass the --config whose [journal] path you mean")
+    return Journal(path)
+
+
+def _resolve_cycle(journal: Any, cycle: str) -> str:
+    """A full cycle id, or the short one the tables show (its last part, e.g. `ab12cd`)."""
+    if journal.cycle(cycle) is not None:
+        return cycle
+    matches = [c.id for c in journal.cycles() if c.id.rsplit("-", 1)[-1] == cycle]
+    if len(matches) == 1:
+        return matches[0]
+    if len(matches) > 1:
+        raise CommandError(f"--cycle {cycle} matches {len(matches)} cycles ({', '.join(matches)}): give the full id",
+                           exit_code=2)
+    raise CommandError(f"--cycle {cycle}: no such cycle in the journal (see `rebalancer cycles`)", exit_code=2)
+
+
+def _print_table(renderable: Any, *, wide: bool = False) -> None:
+    """Print a review table at the terminal's width (COLUMNS); `wide` widens the console to the table's
+    full width so nothing folds (pipe it to `less -S` on a narrow terminal)."""
+    from rich.console import Console
+    from rich.measure import Measurement
+
+    console = Console()
+    if wide:
+        needed = Measurement.get(console, console.options.update_width(10_000), renderable).maximum
+        console = Console(width=max(console.width, needed))
+    console.print(renderable)
+
+
+STATES = "pending, unknown, open, filled, partially_filled, canceled, expired, rejected, denied, not_placed"
+SinceOpt = Annotated[str | None, typer.Option(
+    "--since", metavar="WHEN", help="Only newer than this: a duration back from now (30m, 2h, 7d, 1h30m) "
+                                    "or a UTC date/time (2026-11-25, 2026-11-25T12:00).")]
+UntilOpt = Annotated[str | None, typer.Option(
+    "--until", metavar="WHEN", help="Only older than this (same forms as --since).")]
+
+
 @app.command()
 def orders(
     ctx: typer.Context,
     config: ConfigPath = DEFAULT_CONFIG_PATH,
-    since: Annotated[str | None, typer.Option(help="Only orders newer than this (e.g. 30m, 2h, 7d).")] = None,
-    cycle: Annotated[str | None, typer.Option(help="Only this cycle's orders.")] = None,
+    since: SinceOpt = None,
+    until: UntilOpt = None,
+    cycle: Annotated[str | None, typer.Option(help="Only this cycle's orders (full id or the short one shown).")] = None,
+    asset: Annotated[list[str] | None, typer.Option("--asset", metavar="ASSET", help="Only this asset (repeatable).")] = None,
+    state: Annotated[list[str] | None, typer.Option("--state", metavar="STATE", help=f"Only this state (repeatable): {STATES}.")] = None,
     limit: Annotated[int, typer.Option(help="At most this many (newest).")] = 200,
+    wide: Annotated[bool, typer.Option("--wide", help="Every column: full cycle id, client id, type, limit, "
+                                                      "filled, notional, sends, error.")] = False,
     as_json: JsonFlag = False,
 ) -> None:
-    """Review the order journal."""
-    from datetime import datetime, timezone
-
+    """Review the order journal: one row per order with its state, fill price and fee, then totals."""
     with reported_errors(ctx):
-        from rebalancer.journal import Journal, parse_duration
+        from rebalancer.domain import OrderState
         from rebalancer.render import order_to_json, orders_table
 
         settings = load_settings(config)
-        try:
-            cutoff = datetime.now(timezone.utc) - parse_duration(since) if since else None
-        except ValueError as exc:
-            raise CommandError(f"--since: {exc}", exit_code=2) from None
-        if not Path(settings.journal.path).exists():
-            raise CommandError(f"no journal at {settings.journal.path} yet: run a cycle first")
-        with Journal(settings.journal.path) as journal:
-            records = journal.orders(since=cutoff, cycle_id=cycle, limit=limit)
+        start, end = _window(since, until)
+        states = set()
+        for value in state or []:
+            try:
+                states.add(OrderState(value.strip().lower()))
+            except ValueError:
+                raise CommandError(f"--state {value}: not a state; one of {STATES}", exit_code=2) from None
+        assets = {a.strip().upper() for a in asset or []}
+        if limit < 0:
+            raise CommandError(f"--limit {limit}: must be 0 or more", exit_code=2)
+        with _open_journal_for_review(settings) as journal:
+            cycle_id = _resolve_cycle(journal, cycle) if cycle else None
+            records = journal.orders(since=start, cycle_id=cycle_id)
+        records = [r for r in records
+                   if (end is None or r.created_at <= end) and (not assets or r.asset.upper() in assets)
+                   and (not states or r.state in states)]
+        records = records[-limit:] if limit else []
         if as_json:
             typer.echo(json.dumps([order_to_json(r) for r in records], indent=2))
         else:
-            from rich.console import Console
-
-            Console().print(orders_table(records))
+            _print_table(orders_table(records, wide=wide), wide=wide)
             if not records:
                 typer.echo("no orders match", err=True)
+
+
+@app.command()
+def cycles(
+    ctx: typer.Context,
+    config: ConfigPath = DEFAULT_CONFIG_PATH,
+    since: SinceOpt = None,
+    until: UntilOpt = None,
+    limit: Annotated[int, typer.Option(help="At most this many (newest).")] = 50,
+    as_json: JsonFlag = False,
+) -> None:
+    """Review the cycle journal: time, kind, outcome, orders, denial codes, scale and net residual
+    (dry runs and denied cycles included)."""
+    with reported_errors(ctx):
+        from rebalancer.render import cycle_summary, cycles_table
+
+        settings = load_settings(config)
+        start, end = _window(since, until)
+        if limit < 0:
+            raise CommandError(f"--limit {limit}: must be 0 or more", exit_code=2)
+        with _open_journal_for_review(settings) as journal:
+            records = journal.cycles(since=start)
+        records = [r for r in records if end is None or r.started_at <= end]
+        records = records[-limit:] if limit else []
+        if as_json:
+            typer.echo(json.dumps([cycle_summary(r) for r in records], indent=2))
+        else:
+            _print_table(cycles_table(records))
+            if not records:
+                typer.echo("no cycles match", err=True)
 
 
 @app.command()

@@ -1,24 +1,39 @@
-"""Rendering of journal records for `rebalancer orders`: a rich table for people, plain dicts for --json.
+"""Rendering of journal records for `rebalancer orders` and `rebalancer cycles`: rich tables for
+people, plain dicts for --json.
 
-Decimals are strings and times ISO-8601 in JSON, as in every other --json output.
+Decimals are strings and times ISO-8601 in JSON, as in every other --json output. In the tables
+numbers never wrap, fold or get an ellipsis: only text cells (states, codes, errors) wrap.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import enum
+from collections.abc import Iterable, Sequence
 from datetime import datetime, timezone
 from decimal import Decimal
 from typing import Any
 
 from rich import box
+from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 
 from .domain import OrderState, Side
 from .journal import CycleRecord, OrderRecord
 
-__all__ = ["cycle_to_json", "decimal_text", "order_to_json", "orders_table"]
+__all__ = [
+    "cycle_summary",
+    "cycle_to_json",
+    "cycles_table",
+    "decimal_text",
+    "order_notional",
+    "order_to_json",
+    "orders_grid",
+    "orders_table",
+    "orders_totals",
+    "short_cycle_id",
+]
 
 STATE_STYLES: dict[OrderState, str] = {
     OrderState.PENDING: "yellow",
@@ -32,8 +47,14 @@ STATE_STYLES: dict[OrderState, str] = {
     OrderState.NOT_PLACED: "dim",
     OrderState.DENIED: "red",  # the risk gate held it back: never sent
 }
+OUTCOME_STYLES: dict[str, str] = {
+    "done": "green", "partial": "yellow", "denied": "red", "failed": "bold red", "interrupted": "bold magenta",
+    "running": "cyan", "dry_run": "dim", "nothing_to_do": "dim",
+}
 SIDE_STYLES: dict[Side, str] = {Side.BUY: "green", Side.SELL: "red"}
 ERROR_WIDTH = 60
+TIME_FORMAT = "%Y-%m-%d %H:%M:%S"  # absolute, to the second, UTC
+SHORT_TIME_FORMAT = "%m-%d %H:%M:%S"  # the compact tables: the year is in the title
 
 
 def decimal_text(value: Decimal | None) -> str:
@@ -46,10 +67,19 @@ def decimal_text(value: Decimal | None) -> str:
     return "0" if text in ("-0", "0") else text
 
 
-def _time_text(value: datetime | None) -> str:
+def money_text(value: Decimal | None, places: int = 2) -> str:
+    return "" if value is None else f"{value:,.{places}f}"
+
+
+def _time_text(value: datetime | None, fmt: str = TIME_FORMAT) -> str:
     if value is None:
         return ""
-    return value.astimezone(timezone.utc).strftime("%m-%d %H:%M")
+    return value.astimezone(timezone.utc).strftime(fmt)
+
+
+def short_cycle_id(cycle_id: str) -> str:
+    """The random tail of a cycle id ("20261125T120000Z-ab12cd" -> "ab12cd"); `--cycle` takes it too."""
+    return cycle_id.rsplit("-", 1)[-1]
 
 
 def _json_value(value: Any) -> Any:
@@ -62,11 +92,20 @@ def _json_value(value: Any) -> Any:
     return value
 
 
+def order_notional(record: OrderRecord) -> Decimal | None:
+    """What was traded, in the quote currency: filled x average (None while nothing filled)."""
+    if record.average is None or not record.filled:
+        return None
+    return record.filled * record.average
+
+
 def order_to_json(record: OrderRecord) -> dict:
     """Every field of the record, JSON-ready: Decimals as strings, datetimes ISO (UTC), enums as values;
-    plus `denied_by`, the risk gate's codes of a denied order ([] for any other)."""
+    plus `denied_by`, the risk gate's codes of a denied order ([] for any other), and `notional`
+    (filled x average, null while nothing filled)."""
     data = {f.name: _json_value(getattr(record, f.name)) for f in dataclasses.fields(record)}
     data["denied_by"] = list(record.denied_by)
+    data["notional"] = _json_value(order_notional(record))
     return data
 
 
@@ -75,67 +114,275 @@ def cycle_to_json(record: CycleRecord) -> dict:
     return {f.name: _json_value(getattr(record, f.name)) for f in dataclasses.fields(record)}
 
 
-def _error_text(record: OrderRecord) -> str:
+def _error_text(record: OrderRecord, width: int | None = ERROR_WIDTH) -> str:
     if record.state is OrderState.DENIED:  # error_code holds the gate's codes, shown with the state
         parts = [record.error_message] if record.error_message else []
     else:
         parts = [p for p in (record.error_code, record.error_message) if p]
     text = " ".join(parts)
-    return text if len(text) <= ERROR_WIDTH else text[: ERROR_WIDTH - 1] + "…"
+    return text if width is None or len(text) <= width else text[: width - 1] + "…"
 
 
-def orders_table(records: list[OrderRecord], *, title: str | None = None) -> Table:
+# --------------------------------------------------------------------------- orders
+
+
+@dataclasses.dataclass(frozen=True)
+class OrdersTotals:
+    """Sums over the rows shown: traded notional (quote currency) and fees per currency."""
+
+    orders: int
+    filled: int
+    notional: Decimal
+    fees: dict[str, Decimal]
+
+    def json(self) -> dict[str, Any]:
+        return {"orders": self.orders, "filled": self.filled, "notional": _json_value(self.notional),
+                "fees": {c: _json_value(v) for c, v in self.fees.items()}}
+
+
+def orders_totals(records: Sequence[OrderRecord]) -> OrdersTotals:
+    notional = sum((n for r in records if (n := order_notional(r)) is not None), Decimal(0))
+    fees: dict[str, Decimal] = {}
+    for r in records:
+        if r.fee is not None:
+            currency = r.fee_currency or "?"
+            fees[currency] = fees.get(currency, Decimal(0)) + r.fee
+    filled = sum(1 for r in records if r.filled)
+    return OrdersTotals(len(records), filled, notional, fees)
+
+
+def _state_text(r: OrderRecord, *, wide: bool) -> Text:
+    label = "partial" if r.state is OrderState.PARTIALLY_FILLED and not wide else r.state.value
+    state = Text(label, style=STATE_STYLES.get(r.state, ""))
+    if r.denied_by:  # the gate's codes, where an exchange's error would be for a sent order
+        state.append(" " + ", ".join(r.denied_by), style=STATE_STYLES[OrderState.DENIED])
+    elif not wide and r.error_code:
+        state.append(" " + r.error_code, style="red")
+    if r.attempts > 1 and not wide:
+        # More than one send means an unknown outcome was resolved as "not found" and resent.
+        state.append(f" ({r.attempts} sends)", style="dim")
+    return state
+
+
+def _side_text(r: OrderRecord) -> Text:
+    side = Text(r.side.value, style=SIDE_STYLES.get(r.side, ""))
+    if r.reduce_only:
+        side.append(" RO", style="dim")  # reduce-only: can only shrink the position
+    return side
+
+
+def _fee_text(r: OrderRecord, quote: str | None) -> str:
+    fee = decimal_text(r.fee)
+    if fee and r.fee_currency and r.fee_currency != quote:
+        fee = f"{fee} {r.fee_currency}"
+    return fee
+
+
+def _quote_of(records: Iterable[OrderRecord]) -> str | None:
+    quotes = {r.symbol.split("/")[1].split(":")[0] for r in records if "/" in r.symbol}
+    return quotes.pop() if len(quotes) == 1 else None
+
+
+def _number_column(table: Table, header: str, values: list[str]) -> None:
+    # A number is one unbroken cell: never wrapped, folded or cut; min_width keeps rich from
+    # shrinking it (only text columns give way when the terminal is narrow).
+    width = max([len(header), *(len(v) for v in values)])
+    table.add_column(header, justify="right", no_wrap=True, overflow="fold", min_width=width)
+
+
+def _fixed_column(table: Table, header: str, values: list[str], **kw: Any) -> None:
+    width = max([len(header), *(len(v) for v in values)])
+    table.add_column(header, no_wrap=True, overflow="fold", min_width=width, **kw)
+
+
+def orders_table(records: list[OrderRecord], *, title: str | None = None, wide: bool = False) -> Group:
+    """`orders_grid` followed by the totals line (notional traded and fees of the rows shown)."""
+    table = orders_grid(records, title=title, wide=wide)
+    if not records:
+        return Group(table)
+    return Group(table, totals_text(orders_totals(records), _quote_of(records)))
+
+
+def orders_grid(records: list[OrderRecord], *, title: str | None = None, wide: bool = False) -> Table:
     """The journal as a table, one row per order, in the order given (the journal gives oldest first).
 
-    Up to nine columns so it reads in 80 columns: the cycle is part of the client id, a limit
-    order's cap is shown after its amount, a denied order's codes under its state, fee and error
-    appear when some row has one, and `--json` has every field.
+    Compact (the default) fits 80 columns: time to the second (the year is in the title), the
+    cycle's short id (what `--cycle` takes), asset, side (RO = reduce-only), amount, state (a
+    denied order's gate codes, an exchange's error code), the average fill price and the fee
+    (in the quote currency unless it says otherwise). `wide` adds the full cycle id, client id,
+    order type, limit price, filled amount, notional, sends and the exchange's error message.
+    Numbers are never cut: only the state and error cells wrap.
     """
-    # No outer edge, one space of padding plus the blank divider between cells; no column has a
-    # minimum width, so at 80 columns rich wraps cells (at spaces, the id folds) instead of cutting
-    # the rightmost columns off.
-    table = Table(title=title if title is not None else f"Orders ({len(records)})", title_justify="left",
+    quote = _quote_of(records)
+    table = Table(title=title if title is not None else _orders_title(records), title_justify="left",
                   box=box.SIMPLE_HEAD, show_edge=False, padding=(0, 1, 0, 0))
-    table.add_column("time (UTC)")
-    table.add_column("client id", overflow="fold")
-    table.add_column("asset", no_wrap=True)
-    table.add_column("side")
-    table.add_column("amount", justify="right")
-    table.add_column("state", overflow="fold")
-    table.add_column("fill", justify="right")
-    # Fee and error columns only when some row has one, so the common case fits 80 columns.
-    with_fee = any(r.fee is not None for r in records) or not records
-    # A denied order's codes are in its state cell, not an error: it alone does not need the column.
-    with_error = any(_error_text(r) for r in records) or not records
-    if with_fee:
-        table.add_column("fee", justify="right")
-    if with_error:
-        table.add_column("error", overflow="fold")
-    for r in records:
-        amount = Text(decimal_text(r.amount))
-        if r.limit_price is not None:
-            amount.append(f" lim {decimal_text(r.limit_price)}", style="dim")
-        side = Text(r.side.value, style=SIDE_STYLES.get(r.side, ""))
-        if r.reduce_only:
-            side.append(" RO", style="dim")  # reduce-only: can only shrink the position
-        state = Text(r.state.value, style=STATE_STYLES.get(r.state, ""))
-        if r.denied_by:  # the gate's codes, where an exchange's error would be for a sent order
-            state.append(" " + ", ".join(r.denied_by), style=STATE_STYLES[OrderState.DENIED])
-        if r.attempts > 1:
-            # More than one send means an unknown outcome was resolved as "not found" and resent.
-            state.append(f" ({r.attempts} sends)", style="dim")
-        fill = "-" if r.state is OrderState.DENIED else decimal_text(r.filled)  # never sent: no fill to speak of
-        if r.average is not None:
-            fill = f"{fill} @ {decimal_text(r.average)}"
-        fee = decimal_text(r.fee)
-        if fee and r.fee_currency:
-            fee = f"{fee} {r.fee_currency}"
-        cells: list[Any] = [_time_text(r.created_at), r.client_order_id, r.asset, side, amount, state, fill]
-        if with_fee:
-            cells.append(fee)
-        if with_error:
-            cells.append(Text(_error_text(r), style="red"))
+    time_fmt = TIME_FORMAT if wide else SHORT_TIME_FORMAT
+    times = [_time_text(r.created_at, time_fmt) for r in records]
+    cycles = [r.cycle_id if wide else short_cycle_id(r.cycle_id) for r in records]
+    amounts = [decimal_text(r.amount) for r in records]
+    fills = ["" if r.state is OrderState.DENIED else decimal_text(r.filled) for r in records]
+    averages = [decimal_text(r.average) for r in records]
+    notionals = [money_text(order_notional(r)) for r in records]
+    fees = [_fee_text(r, quote) for r in records]
+    limits = [decimal_text(r.limit_price) for r in records]
+    _fixed_column(table, "time (UTC)", times)
+    _fixed_column(table, "cycle", cycles)
+    if wide:
+        _fixed_column(table, "client id", [r.client_order_id for r in records])
+    _fixed_column(table, "asset", [r.asset for r in records])
+    _fixed_column(table, "side", [str(_side_text(r)) for r in records])
+    if wide:
+        _fixed_column(table, "type", [r.order_type for r in records])
+    _number_column(table, "amount", amounts)
+    if wide:
+        _number_column(table, "limit", limits)
+    table.add_column("state", overflow="fold", ratio=1)
+    if wide:
+        _number_column(table, "filled", fills)
+    _number_column(table, "avg price", averages)
+    if wide:
+        _number_column(table, "notional", notionals)
+    _number_column(table, "fee", fees)
+    if wide:
+        _number_column(table, "sends", [str(r.attempts) for r in records])
+        table.add_column("error", overflow="fold", ratio=1)
+    for i, r in enumerate(records):
+        cells: list[Any] = [times[i], cycles[i]]
+        if wide:
+            cells.append(r.client_order_id)
+        cells += [r.asset, _side_text(r)]
+        if wide:
+            cells.append(r.order_type)
+        cells.append(amounts[i])
+        if wide:
+            cells.append(limits[i])
+        cells.append(_state_text(r, wide=wide))
+        if wide:
+            cells.append(fills[i])
+        cells.append(averages[i])
+        if wide:
+            cells.append(notionals[i])
+        cells.append(fees[i])
+        if wide:
+            cells += [str(r.attempts), Text(_error_text(r, None), style="red")]
         table.add_row(*cells)
     if not records:
         table.caption = "no orders in this range"
+    return table
+
+
+def _orders_title(records: Sequence[OrderRecord]) -> str:
+    if not records:
+        return "Orders (0)"
+    first, last = records[0].created_at, records[-1].created_at
+    span = _time_text(first) if first == last else f"{_time_text(first)} to {_time_text(last)}"
+    return f"Orders ({len(records)}), {span} UTC"
+
+
+def totals_text(t: OrdersTotals, quote: str | None) -> Text:
+    unit = f" {quote}" if quote else ""
+    fees = ", ".join(f"{decimal_text(v)} {c}" for c, v in t.fees.items()) or "0"
+    return Text(f"total: {t.filled} of {t.orders} filled, notional {money_text(t.notional)}{unit}, fees {fees}",
+                style="bold")
+
+
+# --------------------------------------------------------------------------- cycles
+
+
+def cycle_summary(record: CycleRecord) -> dict[str, Any]:
+    """What `rebalancer cycles` shows of one cycle (JSON-ready): when, what, how it ended, its orders
+    (approved legs, denied legs, filled ones), the gate's denial codes, scale and net residual."""
+    verdict = record.verdict or {}
+    result = record.result or {}
+    orders = verdict.get("orders") or []
+    denied = [o for o in orders if o.get("status") == "denied"]
+    approved = [o for o in orders if o.get("status") != "denied"]
+    sent = result.get("orders") or []
+    codes: list[str] = []
+    for f in verdict.get("denials") or []:
+        if f.get("code") and f["code"] not in codes:
+            codes.append(f["code"])
+    scaled_by: list[str] = []
+    for f in verdict.get("scaled_by") or []:
+        if f.get("code") and f["code"] not in scaled_by:
+            scaled_by.append(f["code"])
+    return {
+        "id": record.id,
+        "kind": record.kind,
+        "execute": record.execute,
+        "venue": record.venue,
+        "started_at": _json_value(record.started_at),
+        "finished_at": _json_value(record.finished_at),
+        "outcome": record.outcome,
+        "state": verdict.get("state"),
+        "orders": len(approved),
+        "denied": len(denied),
+        "sent": len(sent),
+        "filled": sum(1 for o in sent if o.get("state") == "filled"),
+        "denials": codes,
+        "scale": verdict.get("scale"),
+        "scaled_by": scaled_by,
+        "net_residual": verdict.get("net_residual"),
+        "error": record.error,
+    }
+
+
+def _scale_text(scale: str | None) -> str:
+    if scale is None:
+        return ""
+    value = Decimal(scale)
+    return "1" if value == 1 else f"{value:.4f}"
+
+
+def _orders_cell(c: dict[str, Any]) -> str:
+    if c["sent"]:
+        return f"{c['filled']}/{c['sent']} filled"
+    return f"{c['orders']} planned" if c["orders"] else "0"
+
+
+def cycles_table(records: list[CycleRecord], *, title: str | None = None) -> Table:
+    """The cycle journal, oldest first: time started (UTC, to the second), short id, kind, dry or
+    executed, outcome, orders (filled/sent, or planned for a dry run), denied legs and the gate's
+    codes (or the error of a failed cycle), scale (with what bound it) and net residual."""
+    summaries = [cycle_summary(r) for r in records]
+    if title is None:
+        span = ""
+        if records:
+            first, last = records[0].started_at, records[-1].started_at
+            span = f", {_time_text(first)}" + ("" if first == last else f" to {_time_text(last)}") + " UTC"
+        title = f"Cycles ({len(records)}){span}"
+    table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, show_edge=False, padding=(0, 1, 0, 0))
+    times = [_time_text(r.started_at, SHORT_TIME_FORMAT) for r in records]
+    ids = [short_cycle_id(r.id) for r in records]
+    kinds = [r.kind + ("" if r.execute else " (dry)") for r in records]
+    orders = [_orders_cell(c) for c in summaries]
+    scales = [_scale_text(c["scale"]) for c in summaries]
+    residuals = [money_text(Decimal(c["net_residual"])) if c["net_residual"] is not None else ""
+                 for c in summaries]
+    _fixed_column(table, "time (UTC)", times)
+    _fixed_column(table, "cycle", ids)
+    _fixed_column(table, "kind", kinds)
+    table.add_column("outcome", overflow="fold")
+    _fixed_column(table, "orders", orders, justify="right")
+    table.add_column("denied / error", overflow="fold", ratio=1)
+    _number_column(table, "scale", scales)
+    _number_column(table, "residual", residuals)
+    for i, (r, c) in enumerate(zip(records, summaries)):
+        outcome = Text(r.outcome, style=OUTCOME_STYLES.get(r.outcome, ""))
+        why = Text()
+        if c["denied"]:
+            why.append(f"{c['denied']} leg{'s' if c['denied'] != 1 else ''}: ", style="red")
+        if c["denials"]:
+            why.append(",".join(c["denials"]), style="red")
+        if c["scaled_by"] and scales[i] not in ("", "1"):
+            if why:
+                why.append(" ")
+            why.append("scaled by " + ",".join(c["scaled_by"]), style="yellow")
+        if r.error:
+            if why:
+                why.append(" ")
+            why.append(r.error if len(r.error) <= ERROR_WIDTH else r.error[: ERROR_WIDTH - 1] + "…", style="red")
+        table.add_row(times[i], ids[i], kinds[i], outcome, orders[i], why, scales[i], residuals[i])
+    if not records:
+        table.caption = "no cycles in this range"
     return table

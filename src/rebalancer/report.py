@@ -6,6 +6,7 @@ Decimals are strings in JSON; tables round for reading, JSON never rounds.
 from __future__ import annotations
 
 from dataclasses import replace
+from datetime import timezone
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
@@ -14,7 +15,7 @@ from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 
-from .domain import Box, Finding, Plan, PlannedOrder, Skipped, Verdict
+from .domain import Box, Finding, Plan, PlannedOrder, Skipped, Snapshot, TradingState, TradingStateInfo, Verdict
 from .render import decimal_text
 
 if TYPE_CHECKING:
@@ -152,9 +153,57 @@ def report_orders_json(r: CycleReport) -> list[dict[str, Any]]:
     return orders
 
 
-def report_json(r: CycleReport) -> dict[str, Any]:
-    """The DESIGN.md `--json` document for plan, rebalance, unwind and status."""
-    out: dict[str, Any] = {"cycle_id": r.cycle_id, "kind": r.kind, "execute": r.execute, "outcome": r.outcome}
+def trading_state_of(r: CycleReport) -> TradingStateInfo | None:
+    """The trading state as its owner reported it; without one, the gate's verdict.state (no reason)."""
+    if r.trading_state is not None:
+        return r.trading_state
+    if r.verdict is not None:
+        return TradingStateInfo(r.verdict.state)
+    return None
+
+
+def liquidation_distance(snap: Snapshot, asset: str) -> Decimal | None:
+    """|liquidation - mark| / mark of the asset's position now (None without both prices)."""
+    pos, mark = snap.positions.get(asset), snap.mark_prices.get(asset)
+    if pos is None or pos.liquidation_price is None or mark is None or mark.price <= 0:
+        return None
+    return abs(pos.liquidation_price - mark.price) / mark.price
+
+
+def unrealized_pnl(snap: Snapshot, asset: str) -> Decimal | None:
+    """The exchange's unrealised P&L, else (mark - entry) x amount."""
+    pos, mark = snap.positions.get(asset), snap.mark_prices.get(asset)
+    if pos is None:
+        return None
+    if pos.unrealized_pnl is not None:
+        return pos.unrealized_pnl
+    if pos.entry_price is None or mark is None:
+        return None
+    return (mark.price - pos.entry_price) * pos.amount
+
+
+def positions_json(snap: Snapshot) -> list[dict[str, Any]]:
+    out = []
+    for asset, pos in sorted(snap.positions.items()):
+        if pos.amount == 0:
+            continue
+        mark = snap.mark_prices.get(asset)
+        out.append({"asset": asset, "symbol": pos.symbol, "amount": s(pos.amount), "entry_price": s(pos.entry_price),
+                    "mark_price": s(mark.price if mark else None), "unrealized_pnl": s(unrealized_pnl(snap, asset)),
+                    "liquidation_price": s(pos.liquidation_price),
+                    "liquidation_distance": s(liquidation_distance(snap, asset))})
+    return out
+
+
+def report_json(r: CycleReport, *, journaled: bool = True) -> dict[str, Any]:
+    """The DESIGN.md `--json` document for plan, rebalance, unwind and status. A cycle that was not
+    journaled (`status`, `plan`) has `cycle_id` null: there is nothing to look up."""
+    out: dict[str, Any] = {"cycle_id": r.cycle_id if journaled else None, "journaled": journaled, "kind": r.kind,
+                           "execute": r.execute, "outcome": r.outcome}
+    state = trading_state_of(r)
+    if state is not None:
+        out["trading_state"] = {"state": state.state.value, "reason": state.reason,
+                                "since": state.since.isoformat() if state.since else None}
     if r.plan is not None:
         out.update(plan_to_json(r.plan))
     if r.verdict is not None:
@@ -168,6 +217,8 @@ def report_json(r: CycleReport) -> dict[str, Any]:
         a = r.snapshot.account
         out["account"] = {"equity": s(a.equity), "wallet": s(a.wallet), "initial_margin": s(a.initial_margin),
                           "maintenance_margin": s(a.maintenance_margin), "available": s(a.available)}
+    if r.snapshot is not None and any(p.amount != 0 for p in r.snapshot.positions.values()):
+        out["positions"] = positions_json(r.snapshot)
     if r.positions_after is not None:
         out["positions_after"] = {k: s(p.amount) for k, p in r.positions_after.items()}
     if r.mismatches:
@@ -200,26 +251,32 @@ def _pct(v: Decimal | None) -> str:
     return "-" if v is None else f"{v * 100:.2f}%"
 
 
-def allocation_table(p: Plan) -> Table:
+def allocation_table(p: Plan, *, unwind: bool = False) -> Table:
+    """The allocation per asset; the last column is the rebalance adjustment, or for an unwind the
+    perp notional each close takes off (minus the position)."""
     t = Table(title=f"Allocation (NAV {_money(p.nav)} {p.quote}, basis {p.nav_basis.value})", title_justify="left")
-    for col in ("asset", "target", "spot", "perp", "effective", "eff. %", "drift", "adjust"):
-        t.add_column(col, justify="left" if col == "asset" else "right")
+    for col in ("asset", "target", "spot", "perp", "effective", "eff. %", "drift", "close" if unwind else "adjust"):
+        t.add_column(col, justify="left" if col == "asset" else "right", no_wrap=col != "asset")
     for line in p.assets:
         drift = Text(_pct(line.drift), style="red" if abs(line.drift) > Decimal("0.02") else "")
-        adj = "unhedgeable" if not line.hedgeable and line.asset != p.quote else _money(line.adjustment)
+        if unwind:
+            adj = "-" if line.perp_notional == 0 else _money(-line.perp_notional)
+        else:
+            adj = "unhedgeable" if not line.hedgeable and line.asset != p.quote else _money(line.adjustment)
         t.add_row(line.asset, _pct(line.target_weight), _money(line.spot_value), _money(line.perp_notional),
                   _money(line.effective_value), _pct(line.effective_weight), drift, adj)
     return t
 
 
-def orders_table(r: CycleReport) -> Table:
+def orders_table(r: CycleReport, *, client_ids: bool = True) -> Table:
     """Orders with their fate (denied ones with their codes); the client order id goes last so narrow
     terminals fold only it. A resized order shows what the plan wanted after its amount; the avg
     column appears once some order has an average price."""
     orders = report_json(r).get("orders", [])
     with_avg = any(o.get("average") for o in orders)
     t = Table(title="Orders", title_justify="left", box=box.SIMPLE_HEAD, show_edge=False, padding=(0, 1, 0, 0))
-    for col in ("asset", "side", "amount", "notional", "status", *(("avg",) if with_avg else ()), "client id"):
+    for col in ("asset", "side", "amount", "notional", "status", *(("avg",) if with_avg else ()),
+                *(("client id",) if client_ids else ())):
         t.add_column(col, justify="right" if col in ("amount", "notional", "avg") else "left",
                      overflow="fold", no_wrap=col != "client id")
     for o in orders:
@@ -236,17 +293,34 @@ def orders_table(r: CycleReport) -> Table:
         cells: list[Any] = [o["asset"], side, amount, _money(Decimal(o["notional"])), Text(status, style=style)]
         if with_avg:
             cells.append(o.get("average") or "")
-        t.add_row(*cells, o["client_order_id"] or "")
+        if client_ids:
+            cells.append(o["client_order_id"] or "")
+        t.add_row(*cells)
     return t
 
 
-def risk_table(v: Verdict) -> Table:
-    t = Table(title=f"Risk gate: {v.state.value}", title_justify="left", show_header=False)
+def scale_text(v: Verdict) -> str:
+    return "1" if v.scale == 1 else f"{v.scale:.4f}"
+
+
+def gate_summary(v: Verdict) -> str:
+    """"Risk gate: ACTIVE", plus ", scaled to 0.2500 by MARGIN" when the common scale cut the book."""
+    text = f"Risk gate: {v.state.value}"
+    if v.scale < 1:
+        codes = list(dict.fromkeys(f.code for f in v.scaled_by)) or ["the gate"]
+        text += f", scaled to {scale_text(v)} by {', '.join(codes)}"
+    return text
+
+
+def risk_table(v: Verdict, quote: str = "USDT") -> Table:
+    t = Table(title=gate_summary(v), title_justify="left", show_header=False)
     t.add_column("k")
     t.add_column("v")
-    t.add_row("scale", "1" if v.scale == 1 else f"{v.scale:.4f}")
+    t.add_row("scale", scale_text(v))
     t.add_row("margin usage (post-trade)", _pct(v.margin_usage))
-    t.add_row("funding cost / day", _money(v.funding_cost_per_day, 4))
+    funding = Text(_money(v.funding_cost_per_day, 4))
+    funding.append(f" {quote}/day, + = you pay", style="dim")
+    t.add_row("funding cost / day", funding)
     t.add_row("stressed equity", _money(v.stressed_equity))
     t.add_row("stressed maintenance", _money(v.stressed_maintenance))
     t.add_row("planned net (N*)", _money(v.planned_net))
@@ -289,10 +363,61 @@ def bounds_text(v: Verdict, quote: str) -> Text | None:
     return out
 
 
-def report_renderable(r: CycleReport) -> Group:
+def state_text(info: TradingStateInfo) -> Text:
+    style = {TradingState.ACTIVE: "green", TradingState.REDUCING: "yellow", TradingState.HALTED: "bold red"}
+    out = Text("Trading state: ", style="bold")
+    out.append(info.state.value, style=style.get(info.state, ""))
+    if info.reason:
+        out.append(f" ({info.reason})")
+    if info.since is not None:
+        out.append(f" since {info.since.astimezone(timezone.utc):%Y-%m-%d %H:%M:%S} UTC", style="dim")
+    return out
+
+
+def positions_table(snap: Snapshot) -> Table:
+    """Open perp positions: amount (+ long, - short), entry, mark, unrealised P&L, liquidation price
+    and how far the mark is from it."""
+    t = Table(title=f"Positions ({snap.quote})", title_justify="left")
+    for col in ("asset", "amount", "entry", "mark", "uPnL", "liq. price", "liq. dist"):
+        t.add_column(col, justify="left" if col == "asset" else "right", no_wrap=True)
+    for asset, pos in sorted(snap.positions.items()):
+        if pos.amount == 0:
+            continue
+        mark = snap.mark_prices.get(asset)
+        pnl = unrealized_pnl(snap, asset)
+        t.add_row(asset, decimal_text(pos.amount), _money(pos.entry_price), _money(mark.price if mark else None),
+                  Text(_money(pnl), style="red" if pnl is not None and pnl < 0 else ""),
+                  _money(pos.liquidation_price), _pct(liquidation_distance(snap, asset)))
+    if not t.row_count:
+        t.caption = "no open perp positions"
+    return t
+
+
+def account_text(snap: Snapshot) -> Text | None:
+    a = snap.account
+    if a is None:
+        return None
+    return Text(f"Hedge account: equity {_money(a.equity)} {snap.quote}, available margin {_money(a.available)}, "
+                f"wallet {_money(a.wallet)}, maintenance {_money(a.maintenance_margin)}")
+
+
+def report_renderable(r: CycleReport, *, journaled: bool = True) -> Group:
+    """The tables of plan, rebalance, unwind and status. `journaled` False (status, plan) leaves out
+    the cycle id and client ids: nothing under them can be looked up."""
     parts: list[Any] = []
+    state = trading_state_of(r)
+    if r.kind == "status":
+        if state is not None:
+            parts.append(state_text(state))
+        if r.snapshot is not None:
+            parts.append(positions_table(r.snapshot))
+            account = account_text(r.snapshot)
+            if account is not None:
+                parts.append(account)
+    elif state is not None and state.reason:
+        parts.append(state_text(state))
     if r.plan is not None:
-        parts.append(allocation_table(r.plan))
+        parts.append(allocation_table(r.plan, unwind=r.kind == "unwind"))
         if r.plan.unhedgeable:
             parts.append(Text(f"unhedgeable (no perp market): {', '.join(r.plan.unhedgeable)}", style="yellow"))
         if r.plan.valued_at_mark:
@@ -304,16 +429,26 @@ def report_renderable(r: CycleReport) -> Group:
         for k in r.verdict.skipped:
             if r.plan is None or k not in r.plan.skipped:
                 parts.append(Text(f"skipped {k.asset}: {k.reason}", style="yellow"))
-        parts.append(risk_table(r.verdict))
+        parts.append(risk_table(r.verdict, r.plan.quote if r.plan is not None else "USDT"))
         bounds = bounds_text(r.verdict, r.plan.quote if r.plan is not None else "quote")
         if bounds is not None:
             parts.append(bounds)
         if r.verdict.approved or r.verdict.denied:
-            parts.append(orders_table(r))
+            parts.append(orders_table(r, client_ids=journaled))
     if r.plan is not None and not r.plan.triggered and r.kind != "unwind":
         parts.append(Text("Every asset is inside its band: nothing to do.", style="green"))
     for m in r.mismatches:
         parts.append(Text(f"position mismatch: {m}", style="red"))
-    parts.append(Text(f"cycle {r.cycle_id}: {r.outcome}" + (f" ({r.error})" if r.error else ""),
-                      style="red" if r.error else "bold"))
+    parts.append(outcome_text(r, journaled=journaled))
     return Group(*parts)
+
+
+def outcome_text(r: CycleReport, *, journaled: bool = True) -> Text:
+    """The last line: the cycle (only when it can be looked up), its outcome and the gate's summary."""
+    head = f"cycle {r.cycle_id}: {r.outcome}" if journaled else f"{r.outcome} (not journaled)"
+    if r.verdict is not None:
+        head += f"; {gate_summary(r.verdict)}"
+    if r.error:
+        head += f" ({r.error})"
+    style = "red" if r.error else "yellow" if r.verdict is not None and r.verdict.scale < 1 else "bold"
+    return Text(head, style=style)
