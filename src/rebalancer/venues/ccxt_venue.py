@@ -42,8 +42,10 @@ from .errors import (
     RejectedError,
     TransientError,
     VenueError,
+    Where,
     translate,
 )
+from ..logs import add_secret
 
 TIME_RESYNC_S = 600.0  # ccxt only syncs the clock inside load_markets: refresh it on a timer too
 TIERS_MAX_AGE_S = 3600.0  # leverage tiers are read at connect and again when older than this
@@ -182,6 +184,8 @@ def build_client(cfg: VenueConfig, *, session: Any = None) -> Any:
     caps = cfg.caps
     if cfg.mode not in caps.modes:
         raise FatalError(f"venues.{cfg.name}.mode: {cfg.mode!r} is not available for {cfg.exchange}")
+    for secret in (cfg.api_key, cfg.api_secret, cfg.password):
+        add_secret(secret)  # redacted wherever they might surface, whoever configured logging
     config: dict[str, Any] = {
         "timeout": cfg.timeout_ms,
         "options": {k: (dict(v) if isinstance(v, Mapping) else v) for k, v in caps.options.items()},
@@ -286,7 +290,8 @@ class CcxtVenue:
             try:
                 return await fn(*args)
             except Exception as exc:  # translated once, here
-                raise translate(exc, write=False, headers=getattr(exc, "response_headers", None)) from exc
+                raise translate(exc, write=False, headers=getattr(exc, "response_headers", None),
+                                where=self._where(client)) from exc
             finally:
                 self._observe(label, time.perf_counter() - started)
 
@@ -300,6 +305,11 @@ class CcxtVenue:
         )
         return await retrying(once)
 
+    def _where(self, client: Any) -> Where:
+        """Which venue's config keys an error message points the operator at."""
+        cfg = self.spot_cfg if client is self.spot_client and client is not self.hedge_client else self.hedge_cfg
+        return Where(venue=cfg.name, timeout_s=cfg.timeout_ms / 1000, local=cfg.mode == "local")
+
     def _observe(self, label: str, seconds: float) -> None:
         if self.on_request is not None:
             self.on_request(label, seconds)
@@ -311,7 +321,7 @@ class CcxtVenue:
                 try:
                     await client.load_time_difference()
                 except Exception as exc:
-                    raise translate(exc, write=False) from exc
+                    raise translate(exc, write=False, where=self._where(client)) from exc
         self._last_resync = time.monotonic()
 
     # ------------------------------------------------------------------ lifecycle
@@ -679,7 +689,8 @@ class CcxtVenue:
                 order.symbol, kind, order.side.value, float(order.amount), price, params
             )
         except Exception as exc:
-            raise translate(exc, write=True, headers=getattr(exc, "response_headers", None)) from exc
+            raise translate(exc, write=True, headers=getattr(exc, "response_headers", None),
+                            where=self._where(self.hedge_client)) from exc
         finally:
             self._observe("create_order", time.perf_counter() - started)
         return parse_order(raw, client_order_id, order.amount)

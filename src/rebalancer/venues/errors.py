@@ -6,11 +6,19 @@ look an order up by client id, or stop). The table is data, most specific class 
 
 from __future__ import annotations
 
+import asyncio
+import errno
 import json
 import re
-from typing import Any
+import socket
+from dataclasses import dataclass
+from typing import Any, Iterator
+from urllib.parse import urlsplit
 
+import aiohttp
 import ccxt
+
+from ..logs import redact_secrets
 
 
 class VenueError(Exception):
@@ -105,8 +113,129 @@ def _retry_after(headers: Any) -> float | None:
     return None
 
 
+# --------------------------------------------------------------------------- redaction at the boundary
+
+# A URL up to its query or fragment: ccxt messages embed the signed request URL
+# ("binance GET https://fapi.binance.com/fapi/v2/account?timestamp=...&signature=...").
+_URL_RE = re.compile(r"(?P<base>\bhttps?://[^\s?#\"'<>]+)(?P<query>[?#][^\s\"'<>]*)?", re.IGNORECASE)
+# Signed form bodies and echoed parameters outside a URL ("...&recvWindow=5000&signature=ab12").
+_SIGNED_PARAM_RE = re.compile(
+    r"(?P<name>(?<![\w-])(?:signature|sign|api_?key|apikey|api_?secret|secret|passphrase|password|token)=)"
+    r"(?P<value>[^&#\s\"'<>]+)",
+    re.IGNORECASE,
+)
+
+
+def scrub(text: str) -> str:
+    """Text safe for a log line, /healthz, an alert or the journal: every URL loses its query string
+    and fragment (the signature, the timestamp and the key travel there), signed parameters and
+    credential headers are masked, and so is every secret value the process has registered."""
+    text = _URL_RE.sub(lambda m: m.group("base"), text)
+    text = _SIGNED_PARAM_RE.sub(lambda m: m.group("name") + "**********", text)
+    return redact_secrets.redact_text(text)
+
+
+def _scrub_chain(exc: BaseException) -> None:
+    """Rewrite the string arguments of every exception in the chain (`raise ... from exc` keeps
+    ccxt's original in __cause__, and a rendered traceback prints it), so the signed URL is gone
+    from the traceback too, not only from the translated message."""
+    for link in _chain(exc):
+        if isinstance(link, VenueError):
+            continue
+        args = getattr(link, "args", ())
+        if any(isinstance(a, str) for a in args):
+            try:
+                link.args = tuple(scrub(a) if isinstance(a, str) else a for a in args)
+            except (AttributeError, TypeError):  # pragma: no cover - exotic exception types
+                pass
+
+
+def _chain(exc: BaseException | None) -> Iterator[BaseException]:
+    seen: set[int] = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        yield exc
+        exc = exc.__cause__ or exc.__context__
+
+
+# --------------------------------------------------------------------------- the cause in plain words
+
+
+@dataclass(frozen=True)
+class Where:
+    """What the boundary knows about the request that failed: which config keys an operator fixes."""
+
+    venue: str | None = None  # the config name: venues.<venue>
+    timeout_s: float | None = None
+    local: bool = False  # the local exchange (mode = "local"): "is it running?" is the first question
+
+
+def _endpoint(exc: BaseException) -> tuple[str | None, int | None]:
+    """host and port of the failed request: from aiohttp's connector error, else the URL in ccxt's message."""
+    for link in _chain(exc):
+        if isinstance(link, aiohttp.ClientConnectorError):
+            return link.host, link.port
+    match = _URL_RE.search(str(exc))
+    if match:
+        parts = urlsplit(match.group("base"))
+        try:
+            port = parts.port or (443 if parts.scheme == "https" else 80)
+        except ValueError:
+            port = None
+        return parts.hostname, port
+    return None, None
+
+
+def _key(where: Where, key: str) -> str:
+    return f"venues.{where.venue}.{key}" if where.venue else key
+
+
+_HTTP_STATUS_RE = re.compile(r"https?://\S+\s+(?P<code>[45]\d\d)\s+(?P<reason>[A-Za-z][A-Za-z -]*)")
+
+
+def plain_cause(exc: BaseException, where: Where = Where()) -> str | None:
+    """The cause of a transport or HTTP failure in plain words plus what to check, or None when the
+    exchange answered with its own words (those are clearer than anything said here)."""
+    links = list(_chain(exc))
+    host, port = _endpoint(exc)
+    address = f"{host}:{port}" if host and port else (host or "the exchange")
+    base_url = _key(where, "base_url")
+    if any(isinstance(e, socket.gaierror) or type(e).__name__ == "ClientConnectorDNSError" for e in links):
+        fix = (f"check the host in {base_url}" if where.local
+               else "check this machine's DNS and network")
+        return f"DNS lookup failed for host {host or '?'} ({fix})"
+    if any(isinstance(e, ConnectionRefusedError) or getattr(e, "errno", None) == errno.ECONNREFUSED for e in links):
+        fix = (f"is the local exchange running? check {base_url}" if where.local
+               else "is the exchange reachable from here? check the network, a proxy or firewall")
+        return f"connection refused by {address} ({fix})"
+    if any(isinstance(e, (asyncio.TimeoutError, TimeoutError, ccxt.RequestTimeout)) for e in links):
+        after = f" after {where.timeout_s:g} s" if where.timeout_s else ""
+        return (f"timed out{after} waiting for {address} (the exchange did not answer in time; "
+                f"check the network, or raise {_key(where, 'timeout_ms')})")
+    if any(isinstance(e, (ConnectionResetError, aiohttp.ServerDisconnectedError)) for e in links):
+        return f"connection to {address} was closed before it answered (the exchange or the network dropped it; retried)"
+    if any(isinstance(e, (aiohttp.ClientConnectorError, ConnectionError)) for e in links):
+        fix = f"check {base_url}" if where.local else "check the network"
+        return f"cannot connect to {address} ({fix})"
+    status = _HTTP_STATUS_RE.search(str(exc))
+    if status and status.group("code").startswith("5"):
+        reason = status.group("reason").strip()
+        return (f"the exchange answered HTTP {status.group('code')} {reason} "
+                "(a problem on its side; reads are retried, try again later)").replace("  ", " ")
+    return None
+
+
+def _auth_fix(where: Where) -> str:
+    return (f"check {_key(where, 'api_key')} and {_key(where, 'api_secret')}, "
+            "the key's permissions (futures trading) and its IP whitelist")
+
+
 def short_message(exc: BaseException) -> str:
-    """The exchange's own words when the body is JSON, else ccxt's message, on one line."""
+    """The exchange's own words when the body is JSON, else ccxt's message, on one line (scrubbed)."""
+    return scrub(_short_message(exc))
+
+
+def _short_message(exc: BaseException) -> str:
     text = str(exc)
     start = text.find("{")
     if start >= 0:
@@ -119,16 +248,25 @@ def short_message(exc: BaseException) -> str:
     return " ".join(text.split())[:300]
 
 
-def translate(exc: BaseException, *, write: bool, headers: Any = None) -> VenueError:
-    """Map a ccxt (or transport) exception to the venue error that says what to do next."""
+def translate(exc: BaseException, *, write: bool, headers: Any = None, where: Where | None = None) -> VenueError:
+    """Map a ccxt (or transport) exception to the venue error that says what to do next.
+
+    This is the venue boundary's one redaction rule: the message never carries a URL's query, a
+    signature, a key or a header (see `scrub`), and the original exceptions in the chain are scrubbed
+    too. Transport failures are said in plain words with the fix (`plain_cause`)."""
     if isinstance(exc, VenueError):
         return exc
+    where = where or Where()
+    _scrub_chain(exc)
     code = error_code(exc)
-    message = short_message(exc)
+    plain = plain_cause(exc, where)
+    message = plain or short_message(exc)
+    if plain is None and isinstance(exc, (ccxt.AuthenticationError, ccxt.AccountSuspended)):
+        message = f"{message} ({_auth_fix(where)})"
     if not isinstance(exc, ccxt.BaseError):
         # asyncio.TimeoutError or a raw aiohttp error slipping past ccxt: the request may have gone out.
         cls: type[VenueError] = UnknownOutcomeError if write else TransientError
-        return cls(f"{type(exc).__name__}: {message}", code=code)
+        return cls(message if plain else f"{type(exc).__name__}: {message}", code=code)
     limited = isinstance(exc, (ccxt.RateLimitExceeded, ccxt.DDoSProtection))
     for ccxt_cls, read_cls, write_cls in _TABLE:
         if isinstance(exc, ccxt_cls):
