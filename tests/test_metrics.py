@@ -9,15 +9,18 @@ from types import SimpleNamespace
 
 from prometheus_client.parser import text_string_to_metric_families
 
-from rebalancer.domain import OrderState, TradingState
+from rebalancer.domain import OrderState, TradingState, TradingStateInfo
 from rebalancer.metrics import Metrics
 
 STARTED = datetime(2026, 11, 25, 12, 0, tzinfo=timezone.utc)
 BTC, ETH = "BTC/USDT:USDT", "ETH/USDT:USDT"
 
 
-def line(asset: str, drift: str, weight: str) -> SimpleNamespace:
-    return SimpleNamespace(asset=asset, drift=Decimal(drift), effective_weight=Decimal(weight))
+def line(asset: str, drift: str, weight: str, *, nav: str = "10000", perp: str = "0") -> SimpleNamespace:
+    """An allocation line on a NAV of `nav`: all of the effective value in spot unless `perp` is given."""
+    w, d, n, p = Decimal(weight), Decimal(drift), Decimal(nav), Decimal(perp)
+    return SimpleNamespace(asset=asset, drift=d, effective_weight=w, target_weight=w - d,
+                           spot_value=w * n - p, perp_notional=p)
 
 
 def executed(state: OrderState) -> SimpleNamespace:
@@ -34,8 +37,13 @@ def report(
     orders=(OrderState.FILLED, OrderState.FILLED, OrderState.REJECTED),
     seconds: float = 4.5,
     with_plan: bool = True,
+    post_trade=None,
+    positions_after=None,
+    marks=None,
 ) -> SimpleNamespace:
     verdict = SimpleNamespace(
+        net_residual=Decimal("-12.5"), residual_bound=Decimal("40"), scale=Decimal("0.75"),
+        post_trade={} if post_trade is None else post_trade,
         state=state,
         margin_usage=Decimal(margin_usage) if margin_usage is not None else None,
         funding_cost_per_day=Decimal("1.25"),
@@ -45,7 +53,9 @@ def report(
         cycle_id="c-1",
         outcome=outcome,
         error=None,
-        plan=SimpleNamespace(assets=tuple(assets)) if with_plan else None,
+        plan=SimpleNamespace(assets=tuple(assets), nav=Decimal("10000")) if with_plan else None,
+        snapshot=SimpleNamespace(mark_prices={a: SimpleNamespace(price=Decimal(p)) for a, p in (marks or {}).items()}),
+        positions_after=positions_after,
         verdict=verdict if with_plan else None,
         executed=[executed(s) for s in orders],
         started_at=STARTED,
@@ -108,9 +118,45 @@ def test_observe_cycle_when_plan_present_then_drift_and_weight_per_asset():
     m = Metrics()
     m.observe_cycle(report())
 
-    assert value(m, "rebalancer_drift", asset="BTC") == 0.031
-    assert value(m, "rebalancer_drift", asset="ETH") == -0.031
+    assert value(m, "rebalancer_drift", asset="BTC", phase="before") == 0.031
+    assert value(m, "rebalancer_drift", asset="ETH", phase="before") == -0.031
     assert value(m, "rebalancer_effective_weight", asset="ETH") == 0.469
+
+
+def test_observe_cycle_when_orders_filled_then_drift_after_from_confirmed_positions():
+    """phase="after" is the weight the confirmed positions leave: BTC 0.531 -> short 0.0078 BTC at
+    40,000 (-312 on a NAV of 10,000) = 0.4998, drift -0.0002; not the pre-trade 0.031 a drift
+    alert would fire on after every trade."""
+    m = Metrics()
+    positions = {"BTC": SimpleNamespace(amount=Decimal("-0.0078")), "ETH": SimpleNamespace(amount=Decimal("0.155"))}
+    m.observe_cycle(report(positions_after=positions, marks={"BTC": "40000", "ETH": "2000"}))
+
+    assert value(m, "rebalancer_drift", asset="BTC", phase="before") == 0.031
+    assert abs(value(m, "rebalancer_drift", asset="BTC", phase="after") - (-0.0002)) < 1e-12
+    assert abs(value(m, "rebalancer_drift", asset="ETH", phase="after") - (-0.0)) < 1e-12
+
+
+def test_observe_cycle_when_no_confirmation_then_drift_after_from_verdict_post_trade():
+    """Without re-read positions (dry run, nothing sent), the verdict's post-trade book gives phase="after";
+    a failed cycle keeps the pre-trade drift as "after" (nothing is known to have changed)."""
+    m = Metrics()
+    m.observe_cycle(report("dry_run", post_trade={"BTC": Decimal("-310"), "ETH": Decimal("310")}, orders=()))
+    assert abs(value(m, "rebalancer_drift", asset="BTC", phase="after") - 0.0) < 1e-12
+    assert abs(value(m, "rebalancer_drift", asset="ETH", phase="after") - 0.0) < 1e-12
+
+    m.observe_cycle(report("failed", post_trade={"BTC": Decimal("-310")}, orders=()))
+    assert value(m, "rebalancer_drift", asset="BTC", phase="after") == 0.031
+
+
+def test_observe_cycle_when_verdict_present_then_net_residual_bound_and_scale():
+    """The balanced book's numbers come from the verdict; NaN until a cycle reaches the gate."""
+    m = Metrics()
+    assert math.isnan(value(m, "rebalancer_scale")) and math.isnan(value(m, "rebalancer_net_residual"))
+    m.observe_cycle(report())
+
+    assert value(m, "rebalancer_net_residual") == -12.5
+    assert value(m, "rebalancer_net_residual_bound") == 40
+    assert value(m, "rebalancer_scale") == 0.75
 
 
 def test_observe_cycle_when_asset_dropped_then_its_drift_series_disappears():
@@ -120,8 +166,8 @@ def test_observe_cycle_when_asset_dropped_then_its_drift_series_disappears():
     m.observe_cycle(report(assets=[line("BTC", "0.01", "0.5")]))
 
     got = samples(m)
-    assert ("rebalancer_drift", (("asset", "ETH"),)) not in got
-    assert got[("rebalancer_drift", (("asset", "BTC"),))] == 0.01
+    assert not [k for k in got if k[0] == "rebalancer_drift" and ("asset", "ETH") in k[1]]
+    assert got[("rebalancer_drift", (("asset", "BTC"), ("phase", "before")))] == 0.01
 
 
 def test_observe_cycle_when_verdict_present_then_margin_funding_and_min_liquidation_distance():
@@ -144,14 +190,16 @@ def test_observe_cycle_when_no_positions_or_margin_then_gauges_nan():
     assert math.isnan(value(m, "rebalancer_min_liquidation_distance"))
 
 
-def test_observe_cycle_when_state_changes_then_trading_state_one_hot():
-    """Exactly the current trading state reads 1, the others 0."""
+def test_set_trading_state_when_owner_changes_then_one_hot_and_cycles_do_not_override():
+    """Exactly the owner's current state reads 1, the others 0; a cycle's verdict never sets the gauge
+    (its owner does, the moment the state changes)."""
     m = Metrics()
-    m.observe_cycle(report(state=TradingState.ACTIVE))
+    m.set_trading_state(TradingStateInfo(TradingState.ACTIVE))
+    m.set_trading_state(TradingStateInfo(TradingState.HALTED, "forced after 3 consecutive failures"))
     m.observe_cycle(report(state=TradingState.REDUCING))
 
     assert {s.value: value(m, "rebalancer_trading_state", state=s.value) for s in TradingState} == {
-        "ACTIVE": 0, "REDUCING": 1, "HALTED": 0,
+        "ACTIVE": 0, "REDUCING": 0, "HALTED": 1,
     }
 
 
@@ -173,8 +221,8 @@ def test_observe_cycle_when_failed_before_plan_then_gauges_keep_last_values():
     m.observe_cycle(report())
     m.observe_cycle(report("failed", with_plan=False, orders=()))
 
-    assert value(m, "rebalancer_drift", asset="BTC") == 0.031
-    assert value(m, "rebalancer_trading_state", state="ACTIVE") == 1
+    assert value(m, "rebalancer_drift", asset="BTC", phase="before") == 0.031
+    assert value(m, "rebalancer_margin_usage") == 0.42
 
 
 def test_observe_request_when_called_then_latency_histogram_per_endpoint():

@@ -30,6 +30,7 @@ __all__ = [
     "consecutive_failures_alert",
     "from_settings",
     "render_text",
+    "trading_state_alert",
 ]
 
 log = structlog.get_logger("rebalancer.alerts")
@@ -362,6 +363,14 @@ def _one_legged(executed: Iterable[Any], cycle: dict[str, str]) -> list[Alert]:
 
 
 # --------------------------------------------------------------------------- alerts the daemon raises
+
+
+def trading_state_alert(info: Any) -> Alert:
+    """The trading state's owner changed to REDUCING or HALTED (TradingStateInfo: state, reason, since)."""
+    state = _value(info.state)
+    since = info.since.isoformat() if getattr(info, "since", None) else ""
+    return Alert("trading_state", "critical", f"Trading state {state}", str(info.reason or ""),
+                 f"trading_state:{state}", {"state": state, "reason": str(info.reason or ""), "since": since})
 
 
 def consecutive_failures_alert(count: int, last_error: str = "") -> Alert:

@@ -589,23 +589,39 @@ def halt(
 
     with reported_errors(ctx):
         settings = load_settings(config)
-        path = Path(settings.risk.kill_switch_file)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(f"{datetime.now(timezone.utc).isoformat()} {reason}\n")
-        typer.echo(f"kill switch ON: {path} (remove it or run `rebalancer resume` to trade again)")
+        path = settings.kill_switch_path()  # absolute: relative paths are the config file's directory
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(f"{datetime.now(timezone.utc).isoformat()} {reason}\n")
+        except OSError as exc:
+            raise CommandError(f"cannot write the kill switch file {path} ({exc.strerror or exc}): run this as "
+                               "the daemon's user, or fix risk.kill_switch_file") from None
+        typer.echo(f"kill switch ON: {path} (a running daemon sends no new order from now on; "
+                   "`rebalancer resume` to trade again)")
 
 
 @app.command()
 def resume(ctx: typer.Context, config: ConfigPath = DEFAULT_CONFIG_PATH) -> None:
-    """Release the kill switch file (risk.halted = true in the config still halts)."""
+    """Release the kill switch file and clear a state forced by failures (risk.halted = true still halts)."""
     with reported_errors(ctx):
         settings = load_settings(config)
-        path = Path(settings.risk.kill_switch_file)
+        path = settings.kill_switch_path()
         if path.exists():
             path.unlink()
             typer.echo(f"kill switch OFF: removed {path}")
         else:
             typer.echo(f"kill switch was not engaged ({path} does not exist)")
+        journal_path = settings.journal_path()
+        if journal_path.exists():  # a state forced by failures is kept in the journal: clear it there
+            from rebalancer.journal import Journal
+
+            with Journal(journal_path, read_only=False) as journal:
+                cleared = journal.clear_forced_state()
+            if cleared is not None:
+                typer.echo(f"forced {cleared.state} cleared ({cleared.reason}; since {cleared.since.isoformat()}) "
+                           f"in {journal_path}: a running daemon trades again from its next cycle")
+            else:
+                typer.echo(f"no forced state in {journal_path}")
         if settings.risk.halted:
             raise CommandError("risk.halted = true in the config still halts trading", exit_code=1)
 

@@ -1,7 +1,10 @@
 """`rebalancer run`: scheduled cycles (APScheduler), signals, health/metrics endpoint, alerts.
 
-One cycle at a time; SIGTERM/SIGINT let an in-flight cycle settle its orders, then exit 0;
-SIGHUP reloads the config only if it validates.
+One cycle at a time; SIGTERM/SIGINT let an in-flight cycle settle its orders (up to
+`rebalance.shutdown_timeout_s`), then exit 0; SIGHUP reloads the config only if it validates.
+The daemon starts whatever the exchange's state: connecting is part of a cycle. The trading state
+(ACTIVE / REDUCING / HALTED and why) belongs to `trading_state.TradingStateOwner`; health,
+metrics and alerts follow it the moment it changes.
 """
 
 from __future__ import annotations
@@ -30,6 +33,10 @@ class LockHeld(RuntimeError):
     """Another process trades this account (it holds the journal's lock)."""
 
 
+class LockUnavailable(RuntimeError):
+    """The lock file beside the journal cannot be created (read-only or missing directory)."""
+
+
 class JournalLock:
     """An exclusive flock beside the journal: one trading process per journal and account."""
 
@@ -38,8 +45,16 @@ class JournalLock:
         self._fd: int | None = None
 
     def acquire(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as exc:
+            where = self.path.absolute()
+            raise LockUnavailable(
+                f"cannot create the journal lock {where} ({exc.strerror or exc}): trading needs the journal's "
+                f"directory {where.parent} writable by this user; fix its permissions or point [journal] path "
+                "at a writable place (read-only commands such as status and orders work without it)"
+            ) from None
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -84,7 +99,8 @@ class Daemon:
         *,
         config_path: str | Path | None = None,
         rebalancer_factory: Callable[[Settings], Any] | None = None,
-        shutdown_timeout_s: float = 30.0,
+        shutdown_timeout_s: float | None = None,
+        state_poll_s: float = 0.5,
         clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc),
     ) -> None:
         from .alerts import from_settings as alerts_from_settings
@@ -93,7 +109,8 @@ class Daemon:
         self.settings = settings
         self.config_path = config_path
         self.clock = clock
-        self.shutdown_timeout_s = shutdown_timeout_s
+        self._shutdown_timeout_s = shutdown_timeout_s
+        self.state_poll_s = state_poll_s
         self._factory = rebalancer_factory or self._default_factory
         self.metrics = Metrics()
         self.alerts = alerts_from_settings(settings.alerts)
@@ -102,8 +119,9 @@ class Daemon:
         self._current: asyncio.Task | None = None
         self.rebalancer: Any = None
         self.consecutive_failures = 0
-        self.forced_state: TradingState | None = None
         self.last_cycle: dict[str, Any] = {}
+        self._watcher: asyncio.Task | None = None
+        self._background: set[asyncio.Task] = set()
         self.cycles_run = 0
         self.scheduler: AsyncIOScheduler | None = None
         self._runner: web.AppRunner | None = None
@@ -117,21 +135,37 @@ class Daemon:
 
     # ------------------------------------------------------------------ lifecycle
 
+    @property
+    def shutdown_timeout_s(self) -> float:
+        if self._shutdown_timeout_s is not None:
+            return self._shutdown_timeout_s
+        return float(self.settings.rebalance.shutdown_timeout_s)
+
+    @property
+    def trading(self) -> Any:
+        """The trading state's owner (the rebalancer's, so the gate and the executor read the same)."""
+        return self.rebalancer.trading
+
     async def run(self) -> int:
-        lock = JournalLock(self.settings.journal.path)
+        lock = JournalLock(self.settings.journal_path())
         lock.acquire()
         try:
             self.rebalancer = self._factory(self.settings)
             if hasattr(self.rebalancer.venue, "on_request"):
                 self.rebalancer.venue.on_request = self.metrics.observe_request
             try:
-                unresolved = await self.rebalancer.resolve()
-                if unresolved:
-                    log.warning("orders_unresolved_at_start", count=len(unresolved))
+                self.trading.subscribe(self._state_changed)
+                self.metrics.set_trading_state(self.trading.refresh())
                 await self._start_health()
                 self._install_signals()
                 self._start_scheduler()
-                log.info("daemon_started", schedule=self.settings.rebalance.schedule, health=self.health_url)
+                self._watcher = asyncio.create_task(self._watch_state())
+                if not self.settings.rebalance.run_at_start:
+                    # Crash leftovers are settled by every executing cycle first; without a cycle at
+                    # start, try now (an unreachable exchange is retried by the first cycle).
+                    self._spawn(self._resolve_at_start())
+                log.info("daemon_started", schedule=self.settings.rebalance.schedule, health=self.health_url,
+                         state=self.trading.current.state.value)
                 await self.stop_event.wait()
                 log.info("daemon_stopping")
                 await self._shutdown()
@@ -143,11 +177,27 @@ class Daemon:
         log.info("daemon_stopped", cycles=self.cycles_run)
         return 0
 
+    async def _resolve_at_start(self) -> None:
+        async with self._cycle_lock:
+            try:
+                unresolved = await self.rebalancer.resolve()
+                if unresolved:
+                    log.warning("orders_unresolved_at_start", count=len(unresolved))
+            except Exception as exc:
+                log.warning("connect_failed_at_start", error=str(exc) or type(exc).__name__,
+                            error_type=type(exc).__name__)
+
+    def _spawn(self, coro: Any) -> asyncio.Task:
+        task = asyncio.ensure_future(coro)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+        return task
+
     def _install_signals(self) -> None:
         loop = asyncio.get_running_loop()
         loop.add_signal_handler(signal.SIGTERM, self.request_stop, "SIGTERM")
         loop.add_signal_handler(signal.SIGINT, self.request_stop, "SIGINT")
-        loop.add_signal_handler(signal.SIGHUP, lambda: asyncio.ensure_future(self.reload()))
+        loop.add_signal_handler(signal.SIGHUP, lambda: self._spawn(self.reload()))
 
     def request_stop(self, why: str = "") -> None:
         log.info("stop_requested", signal=why)
@@ -170,15 +220,29 @@ class Daemon:
         self.scheduler.start()
 
     async def _shutdown(self) -> None:
-        if self.scheduler is not None:
-            self.scheduler.shutdown(wait=False)
-        if self._current is not None and not self._current.done():
+        """Wait for the cycle in flight (bounded), and only then stop the scheduler: APScheduler's
+        shutdown cancels the tasks of running jobs. The cycle runs in its own task, shielded from
+        that cancellation, so it settles every order it sent before the process exits."""
+        current = self._current
+        if current is not None and not current.done():
             log.info("waiting_for_cycle", timeout_s=self.shutdown_timeout_s)
             try:
-                await asyncio.wait_for(asyncio.shield(self._current), self.shutdown_timeout_s)
+                await asyncio.wait_for(asyncio.shield(current), self.shutdown_timeout_s)
+                log.info("cycle_settled_at_shutdown")
             except asyncio.TimeoutError:
-                log.error("cycle_abandoned_at_shutdown", timeout_s=self.shutdown_timeout_s)
-                self._current.cancel()
+                log.error("cycle_abandoned_at_shutdown", timeout_s=self.shutdown_timeout_s,
+                          detail="its orders stay pending/unknown in the journal; the next start settles them")
+                current.cancel()
+                await asyncio.gather(current, return_exceptions=True)
+            except Exception:
+                pass  # the cycle's own failure is logged by the cycle
+        if self.scheduler is not None:
+            self.scheduler.shutdown(wait=False)
+        for task in [self._watcher, *self._background]:
+            if task is not None and not task.done():
+                task.cancel()
+        await asyncio.gather(*(t for t in [self._watcher, *self._background] if t is not None),
+                             return_exceptions=True)
         if self._runner is not None:
             await self._runner.cleanup()
 
@@ -187,14 +251,19 @@ class Daemon:
     async def _scheduled_cycle(self) -> None:
         if self.stop_event.is_set():
             return
-        self._current = asyncio.current_task()
-        await self.run_cycle()
+        # The cycle gets its own task: a cancelled scheduler job must not cancel order settlement.
+        task = asyncio.ensure_future(self.run_cycle())
+        self._current = task
+        try:
+            await asyncio.shield(task)
+        except asyncio.CancelledError:
+            if not task.done():
+                log.info("cycle_continues_after_job_cancelled")
+            raise
 
     async def run_cycle(self) -> Any:
         async with self._cycle_lock:  # belt and braces with max_instances=1
-            rb = self.rebalancer
-            rb.forced_state = self.forced_state
-            report = await rb.cycle(execute=True)
+            report = await self.rebalancer.cycle(execute=True)
             self.cycles_run += 1
             await self._after_cycle(report)
             return report
@@ -202,29 +271,64 @@ class Daemon:
     async def _after_cycle(self, report: Any) -> None:
         from .alerts import alerts_for_cycle, consecutive_failures_alert
 
-        failed = report.outcome == "failed"
+        failed = str(report.outcome) == "failed"
         self.consecutive_failures = self.consecutive_failures + 1 if failed else 0
         self.metrics.observe_cycle(report)
         self.metrics.set_consecutive_failures(self.consecutive_failures)
         self.last_cycle = {
             "cycle_id": report.cycle_id,
-            "outcome": report.outcome,
+            "outcome": str(report.outcome),
             "finished_at": (report.finished_at or self.clock()).isoformat(),
             "error": report.error,
         }
-        alerts = alerts_for_cycle(report, liquidation_warning=self.settings.alerts.liquidation_warning)
+        # The trading_state alert comes from the owner when the state changes, not once per cycle.
+        alerts = [a for a in alerts_for_cycle(report, liquidation_warning=self.settings.alerts.liquidation_warning)
+                  if a.kind != "trading_state"]
         limit = self.settings.rebalance.max_consecutive_failures
-        if failed and self.consecutive_failures >= limit and self.forced_state is None:
-            self.forced_state = TradingState(self.settings.rebalance.on_failures)
+        if failed and self.consecutive_failures >= limit and self.trading.forced is None:
+            state = TradingState(self.settings.rebalance.on_failures)
+            reason = f"forced after {self.consecutive_failures} consecutive failures: {report.error or 'failed'}"
             alerts.append(consecutive_failures_alert(self.consecutive_failures, report.error or ""))
-            log.error("trading_state_forced", state=self.forced_state.value, failures=self.consecutive_failures)
+            log.error("trading_state_forced", state=state.value, failures=self.consecutive_failures,
+                      reason=reason)
+            self.trading.force(state, reason)
         for alert in alerts:
-            if await self.alerts.send(alert):
-                self.metrics.count_alert(alert.kind)
-        if (not failed and self.settings.rebalance.one_legged == "unwind"
+            await self._send_alert(alert)
+        if (not failed and not self.stop_event.is_set() and self.settings.rebalance.one_legged == "unwind"
                 and any(a.kind == "one_legged_hedge" for a in alerts)):
             log.warning("one_legged_unwind")
             await self.rebalancer.cycle(execute=True, kind="unwind")
+
+    async def _send_alert(self, alert: Any) -> None:
+        if await self.alerts.send(alert):
+            self.metrics.count_alert(alert.kind)
+
+    # ------------------------------------------------------------------ trading state
+
+    def _state_changed(self, old: Any, new: Any) -> None:
+        """The owner's state changed (a cycle, `halt`/`resume` in another process, the config)."""
+        from .alerts import trading_state_alert
+
+        self.metrics.set_trading_state(new)
+        if self.trading.forced is None and self.consecutive_failures >= self.settings.rebalance.max_consecutive_failures:
+            # `rebalancer resume` cleared the forced state: the failure count starts again.
+            self.consecutive_failures = 0
+            self.metrics.set_consecutive_failures(0)
+        if new.state is not TradingState.ACTIVE:
+            try:
+                self._spawn(self._send_alert(trading_state_alert(new)))
+            except RuntimeError:  # no running loop (called outside the daemon)
+                pass
+
+    async def _watch_state(self) -> None:
+        """Read the state's sources twice a second, so a `halt` or `resume` from another process
+        shows in /healthz, /metrics and alerts at once, not at the next cycle."""
+        while True:
+            await asyncio.sleep(self.state_poll_s)
+            try:
+                self.trading.refresh()
+            except Exception as exc:
+                log.warning("trading_state_refresh_failed", error=str(exc))
 
     # ------------------------------------------------------------------ reload
 
@@ -243,8 +347,8 @@ class Daemon:
             new = new.model_copy(update={"venues": self.settings.venues, "journal": self.settings.journal})
         schedule_changed = new.rebalance.schedule != self.settings.rebalance.schedule
         self.settings = new
-        self.rebalancer.settings = new
-        # A state forced by consecutive failures survives a reload: only a restart clears it.
+        self.rebalancer.settings = new  # the trading state's owner reads the new config too
+        # A state forced by consecutive failures survives a reload (it is in the journal): `resume` clears it.
         if schedule_changed and self.scheduler is not None:
             self.scheduler.reschedule_job("cycle", trigger=make_trigger(new))
         log.info("config_reloaded", schedule=new.rebalance.schedule)
@@ -258,6 +362,7 @@ class Daemon:
             return  # disabled by config
         app = web.Application()
         app.router.add_get("/healthz", self._healthz)
+        app.router.add_get("/livez", self._livez)
         app.router.add_get("/metrics", self._metrics)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
@@ -267,24 +372,49 @@ class Daemon:
         self.health_url = f"http://{h.host}:{port}"
 
     def health(self) -> dict[str, Any]:
-        halted = self.settings.kill_switch_engaged()
-        state = "HALTED" if halted else (self.forced_state.value if self.forced_state else "ACTIVE")
-        ok = self.consecutive_failures < self.settings.rebalance.max_consecutive_failures
+        """The readiness document: ready (HTTP 200) while trading may happen, i.e. not HALTED and
+        fewer than `rebalance.max_consecutive_failures` failed cycles in a row; 503 otherwise, with why."""
+        info = self.trading.refresh() if self.rebalancer is not None else None
+        limit = self.settings.rebalance.max_consecutive_failures
+        failing = self.consecutive_failures >= limit
+        halted = info is not None and info.state is TradingState.HALTED
+        status = "failing" if failing else ("halted" if halted else "ok")
+        kill_file = self.settings.kill_switch_path()
+        forced = self.trading.forced if self.rebalancer is not None else None
+        last_error = self.last_cycle.get("error") if self.last_cycle else None
         return {
-            "status": "ok" if ok else "failing",
-            "state": state,
-            "kill_switch": halted,
+            "status": status,
+            "ready": status == "ok",
+            "state": info.state.value if info else "ACTIVE",
+            "reason": info.reason if info else "",
+            "since": info.since.isoformat() if info and info.since else None,
+            "kill_switch": kill_file.exists() or self.settings.risk.halted,
+            "kill_switch_file": str(kill_file),
+            "forced": ({"state": forced.state, "reason": forced.reason, "since": forced.since.isoformat()}
+                       if forced is not None else None),
             "cycles": self.cycles_run,
             "consecutive_failures": self.consecutive_failures,
+            "max_consecutive_failures": limit,
+            "exchange": {
+                "connected": bool(getattr(self.rebalancer, "connected", False)),
+                "last_error": last_error if self.last_cycle.get("outcome") == "failed" else None,
+            },
             "last_cycle": self.last_cycle or None,
             "cycle_running": self._cycle_lock.locked(),
         }
 
     async def _healthz(self, request: web.Request) -> web.Response:
         body = self.health()
-        return web.json_response(body, status=200 if body["status"] == "ok" else 503)
+        return web.json_response(body, status=200 if body["ready"] else 503)
+
+    async def _livez(self, request: web.Request) -> web.Response:
+        """Liveness: the process and its event loop answer. Never 503 for trading reasons, so a
+        supervisor does not restart a daemon that is (correctly) halted."""
+        return web.json_response({"alive": True, "cycle_running": self._cycle_lock.locked()})
 
     async def _metrics(self, request: web.Request) -> web.Response:
+        if self.rebalancer is not None:
+            self.trading.refresh()  # the state gauge is current at every scrape
         return web.Response(body=self.metrics.render(), headers={"Content-Type": self.metrics.content_type})
 
 
@@ -292,4 +422,4 @@ def run_daemon(config_path: str | Path | None, settings: Settings) -> int:
     return asyncio.run(Daemon(settings, config_path=config_path).run())
 
 
-__all__ = ["Daemon", "JournalLock", "LockHeld", "make_trigger", "run_daemon"]
+__all__ = ["Daemon", "JournalLock", "LockHeld", "LockUnavailable", "make_trigger", "run_daemon"]

@@ -31,8 +31,10 @@ __all__ = [
     "TRANSITIONS",
     "UNRESOLVED_STATES",
     "CycleRecord",
+    "ForcedState",
     "Journal",
     "JournalError",
+    "JournalOpenError",
     "OrderRecord",
     "is_allowed_transition",
     "parse_duration",
@@ -145,6 +147,19 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         """,
         "CREATE INDEX order_events_client_order_id ON order_events (client_order_id, id)",
     ),
+    (
+        # The trading state forced by the daemon (consecutive failures) or by an operator: one row per
+        # key ("forced"), so another process (`rebalancer resume`) can clear it in a running daemon.
+        """
+        CREATE TABLE trading_state (
+            key    TEXT PRIMARY KEY,
+            state  TEXT NOT NULL,
+            reason TEXT NOT NULL DEFAULT '',
+            since  TEXT NOT NULL,
+            source TEXT NOT NULL DEFAULT ''
+        )
+        """,
+    ),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -154,6 +169,38 @@ BUSY_TIMEOUT_MS = 5000
 class JournalError(Exception):
     """The journal refused a write that would contradict what it holds (unknown id, conflicting intent,
     a newer schema). Do not retry: it is a bug or a second program writing the same ids."""
+
+
+class JournalOpenError(JournalError):
+    """The journal file cannot be opened or written: the message names the file and what to do."""
+
+
+@dataclass(frozen=True)
+class ForcedState:
+    """A trading state set by the daemon or an operator and kept in the journal until cleared."""
+
+    state: str
+    reason: str
+    since: datetime
+    source: str = ""
+
+
+def _open_problem(path: str, exc: BaseException) -> str:
+    """One line naming the journal file, what is wrong with it and the fix."""
+    text = str(exc) or type(exc).__name__
+    where = str(Path(path).absolute()) if not path.startswith("file:") and path != ":memory:" else path
+    lowered = text.lower()
+    if "not a database" in lowered or "malformed" in lowered or "file is encrypted" in lowered:
+        return (f"journal {where} is not a rebalancer journal ({text}): point [journal] path at another "
+                "file, or move this one away to start a new journal")
+    if "readonly" in lowered or "read-only" in lowered or "permission" in lowered or "errno 13" in lowered \
+            or "errno 30" in lowered:
+        return (f"journal {where} is read-only ({text}): make it and its directory "
+                f"{Path(where).parent} writable by this user, or point [journal] path at a writable place")
+    if "unable to open" in lowered or "no such file" in lowered or "not a directory" in lowered:
+        return (f"cannot open journal {where} ({text}): check that its directory {Path(where).parent} "
+                "exists and is readable and writable by this user, or point [journal] path elsewhere")
+    return f"cannot use journal {where} ({text}): check the file and its directory, or point [journal] path elsewhere"
 
 
 @dataclass(frozen=True)
@@ -350,45 +397,93 @@ class Journal:
     means it may exist on the exchange and must be looked up by client order id.
     """
 
-    def __init__(self, path: str | Path):
+    def __init__(self, path: str | Path, *, read_only: bool | None = None):
+        """Open (creating and migrating) the journal. `read_only=None` opens it read-only by itself
+        when the file or its directory is not writable (a reader such as `status` still works);
+        True never writes; False fails with a JournalOpenError naming the file and the fix."""
         self.path = str(path)
         in_memory = self.path == ":memory:" or self.path.startswith("file::memory:")
-        if not in_memory and not self.path.startswith("file:"):
-            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        is_uri = self.path.startswith("file:")
+        if read_only is None:
+            read_only = not in_memory and not is_uri and not _writable(Path(self.path))
+        self.read_only = bool(read_only)
+        if not in_memory and not is_uri and not self.read_only:
+            try:
+                Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise JournalOpenError(_open_problem(self.path, exc)) from None
+        if self.read_only and not is_uri and not Path(self.path).exists():
+            raise JournalOpenError(
+                f"journal {Path(self.path).absolute()} does not exist and its directory is not writable: "
+                "run a rebalance once with write access, or point [journal] path at an existing journal")
         # One connection guarded by a lock: sqlite3 objects are not safe for concurrent use, and
         # check_same_thread=False lets executor threads (asyncio.to_thread) share it.
         # isolation_level=None: transactions are explicit (BEGIN IMMEDIATE), not sqlite3's implicit ones.
-        try:
-            self._conn = sqlite3.connect(
-                self.path,
-                timeout=BUSY_TIMEOUT_MS / 1000,
-                isolation_level=None,
-                check_same_thread=False,
-                uri=self.path.startswith("file:"),
-            )
-        except sqlite3.Error as exc:
-            raise JournalError(f"cannot open journal {self.path}: {exc}") from exc
-        self._conn.row_factory = sqlite3.Row
         self._lock = threading.RLock()
         self._closed = False
+        self._conn = self._connect(self.path, is_uri=is_uri, immutable=False)
         try:
-            self._configure()
+            try:
+                self._configure()
+            except sqlite3.OperationalError:
+                if not self.read_only:
+                    raise
+                # A WAL journal in a directory we cannot write: SQLite cannot create the -shm file.
+                # With no -wal file beside it, every committed row is in the main file: read it as
+                # immutable.
+                self._conn.close()
+                if Path(f"{self.path}-wal").exists():
+                    raise
+                self._conn = self._connect(self.path, is_uri=is_uri, immutable=True)
+                self._configure()
             self._migrate()
+        except JournalError:
+            self._conn.close()
+            raise
+        except sqlite3.Error as exc:
+            self._conn.close()
+            raise JournalOpenError(_open_problem(self.path, exc)) from None
         except BaseException:
             self._conn.close()
             raise
+
+    def _connect(self, path: str, *, is_uri: bool, immutable: bool) -> sqlite3.Connection:
+        target, uri = path, is_uri
+        if self.read_only and not is_uri:
+            target = Path(path).absolute().as_uri() + ("?mode=ro&immutable=1" if immutable else "?mode=ro")
+            uri = True
+        try:
+            conn = sqlite3.connect(target, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None,
+                                   check_same_thread=False, uri=uri)
+        except sqlite3.Error as exc:
+            raise JournalOpenError(_open_problem(path, exc)) from None
+        conn.row_factory = sqlite3.Row
+        return conn
 
     # ------------------------------------------------------------------ setup
 
     def _configure(self) -> None:
         c = self._conn
         c.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        if self.read_only:
+            c.execute("PRAGMA query_only = ON")
+            self.journal_mode = c.execute("PRAGMA journal_mode").fetchone()[0]
+            return
         # WAL lets `rebalancer orders` read while the daemon writes, and survives crashes mid-commit.
         self.journal_mode = c.execute("PRAGMA journal_mode = WAL").fetchone()[0]
         c.execute("PRAGMA synchronous = FULL")
         c.execute("PRAGMA foreign_keys = ON")
 
     def _migrate(self) -> None:
+        if self.read_only:
+            current = self._conn.execute("PRAGMA user_version").fetchone()[0]
+            if current > SCHEMA_VERSION:
+                raise JournalError(
+                    f"journal {self.path} has schema version {current}, newer than this program's "
+                    f"{SCHEMA_VERSION}: upgrade rebalancer or point [journal] path at another file"
+                )
+            self._version = current  # an older read-only journal is read as it is (missing tables: empty)
+            return
         with self._write() as c:
             # Read the version inside the write transaction: two processes opening a fresh file at
             # once must not both run migration 1.
@@ -402,6 +497,7 @@ class Journal:
                 for statement in MIGRATIONS[version - 1]:
                     c.execute(statement)
                 c.execute(f"PRAGMA user_version = {version}")
+        self._version = SCHEMA_VERSION
 
     @property
     def schema_version(self) -> int:
@@ -428,15 +524,28 @@ class Journal:
         second process waits (busy_timeout) instead of failing to upgrade a read lock mid-transaction."""
         with self._lock:
             self._check_open()
+            if self.read_only:
+                raise JournalOpenError(
+                    f"journal {Path(self.path).absolute()} is open read-only (the file or its directory is not "
+                    "writable by this user): run this as the user that owns it, or make it writable")
             c = self._conn
-            c.execute("BEGIN IMMEDIATE")
+            try:
+                c.execute("BEGIN IMMEDIATE")
+            except sqlite3.OperationalError as exc:
+                if "locked" in str(exc) or "busy" in str(exc):
+                    raise
+                raise JournalOpenError(_open_problem(self.path, exc)) from None
             try:
                 yield c
             except BaseException:
                 c.execute("ROLLBACK")
                 raise
             else:
-                c.execute("COMMIT")
+                try:
+                    c.execute("COMMIT")
+                except sqlite3.OperationalError as exc:
+                    c.execute("ROLLBACK")
+                    raise JournalOpenError(_open_problem(self.path, exc)) from None
 
     def _read(self, sql: str, params: tuple | list = ()) -> list[sqlite3.Row]:
         with self._lock:
@@ -551,6 +660,40 @@ class Journal:
             f"SELECT * FROM ({select} ORDER BY {time_column} DESC, rowid DESC LIMIT {int(limit)})"
             f" ORDER BY {time_column}, rowid"
         )
+
+    # ------------------------------------------------------------------ trading state
+
+    def forced_state(self, key: str = "forced") -> ForcedState | None:
+        """The trading state forced (by the daemon or an operator) and not cleared yet, if any."""
+        if self._version < 2:
+            return None  # an older read-only journal has no such table: nothing was forced
+        rows = self._read("SELECT state, reason, since, source FROM trading_state WHERE key = ?", (key,))
+        if not rows:
+            return None
+        r = rows[0]
+        return ForcedState(r["state"], r["reason"], _time_from_text(r["since"]) or datetime.now(timezone.utc),
+                           r["source"])
+
+    def set_forced_state(self, state: str, *, reason: str, since: datetime, source: str = "",
+                         key: str = "forced") -> None:
+        """Force a trading state until clear_forced_state (kept across restarts)."""
+        with self._write() as c:
+            c.execute(
+                "INSERT INTO trading_state (key, state, reason, since, source) VALUES (?, ?, ?, ?, ?)"
+                " ON CONFLICT (key) DO UPDATE SET state = excluded.state, reason = excluded.reason,"
+                " since = excluded.since, source = excluded.source",
+                (key, str(state), reason, _time_to_text(since), source),
+            )
+
+    def clear_forced_state(self, key: str = "forced") -> ForcedState | None:
+        """Remove a forced state; returns what it was (None: nothing was forced)."""
+        with self._write() as c:
+            row = c.execute("SELECT state, reason, since, source FROM trading_state WHERE key = ?", (key,)).fetchone()
+            if row is None:
+                return None
+            c.execute("DELETE FROM trading_state WHERE key = ?", (key,))
+        return ForcedState(row["state"], row["reason"], _time_from_text(row["since"]) or datetime.now(timezone.utc),
+                           row["source"])
 
     # ------------------------------------------------------------------ orders
 
@@ -998,6 +1141,18 @@ def _intent_differences(existing: OrderRecord, content: dict[str, Any]) -> list[
 
 _DURATION_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 _DURATION_PART = re.compile(r"(\d+)([smhdw])")
+
+
+def _writable(path: Path) -> bool:
+    """Can this process write the journal file (or create it)? Root passes every check (access())."""
+    import os
+
+    if path.exists():
+        return os.access(path, os.W_OK) and os.access(path.parent, os.W_OK)
+    parent = path.parent
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    return os.access(parent, os.W_OK)
 
 
 def parse_duration(text: str) -> timedelta:

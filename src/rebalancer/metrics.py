@@ -5,6 +5,7 @@ Each `Metrics` owns its own CollectorRegistry, so tests and several instances ne
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
@@ -12,7 +13,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, gene
 from .alerts import KINDS as ALERT_KINDS
 from .domain import OrderState, TradingState
 
-__all__ = ["CYCLE_OUTCOMES", "Metrics"]
+__all__ = ["CYCLE_OUTCOMES", "Metrics", "drift_after"]
 
 # The outcomes service.Rebalancer.cycle() reports; pre-created at 0 so rate() and absent() work from the start.
 CYCLE_OUTCOMES = ("done", "partial", "denied", "nothing_to_do", "dry_run", "failed")
@@ -37,7 +38,10 @@ class Metrics:
                               "Orders by the state they ended the cycle in (denied: held back by the risk gate, "
                               "never sent).", ["status"], registry=r)
         self.alerts = Counter("rebalancer_alerts_total", "Alerts sent, by kind.", ["kind"], registry=r)
-        self.drift = Gauge("rebalancer_drift", "Effective weight minus target weight.", ["asset"], registry=r)
+        self.drift = Gauge("rebalancer_drift",
+                           "Effective weight minus target weight: phase=before the cycle traded, phase=after it "
+                           "(confirmed positions, else the verdict's post-trade book).", ["asset", "phase"],
+                           registry=r)
         self.effective_weight = Gauge(
             "rebalancer_effective_weight", "Effective (spot + perp) weight of NAV.", ["asset"], registry=r
         )
@@ -48,8 +52,16 @@ class Metrics:
         self.min_liquidation_distance = Gauge("rebalancer_min_liquidation_distance",
                                               "Smallest distance of a position to its liquidation price.",
                                               registry=r)
-        self.trading_state = Gauge("rebalancer_trading_state", "1 for the current trading state, 0 for the others.",
-                                   ["state"], registry=r)
+        self.trading_state = Gauge("rebalancer_trading_state",
+                                   "1 for the current trading state, 0 for the others (updated the moment it "
+                                   "changes).", ["state"], registry=r)
+        self.net_residual = Gauge("rebalancer_net_residual",
+                                  "Post-trade net perp notional minus the planned net, from the last verdict "
+                                  "(quote currency).", registry=r)
+        self.residual_bound = Gauge("rebalancer_net_residual_bound",
+                                    "What the net residual may be this cycle (|net_residual| <= bound).", registry=r)
+        self.scale = Gauge("rebalancer_scale", "The common scale k the risk gate applied to every leg (1 = none).",
+                           registry=r)
         self.last_cycle_timestamp = Gauge("rebalancer_last_cycle_timestamp_seconds",
                                           "Unix time the last cycle finished.", registry=r)
         self.consecutive_failures = Gauge("rebalancer_consecutive_failures", "Failed cycles in a row.", registry=r)
@@ -67,7 +79,8 @@ class Metrics:
         for trading_state in TradingState:
             self.trading_state.labels(state=trading_state.value).set(0)
         # Unknown until the first cycle that gets as far as the risk gate.
-        for gauge in (self.margin_usage, self.funding_cost_per_day, self.min_liquidation_distance):
+        for gauge in (self.margin_usage, self.funding_cost_per_day, self.min_liquidation_distance,
+                      self.net_residual, self.residual_bound, self.scale):
             gauge.set(float("nan"))
 
     def observe_cycle(self, report: Any) -> None:
@@ -89,8 +102,10 @@ class Metrics:
             # Replace, not update: an asset dropped from the targets must not keep its last drift forever.
             self.drift.clear()
             self.effective_weight.clear()
+            after = drift_after(report)
             for line in plan.assets:
-                self.drift.labels(asset=line.asset).set(float(line.drift))
+                self.drift.labels(asset=line.asset, phase="before").set(float(line.drift))
+                self.drift.labels(asset=line.asset, phase="after").set(float(after.get(line.asset, line.drift)))
                 self.effective_weight.labels(asset=line.asset).set(float(line.effective_weight))
 
         if verdict is not None:
@@ -98,15 +113,23 @@ class Metrics:
             self.funding_cost_per_day.set(_float_or_nan(verdict.funding_cost_per_day))
             distances = list(verdict.liquidation_distances.values())
             self.min_liquidation_distance.set(float(min(distances)) if distances else float("nan"))
-            current = _value(verdict.state)
-            for state in TradingState:
-                self.trading_state.labels(state=state.value).set(1 if state.value == current else 0)
+            self.net_residual.set(float(verdict.net_residual))
+            self.residual_bound.set(float(verdict.residual_bound))
+            self.scale.set(float(verdict.scale))
+        # The trading state gauge is not set here: its owner (trading_state.py) sets it through
+        # set_trading_state the moment it changes, between cycles too.
 
         started, finished = getattr(report, "started_at", None), getattr(report, "finished_at", None)
         if finished is not None or started is not None:
             self.last_cycle_timestamp.set((finished or started).timestamp())
         if started is not None and finished is not None:
             self.cycle_duration.observe(max((finished - started).total_seconds(), 0.0))
+
+    def set_trading_state(self, info: Any) -> None:
+        """1 for the owner's current state, 0 for the others (TradingStateInfo or a TradingState)."""
+        current = _value(getattr(info, "state", info))
+        for state in TradingState:
+            self.trading_state.labels(state=state.value).set(1 if state.value == current else 0)
 
     def observe_request(self, endpoint: str, seconds: float) -> None:
         self.request_latency.labels(endpoint=endpoint).observe(seconds)
@@ -125,6 +148,29 @@ class Metrics:
     @property
     def content_type(self) -> str:
         return CONTENT_TYPE
+
+
+def drift_after(report: Any) -> dict[str, Decimal]:
+    """Each asset's effective weight minus target after the cycle: the confirmed positions when the
+    cycle re-read them, else the verdict's post-trade book when nothing is in doubt (nothing sent,
+    a dry run, or the orders were filled), else nothing (the caller keeps the pre-trade drift)."""
+    plan, snap = report.plan, getattr(report, "snapshot", None)
+    if plan is None or not plan.nav:
+        return {}
+    perp_after: dict[str, Decimal] = {}
+    positions = getattr(report, "positions_after", None)
+    verdict = getattr(report, "verdict", None)
+    if positions is not None and snap is not None:
+        for line in plan.assets:
+            pos, mark = positions.get(line.asset), snap.mark_prices.get(line.asset)
+            perp_after[line.asset] = pos.amount * mark.price if pos is not None and mark is not None else Decimal(0)
+    elif verdict is not None and str(report.outcome) != "failed":
+        for line in plan.assets:
+            perp_after[line.asset] = Decimal(verdict.post_trade.get(line.asset, line.perp_notional))
+    else:
+        return {}
+    return {line.asset: (line.spot_value + perp_after[line.asset]) / plan.nav - line.target_weight
+            for line in plan.assets}
 
 
 def _float_or_nan(value: Any) -> float:

@@ -20,6 +20,7 @@ from .core.planner import plan as make_plan
 from .core.planner import unwind_plan
 from .core.gate import gate
 from .settings import Settings
+from .trading_state import TradingStateOwner
 from .venues.ccxt_venue import CcxtVenue, VenueConfig, utc_now
 from .venues.errors import FatalError
 from .report import cycle_result_json, plan_to_json, verdict_to_json
@@ -95,23 +96,30 @@ class Rebalancer:
         self.settings = settings
         self.clock = clock
         self.venue = venue if venue is not None else make_venue(settings)
-        self.journal = journal if journal is not None else Journal(settings.journal.path)
+        self.journal = journal if journal is not None else Journal(settings.journal_path())
         r = settings.rebalance
+        # The one owner of ACTIVE / REDUCING / HALTED (kill switch, config, forced, the gate).
+        self.trading = TradingStateOwner(settings, self.journal, clock=clock)
         self.executor = Executor(self.venue, self.journal, clock=clock, order_type=r.order_type,
-                                 max_slippage=r.max_slippage, halted=lambda: self.limits().halted,
+                                 max_slippage=r.max_slippage, halted=self.trading.halted,
                                  **(executor_kw or {}))
         self.venue_name = settings.hedge_venue()[0]
         self.connected = False
-        self.forced_state: TradingState | None = None  # set by the daemon after repeated failures
+
+    @property
+    def settings(self) -> Settings:
+        return self._settings
+
+    @settings.setter
+    def settings(self, value: Settings) -> None:  # SIGHUP: the owner reads the new config too
+        self._settings = value
+        if getattr(self, "trading", None) is not None:
+            self.trading.settings = value
+            self.trading.refresh()
 
     def limits(self) -> RiskLimits:
-        """The gate's limits now: kill switch read fresh, plus any state the daemon forced."""
-        limits = self.settings.risk_limits()
-        if self.forced_state is TradingState.HALTED:
-            return replace(limits, halted=True)
-        if self.forced_state is TradingState.REDUCING:
-            return replace(limits, reducing=True)
-        return limits
+        """The gate's limits now, with the owner's state (kill switch, config, forced) read fresh."""
+        return self.trading.limits()
 
     async def start(self) -> None:
         """Connect: load markets once, check the account's position mode."""
@@ -147,6 +155,7 @@ class Rebalancer:
         planning errors: the report (and the journal, when `record`) says what failed."""
         started = self.clock()
         report = CycleReport(new_cycle_id(started), kind, execute, started)
+        report.trading_state = self.trading.refresh()
         cycle_log = log.bind(cycle_id=report.cycle_id, kind=kind, execute=execute)
         record = record or execute  # an executing cycle is always journaled
         if record:
@@ -174,6 +183,7 @@ class Rebalancer:
                            min_order_notional=Decimal(0) if kind == "unwind" else params.min_order_notional,
                            order_type=self.settings.rebalance.order_type)
             report.verdict = verdict = with_client_ids(verdict, report.cycle_id)
+            self.trading.observe_verdict(verdict)
             if record and verdict.denied:
                 self.journal.record_denied(report.cycle_id, verdict.denied, at=self.clock())
             if record:
