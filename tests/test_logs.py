@@ -108,10 +108,22 @@ def test_redact_when_credentials_hide_in_urls_or_headers_then_masked(text, leake
     assert leaked not in out["error"] and MASK in out["error"]
 
 
-def test_redact_when_signed_url_has_ordinary_params_then_those_are_kept():
-    """Only the credential parameter is masked; symbol and timestamp stay readable."""
+def test_redact_when_signed_url_then_whole_query_masked_path_kept():
+    """A signed URL loses its whole query (what the signature signs); scheme, host and path stay readable."""
     out = redact({"url": "https://x/fapi/v1/order?symbol=BTCUSDT&timestamp=17&signature=abcdef123"}, secrets=())
-    assert out["url"] == f"https://x/fapi/v1/order?symbol=BTCUSDT&timestamp=17&signature={MASK}"
+    assert out["url"] == f"https://x/fapi/v1/order?{MASK}"
+
+
+def test_redact_when_url_query_has_no_credential_then_kept():
+    """An ordinary query (no credential parameter) is left alone."""
+    out = redact({"url": "https://x/api/v3/ticker?symbol=BTCUSDT&limit=5"}, secrets=())
+    assert out["url"] == "https://x/api/v3/ticker?symbol=BTCUSDT&limit=5"
+
+
+def test_redact_when_signed_form_body_then_signature_masked():
+    """A signed POST body (no URL around it) loses its signature too."""
+    out = redact({"event": "body: signature=abcdef123&timestamp=17"}, secrets=())
+    assert "abcdef123" not in out["event"]
 
 
 def test_redact_when_secret_is_url_encoded_then_masked():

@@ -57,13 +57,22 @@ _QUERY_SECRET = re.compile(
     r"passphrase|key)=)(?P<value>[^&#\s\"'<>]+)",
     re.IGNORECASE,
 )
+# A URL with its query: when the query carries a credential (a signed request), all of it goes,
+# because its other parameters (timestamp, recvWindow, the order) are what the signature signs.
+_URL_WITH_QUERY = re.compile(r"(?P<base>\bhttps?://[^\s?#\"'<>]+)\?(?P<query>[^\s\"'<>#]*)", re.IGNORECASE)
 # Header-looking text inside strings, e.g. ccxt errors that echo request headers.
 _HEADER_SECRET = re.compile(
     r"(?P<name>\b(?:x-mbx-apikey|authorization|ok-access-key|ok-access-sign|ok-access-passphrase|x-bapi-api-key|"
-    r"x-bapi-sign|api[-_]?key|api[-_]?secret|secret|password|passphrase|access[-_]?token)[\"']?\s*[:=]\s*[\"']?)"
+    r"x-bapi-sign|api[-_]?key|api[-_]?secret|secret|password|passphrase|access[-_]?token|signature)[\"']?\s*[:=]\s*[\"']?)"
     r"(?P<value>(?:bearer\s+|basic\s+)?[^\s\"',;}]+)",
     re.IGNORECASE,
 )
+
+
+def _drop_signed_query(match: re.Match[str]) -> str:
+    if _QUERY_SECRET.search("?" + match.group("query")):
+        return f"{match.group('base')}?{MASK}"
+    return match.group(0)
 
 
 def _key_is_secret(key: object) -> bool:
@@ -131,6 +140,7 @@ class RedactSecrets:
         if pattern is not None:
             text = pattern.sub(MASK, text)
         if "=" in text:
+            text = _URL_WITH_QUERY.sub(_drop_signed_query, text)
             text = _QUERY_SECRET.sub(lambda m: m.group("name") + MASK, text)
         if ":" in text or "=" in text:
             text = _HEADER_SECRET.sub(lambda m: m.group("name") + MASK, text)
