@@ -830,3 +830,54 @@ def test_record_fee_when_reported_after_fill_then_kept_with_event_and_state_unch
         assert [e["kind"] for e in j.events("rb1")][-1] == "fee"
         j.finish_cycle("c1", outcome="done", finished_at=at)
         assert j.check_consistency() == []
+
+
+# --------------------------------------------------------------------------- open errors, read-only, forced state
+
+
+def test_open_when_file_is_not_a_database_then_one_line_naming_file_and_fix(tmp_path):
+    """A file that is not SQLite: JournalOpenError naming the absolute path and what to do."""
+    from rebalancer.journal import JournalOpenError
+
+    bad = tmp_path / "j.db"
+    bad.write_text("not a database " * 200)
+    with pytest.raises(JournalOpenError) as err:
+        Journal(bad)
+    message = str(err.value)
+    assert str(bad.absolute()) in message and "not a rebalancer journal" in message
+    assert "[journal] path" in message and "\n" not in message
+
+
+def test_open_when_directory_read_only_then_reads_work_and_writes_name_the_fix(tmp_path, monkeypatch):
+    """A journal whose directory this user cannot write (simulated: root ignores chmod) opens
+    read-only by itself: reads (status, orders) work, a write says which file and what to do."""
+    import os as _os
+
+    from rebalancer.journal import JournalOpenError
+
+    path = tmp_path / "ro" / "j.db"
+    with Journal(path) as j:
+        j.start_cycle("c1", kind="rebalance", execute=True, venue="main", started_at=T0, snapshot_summary={})
+        j.set_forced_state("HALTED", reason="forced after 3 consecutive failures", since=T0)
+    real_access = _os.access
+    monkeypatch.setattr(_os, "access", lambda p, mode, **kw: False if mode & _os.W_OK else real_access(p, mode))
+    with Journal(path) as ro:
+        assert ro.read_only
+        assert [c.id for c in ro.cycles()] == ["c1"]
+        assert ro.forced_state().state == "HALTED"
+        with pytest.raises(JournalOpenError, match=rf"{path.absolute()} is open read-only.*writable"):
+            ro.start_cycle("c2", kind="rebalance", execute=True, venue="main", started_at=T0, snapshot_summary={})
+
+
+def test_forced_state_when_set_then_kept_across_opens_until_cleared(tmp_path):
+    """The trading state a daemon forces is journaled: another process reads and clears it."""
+    path = tmp_path / "j.db"
+    with Journal(path) as j:
+        assert j.forced_state() is None and j.clear_forced_state() is None
+        j.set_forced_state("REDUCING", reason="forced after 3 consecutive failures", since=T0, source="daemon")
+    with Journal(path) as other:
+        forced = other.forced_state()
+        assert (forced.state, forced.reason, forced.since, forced.source) == (
+            "REDUCING", "forced after 3 consecutive failures", T0, "daemon")
+        assert other.clear_forced_state().state == "REDUCING"
+        assert other.forced_state() is None
