@@ -336,14 +336,15 @@ def _scale_text(scale: str | None) -> str:
 
 def _orders_cell(c: dict[str, Any]) -> str:
     if c["sent"]:
-        return f"{c['filled']}/{c['sent']} filled"
-    return f"{c['orders']} planned" if c["orders"] else "0"
+        return f"{c['filled']}/{c['sent']}"
+    return f"({c['orders']})" if c["orders"] else "0"
 
 
-def cycles_table(records: list[CycleRecord], *, title: str | None = None) -> Table:
-    """The cycle journal, oldest first: time started (UTC, to the second), short id, kind, dry or
-    executed, outcome, orders (filled/sent, or planned for a dry run), denied legs and the gate's
-    codes (or the error of a failed cycle), scale (with what bound it) and net residual."""
+def cycles_table(records: list[CycleRecord], *, title: str | None = None) -> Group:
+    """The cycle journal, oldest first: time started (UTC, to the second), short id (what
+    `orders --cycle` takes), kind, outcome, orders (filled/sent; a dry run's planned legs in
+    brackets), the gate's codes (denials; what scaled the book down in brackets), scale and net
+    residual; then the errors of failed cycles, one line each."""
     summaries = [cycle_summary(r) for r in records]
     if title is None:
         span = ""
@@ -354,35 +355,33 @@ def cycles_table(records: list[CycleRecord], *, title: str | None = None) -> Tab
     table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, show_edge=False, padding=(0, 1, 0, 0))
     times = [_time_text(r.started_at, SHORT_TIME_FORMAT) for r in records]
     ids = [short_cycle_id(r.id) for r in records]
-    kinds = [r.kind + ("" if r.execute else " (dry)") for r in records]
     orders = [_orders_cell(c) for c in summaries]
     scales = [_scale_text(c["scale"]) for c in summaries]
     residuals = [money_text(Decimal(c["net_residual"])) if c["net_residual"] is not None else ""
                  for c in summaries]
     _fixed_column(table, "time (UTC)", times)
     _fixed_column(table, "cycle", ids)
-    _fixed_column(table, "kind", kinds)
+    _fixed_column(table, "kind", [r.kind for r in records])
     table.add_column("outcome", overflow="fold")
     _fixed_column(table, "orders", orders, justify="right")
-    table.add_column("denied / error", overflow="fold", ratio=1)
+    table.add_column("codes", overflow="fold", ratio=1)
     _number_column(table, "scale", scales)
     _number_column(table, "residual", residuals)
     for i, (r, c) in enumerate(zip(records, summaries)):
         outcome = Text(r.outcome, style=OUTCOME_STYLES.get(r.outcome, ""))
-        why = Text()
-        if c["denied"]:
-            why.append(f"{c['denied']} leg{'s' if c['denied'] != 1 else ''}: ", style="red")
-        if c["denials"]:
-            why.append(",".join(c["denials"]), style="red")
+        if not r.execute and r.outcome != "dry_run":
+            outcome.append(" (dry)", style="dim")
+        codes = Text(",".join(c["denials"]), style="red")
         if c["scaled_by"] and scales[i] not in ("", "1"):
-            if why:
-                why.append(" ")
-            why.append("scaled by " + ",".join(c["scaled_by"]), style="yellow")
-        if r.error:
-            if why:
-                why.append(" ")
-            why.append(r.error if len(r.error) <= ERROR_WIDTH else r.error[: ERROR_WIDTH - 1] + "…", style="red")
-        table.add_row(times[i], ids[i], kinds[i], outcome, orders[i], why, scales[i], residuals[i])
+            codes.append((" " if codes else "") + "(" + ",".join(c["scaled_by"]) + ")", style="yellow")
+        table.add_row(times[i], ids[i], r.kind, outcome, orders[i], codes, scales[i], residuals[i])
     if not records:
         table.caption = "no cycles in this range"
-    return table
+        return Group(table)
+    parts: list[Any] = [table]
+    for r in records:
+        if r.error:
+            parts.append(Text(f"{short_cycle_id(r.id)} {r.outcome}: {r.error}", style="red"))
+    parts.append(Text("orders: filled/sent, (planned) in a dry run; codes: denials, (what scaled it down)",
+                      style="dim"))
+    return Group(*parts)

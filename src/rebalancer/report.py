@@ -254,9 +254,10 @@ def _pct(v: Decimal | None) -> str:
 def allocation_table(p: Plan, *, unwind: bool = False) -> Table:
     """The allocation per asset; the last column is the rebalance adjustment, or for an unwind the
     perp notional each close takes off (minus the position)."""
-    t = Table(title=f"Allocation (NAV {_money(p.nav)} {p.quote}, basis {p.nav_basis.value})", title_justify="left")
+    t = Table(title=f"Allocation (NAV {_money(p.nav)} {p.quote}, basis {p.nav_basis.value})", title_justify="left",
+              box=box.SIMPLE_HEAD, show_edge=False, padding=(0, 1, 0, 0))
     for col in ("asset", "target", "spot", "perp", "effective", "eff. %", "drift", "close" if unwind else "adjust"):
-        t.add_column(col, justify="left" if col == "asset" else "right", no_wrap=col != "asset")
+        t.add_column(col, justify="left" if col == "asset" else "right", no_wrap=True)
     for line in p.assets:
         drift = Text(_pct(line.drift), style="red" if abs(line.drift) > Decimal("0.02") else "")
         if unwind:
@@ -377,7 +378,8 @@ def state_text(info: TradingStateInfo) -> Text:
 def positions_table(snap: Snapshot) -> Table:
     """Open perp positions: amount (+ long, - short), entry, mark, unrealised P&L, liquidation price
     and how far the mark is from it."""
-    t = Table(title=f"Positions ({snap.quote})", title_justify="left")
+    t = Table(title=f"Positions ({snap.quote}; amount + long, - short)", title_justify="left",
+              box=box.SIMPLE_HEAD, show_edge=False, padding=(0, 1, 0, 0))
     for col in ("asset", "amount", "entry", "mark", "uPnL", "liq. price", "liq. dist"):
         t.add_column(col, justify="left" if col == "asset" else "right", no_wrap=True)
     for asset, pos in sorted(snap.positions.items()):
@@ -397,8 +399,9 @@ def account_text(snap: Snapshot) -> Text | None:
     a = snap.account
     if a is None:
         return None
-    return Text(f"Hedge account: equity {_money(a.equity)} {snap.quote}, available margin {_money(a.available)}, "
-                f"wallet {_money(a.wallet)}, maintenance {_money(a.maintenance_margin)}")
+    return Text(f"Hedge account ({snap.quote}): equity {_money(a.equity)}, available margin {_money(a.available)}\n"
+                f"  wallet {_money(a.wallet)}, initial margin {_money(a.initial_margin)}, "
+                f"maintenance {_money(a.maintenance_margin)}")
 
 
 def report_renderable(r: CycleReport, *, journaled: bool = True) -> Group:
@@ -445,7 +448,12 @@ def report_renderable(r: CycleReport, *, journaled: bool = True) -> Group:
 
 def outcome_text(r: CycleReport, *, journaled: bool = True) -> Text:
     """The last line: the cycle (only when it can be looked up), its outcome and the gate's summary."""
-    head = f"cycle {r.cycle_id}: {r.outcome}" if journaled else f"{r.outcome} (not journaled)"
+    if journaled:
+        head = f"cycle {r.cycle_id}: {r.outcome}"
+    elif r.kind == "status":
+        head = f"status at {r.started_at.astimezone(timezone.utc):%Y-%m-%d %H:%M:%S} UTC (not journaled)"
+    else:
+        head = f"{r.outcome} (not journaled)"
     if r.verdict is not None:
         head += f"; {gate_summary(r.verdict)}"
     if r.error:
