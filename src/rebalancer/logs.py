@@ -60,6 +60,11 @@ _QUERY_SECRET = re.compile(
 # A URL with its query: when the query carries a credential (a signed request), all of it goes,
 # because its other parameters (timestamp, recvWindow, the order) are what the signature signs.
 _URL_WITH_QUERY = re.compile(r"(?P<base>\bhttps?://[^\s?#\"'<>]+)\?(?P<query>[^\s\"'<>#]*)", re.IGNORECASE)
+# A signed form body outside a URL (ccxt's debug log of a POST): the whole parameter run goes.
+_SIGNED_FORM = re.compile(
+    r"(?<![\w/])(?:[\w.-]+=[^&\s\"'<>]*&)*(?:signature|sign)=[^&\s\"'<>]*(?:&[\w.-]+=[^&\s\"'<>]*)*",
+    re.IGNORECASE,
+)
 # Header-looking text inside strings, e.g. ccxt errors that echo request headers.
 _HEADER_SECRET = re.compile(
     r"(?P<name>\b(?:x-mbx-apikey|authorization|ok-access-key|ok-access-sign|ok-access-passphrase|x-bapi-api-key|"
@@ -141,6 +146,7 @@ class RedactSecrets:
             text = pattern.sub(MASK, text)
         if "=" in text:
             text = _URL_WITH_QUERY.sub(_drop_signed_query, text)
+            text = _SIGNED_FORM.sub(MASK, text)
             text = _QUERY_SECRET.sub(lambda m: m.group("name") + MASK, text)
         if ":" in text or "=" in text:
             text = _HEADER_SECRET.sub(lambda m: m.group("name") + MASK, text)
