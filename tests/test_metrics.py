@@ -42,7 +42,7 @@ def report(
     marks=None,
 ) -> SimpleNamespace:
     verdict = SimpleNamespace(
-        net_residual=Decimal("-12.5"), residual_bound=Decimal("40"), scale=Decimal("0.75"),
+        net_residual=Decimal("-12.5"), residual_bound=Decimal("40"), scale=Decimal("0.75"), denied=(),
         post_trade={} if post_trade is None else post_trade,
         state=state,
         margin_usage=Decimal(margin_usage) if margin_usage is not None else None,

@@ -18,7 +18,7 @@ from urllib.parse import parse_qsl, urlsplit
 import httpx
 import structlog
 
-from .domain import OrderState, TradingState
+from .domain import CycleOutcome, OrderState, TradingState
 
 __all__ = [
     "KINDS",
@@ -305,7 +305,7 @@ def alerts_for_cycle(report: Any, *, liquidation_warning: Decimal) -> list[Alert
     """The alerts one finished cycle calls for (duck-typed over service.CycleReport), critical ones first."""
     cycle = {"cycle_id": str(report.cycle_id)}
     alerts: list[Alert] = []
-    if report.outcome == "failed" or report.error:
+    if report.outcome == CycleOutcome.FAILED or report.error:
         alerts.append(Alert("cycle_failed", "critical", "Rebalance cycle failed", str(report.error or ""),
                             "cycle_failed", dict(cycle, outcome=str(report.outcome))))
 

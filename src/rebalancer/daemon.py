@@ -23,7 +23,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
-from .domain import TradingState
+from .domain import CycleKind, CycleOutcome, TradingState
 from .settings import ConfigError, Settings, load_settings
 
 log = structlog.get_logger("rebalancer.daemon")
@@ -271,7 +271,7 @@ class Daemon:
     async def _after_cycle(self, report: Any) -> None:
         from .alerts import alerts_for_cycle, consecutive_failures_alert
 
-        failed = str(report.outcome) == "failed"
+        failed = report.outcome == CycleOutcome.FAILED
         self.consecutive_failures = self.consecutive_failures + 1 if failed else 0
         self.metrics.observe_cycle(report)
         self.metrics.set_consecutive_failures(self.consecutive_failures)
@@ -297,7 +297,7 @@ class Daemon:
         if (not failed and not self.stop_event.is_set() and self.settings.rebalance.one_legged == "unwind"
                 and any(a.kind == "one_legged_hedge" for a in alerts)):
             log.warning("one_legged_unwind")
-            await self.rebalancer.cycle(execute=True, kind="unwind")
+            await self.rebalancer.cycle(execute=True, kind=CycleKind.UNWIND)
 
     async def _send_alert(self, alert: Any) -> None:
         if await self.alerts.send(alert):

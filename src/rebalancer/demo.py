@@ -99,7 +99,7 @@ async def run_demo(console: Console | None = None) -> int:
                 after = await rb.venue.snapshot()
                 console.print(pnl_table(before, after))
                 console.rule("3. The next plan (dry run): bring the effective mix back to 50/50")
-                second = await rb.cycle(execute=False)
+                second = await rb.cycle(execute=False, record=False)  # a look, not journaled: no id to show
                 console.print(report_renderable(second))
                 console.print(Text(
                     "Both adjustments shrink existing hedges, so they are reduce-only.\n"

@@ -37,6 +37,32 @@ class TradingState(str, enum.Enum):
     HALTED = "HALTED"
 
 
+class CycleKind(enum.StrEnum):
+    """What a cycle was run for (journaled in cycles.kind)."""
+
+    REBALANCE = "rebalance"
+    UNWIND = "unwind"
+    STATUS = "status"  # read-only, never journaled
+    DEMO = "demo"
+
+
+class CycleOutcome(enum.StrEnum):
+    """How a cycle ended; the one list the journal, metrics, alerts and tables use."""
+
+    RUNNING = "running"  # journaled at start; a cycle still running after a restart is INTERRUPTED
+    DONE = "done"
+    PARTIAL = "partial"
+    DENIED = "denied"
+    NOTHING_TO_DO = "nothing_to_do"
+    DRY_RUN = "dry_run"
+    FAILED = "failed"
+    INTERRUPTED = "interrupted"
+
+    @property
+    def finished(self) -> bool:
+        return self is not CycleOutcome.RUNNING
+
+
 @dataclass(frozen=True)
 class TradingStateInfo:
     """The trading state and why, as its one owner (app trading_state) reports it: `reason` in plain

@@ -19,7 +19,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Iterable, Iterator, Mapping, Sequence
 
-from .domain import OrderResult, OrderState, PlannedOrder, Side
+from .domain import CycleKind, CycleOutcome, OrderResult, OrderState, PlannedOrder, Side
 
 __all__ = [
     "CYCLE_KINDS",
@@ -78,10 +78,9 @@ UNRESOLVED_STATES: tuple[OrderState, ...] = (S.PENDING, S.UNKNOWN, S.OPEN)
 DENIAL_SEPARATOR = ","
 DENIED_ORDER_TYPE = "none"
 
-CYCLE_KINDS: frozenset[str] = frozenset({"rebalance", "unwind", "demo"})
-CYCLE_OUTCOMES: frozenset[str] = frozenset(
-    {"running", "nothing_to_do", "done", "partial", "denied", "failed", "dry_run", "interrupted"}
-)
+# From the domain's StrEnums, so the journal, metrics and tables cannot drift apart.
+CYCLE_KINDS: frozenset[str] = frozenset(k.value for k in CycleKind if k is not CycleKind.STATUS)
+CYCLE_OUTCOMES: frozenset[str] = frozenset(o.value for o in CycleOutcome)
 
 # Each migration is a tuple of statements applied in one transaction; user_version = its 1-based index.
 # Kinds, outcomes and states are validated in Python rather than by CHECK constraints because
@@ -608,7 +607,7 @@ class Journal:
     ) -> None:
         """Close a running cycle with its outcome. Finishing it twice is a JournalError, so a late
         'interrupted' from a shutdown path can never overwrite a recorded 'done'."""
-        if outcome not in CYCLE_OUTCOMES or outcome == "running":
+        if outcome not in CYCLE_OUTCOMES or outcome == CycleOutcome.RUNNING:
             raise ValueError(f"unknown final outcome {outcome!r}; one of {sorted(CYCLE_OUTCOMES - {'running'})}")
         finished = _time_to_text(finished_at)
         with self._write() as c:

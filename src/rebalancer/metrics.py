@@ -6,25 +6,24 @@ Each `Metrics` owns its own CollectorRegistry, so tests and several instances ne
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 from .alerts import KINDS as ALERT_KINDS
-from .domain import OrderState, TradingState
+from .domain import CycleOutcome, OrderState, TradingState, TradingStateInfo
+
+if TYPE_CHECKING:
+    from .service import CycleReport
 
 __all__ = ["CYCLE_OUTCOMES", "Metrics", "drift_after"]
 
 # The outcomes service.Rebalancer.cycle() reports; pre-created at 0 so rate() and absent() work from the start.
-CYCLE_OUTCOMES = ("done", "partial", "denied", "nothing_to_do", "dry_run", "failed")
+CYCLE_OUTCOMES = tuple(o.value for o in CycleOutcome if o not in (CycleOutcome.RUNNING, CycleOutcome.INTERRUPTED))
 # generate_latest() with its default escaping writes the classic text format, and every name here is a
 # legacy-valid one; declaring 0.0.4 keeps both Prometheus 2 and 3 scrapers happy.
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 CYCLE_BUCKETS = (0.5, 1, 2, 5, 10, 20, 30, 60, 120, 300)
-
-
-def _value(enum_or_str: Any) -> str:
-    return str(getattr(enum_or_str, "value", enum_or_str))
 
 
 class Metrics:
@@ -83,7 +82,7 @@ class Metrics:
                       self.net_residual, self.residual_bound, self.scale):
             gauge.set(float("nan"))
 
-    def observe_cycle(self, report: Any) -> None:
+    def observe_cycle(self, report: CycleReport) -> None:
         """Count the cycle and its orders; refresh the gauges from its plan and verdict when it got that far.
 
         A cycle that failed before planning leaves the previous gauge values; the outcome counter and
@@ -91,13 +90,13 @@ class Metrics:
         """
         self.cycles.labels(outcome=str(report.outcome)).inc()
         for executed in report.executed or ():
-            self.orders.labels(status=_value(executed.result.state)).inc()
+            self.orders.labels(status=executed.result.state.value).inc()
         # The legs the gate held back are orders too: without them status="denied" would stay 0 forever.
-        verdict = getattr(report, "verdict", None)
-        for _ in getattr(verdict, "denied", None) or ():
+        verdict = report.verdict
+        for _ in verdict.denied if verdict is not None else ():
             self.orders.labels(status=OrderState.DENIED.value).inc()
 
-        plan = getattr(report, "plan", None)
+        plan = report.plan
         if plan is not None:
             # Replace, not update: an asset dropped from the targets must not keep its last drift forever.
             self.drift.clear()
@@ -119,15 +118,15 @@ class Metrics:
         # The trading state gauge is not set here: its owner (trading_state.py) sets it through
         # set_trading_state the moment it changes, between cycles too.
 
-        started, finished = getattr(report, "started_at", None), getattr(report, "finished_at", None)
+        started, finished = report.started_at, report.finished_at
         if finished is not None or started is not None:
             self.last_cycle_timestamp.set((finished or started).timestamp())
         if started is not None and finished is not None:
             self.cycle_duration.observe(max((finished - started).total_seconds(), 0.0))
 
-    def set_trading_state(self, info: Any) -> None:
+    def set_trading_state(self, info: TradingStateInfo | TradingState) -> None:
         """1 for the owner's current state, 0 for the others (TradingStateInfo or a TradingState)."""
-        current = _value(getattr(info, "state", info))
+        current = (info.state if isinstance(info, TradingStateInfo) else TradingState(info)).value
         for state in TradingState:
             self.trading_state.labels(state=state.value).set(1 if state.value == current else 0)
 
@@ -150,21 +149,20 @@ class Metrics:
         return CONTENT_TYPE
 
 
-def drift_after(report: Any) -> dict[str, Decimal]:
+def drift_after(report: CycleReport) -> dict[str, Decimal]:
     """Each asset's effective weight minus target after the cycle: the confirmed positions when the
     cycle re-read them, else the verdict's post-trade book when nothing is in doubt (nothing sent,
     a dry run, or the orders were filled), else nothing (the caller keeps the pre-trade drift)."""
-    plan, snap = report.plan, getattr(report, "snapshot", None)
+    plan, snap = report.plan, report.snapshot
     if plan is None or not plan.nav:
         return {}
     perp_after: dict[str, Decimal] = {}
-    positions = getattr(report, "positions_after", None)
-    verdict = getattr(report, "verdict", None)
+    positions, verdict = report.positions_after, report.verdict
     if positions is not None and snap is not None:
         for line in plan.assets:
             pos, mark = positions.get(line.asset), snap.mark_prices.get(line.asset)
             perp_after[line.asset] = pos.amount * mark.price if pos is not None and mark is not None else Decimal(0)
-    elif verdict is not None and str(report.outcome) != "failed":
+    elif verdict is not None and report.outcome != CycleOutcome.FAILED:
         for line in plan.assets:
             perp_after[line.asset] = Decimal(verdict.post_trade.get(line.asset, line.perp_notional))
     else:

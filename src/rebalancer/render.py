@@ -19,7 +19,7 @@ from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 
-from .domain import OrderState, Side
+from .domain import CycleOutcome, OrderState, Side
 from .journal import CycleRecord, OrderRecord
 
 __all__ = [
@@ -48,8 +48,9 @@ STATE_STYLES: dict[OrderState, str] = {
     OrderState.DENIED: "red",  # the risk gate held it back: never sent
 }
 OUTCOME_STYLES: dict[str, str] = {
-    "done": "green", "partial": "yellow", "denied": "red", "failed": "bold red", "interrupted": "bold magenta",
-    "running": "cyan", "dry_run": "dim", "nothing_to_do": "dim",
+    CycleOutcome.DONE: "green", CycleOutcome.PARTIAL: "yellow", CycleOutcome.DENIED: "red",
+    CycleOutcome.FAILED: "bold red", CycleOutcome.INTERRUPTED: "bold magenta", CycleOutcome.RUNNING: "cyan",
+    CycleOutcome.DRY_RUN: "dim", CycleOutcome.NOTHING_TO_DO: "dim",
 }
 SIDE_STYLES: dict[Side, str] = {Side.BUY: "green", Side.SELL: "red"}
 ERROR_WIDTH = 60

@@ -195,9 +195,10 @@ def positions_json(snap: Snapshot) -> list[dict[str, Any]]:
     return out
 
 
-def report_json(r: CycleReport, *, journaled: bool = True) -> dict[str, Any]:
+def report_json(r: CycleReport, *, journaled: bool | None = None) -> dict[str, Any]:
     """The DESIGN.md `--json` document for plan, rebalance, unwind and status. A cycle that was not
     journaled (`status`, `plan`) has `cycle_id` null: there is nothing to look up."""
+    journaled = r.journaled if journaled is None else journaled
     out: dict[str, Any] = {"cycle_id": r.cycle_id if journaled else None, "journaled": journaled, "kind": r.kind,
                            "execute": r.execute, "outcome": r.outcome}
     state = trading_state_of(r)
@@ -404,9 +405,10 @@ def account_text(snap: Snapshot) -> Text | None:
                 f"maintenance {_money(a.maintenance_margin)}")
 
 
-def report_renderable(r: CycleReport, *, journaled: bool = True) -> Group:
+def report_renderable(r: CycleReport, *, journaled: bool | None = None) -> Group:
     """The tables of plan, rebalance, unwind and status. `journaled` False (status, plan) leaves out
     the cycle id and client ids: nothing under them can be looked up."""
+    journaled = r.journaled if journaled is None else journaled
     parts: list[Any] = []
     state = trading_state_of(r)
     if r.kind == "status":

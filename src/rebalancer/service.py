@@ -13,7 +13,20 @@ from typing import Any, Callable
 
 import structlog
 
-from .domain import D, Holding, OrderState, Plan, Position, RiskLimits, Snapshot, TradingState, TradingStateInfo, Verdict
+from .domain import (
+    D,
+    CycleKind,
+    CycleOutcome,
+    Holding,
+    OrderState,
+    Plan,
+    Position,
+    RiskLimits,
+    Snapshot,
+    TradingState,
+    TradingStateInfo,
+    Verdict,
+)
 from .executor import Executed, Executor, client_order_id, expected_positions, new_cycle_id
 from .journal import Journal, OrderRecord
 from .core.planner import plan as make_plan
@@ -61,7 +74,7 @@ def make_venue(settings: Settings, *, session: Any = None, **kw: Any) -> CcxtVen
 @dataclass
 class CycleReport:
     cycle_id: str
-    kind: str
+    kind: CycleKind
     execute: bool
     started_at: datetime
     snapshot: Snapshot | None = None
@@ -71,10 +84,11 @@ class CycleReport:
     positions_after: dict[str, Position] | None = None
     mismatches: list[str] = field(default_factory=list)
     unresolved: list[OrderRecord] = field(default_factory=list)
-    outcome: str = "running"
+    outcome: CycleOutcome = CycleOutcome.RUNNING
     # The trading state as its owner saw it when the cycle started (set by the service; None in
     # reports built before it is known).
     trading_state: TradingStateInfo | None = None
+    journaled: bool = True  # the cycle (and so its id) is in the journal; the service sets it
     error: str | None = None
     exception: BaseException | None = None
     finished_at: datetime | None = None
@@ -150,14 +164,17 @@ class Rebalancer:
         finally:
             self.journal.close()
 
-    async def cycle(self, *, execute: bool, kind: str = "rebalance", record: bool = True) -> CycleReport:
+    async def cycle(self, *, execute: bool, kind: CycleKind | str = CycleKind.REBALANCE,
+                    record: bool = True) -> CycleReport:
         """snapshot -> plan -> gate -> (execute -> confirm) -> journal. Never raises for venue or
         planning errors: the report (and the journal, when `record`) says what failed."""
+        kind = CycleKind(kind)
         started = self.clock()
         report = CycleReport(new_cycle_id(started), kind, execute, started)
         report.trading_state = self.trading.refresh()
         cycle_log = log.bind(cycle_id=report.cycle_id, kind=kind, execute=execute)
         record = record or execute  # an executing cycle is always journaled
+        report.journaled = record
         if record:
             self.journal.start_cycle(report.cycle_id, kind=kind, execute=execute, venue=self.venue_name,
                                      started_at=started, snapshot_summary={})
@@ -177,10 +194,10 @@ class Rebalancer:
             report.snapshot = snap = await self.venue.snapshot()
             cycle_log.info("snapshot_taken", positions=len(snap.positions), holdings=len(snap.holdings))
             params = self.settings.plan_params()
-            planned = unwind_plan(snap, params) if kind == "unwind" else make_plan(snap, params)
+            planned = unwind_plan(snap, params) if kind is CycleKind.UNWIND else make_plan(snap, params)
             report.plan = planned
             verdict = gate(snap, planned, self.limits(), now=self.clock(),
-                           min_order_notional=Decimal(0) if kind == "unwind" else params.min_order_notional,
+                           min_order_notional=Decimal(0) if kind is CycleKind.UNWIND else params.min_order_notional,
                            order_type=self.settings.rebalance.order_type)
             report.verdict = verdict = with_client_ids(verdict, report.cycle_id)
             self.trading.observe_verdict(verdict)
@@ -193,9 +210,9 @@ class Rebalancer:
                            orders=len(planned.orders), approved=len(verdict.approved),
                            denials=[f.code for f in verdict.denials], state=verdict.state.value)
             if not execute:
-                report.outcome = "dry_run"
+                report.outcome = CycleOutcome.DRY_RUN
             elif not verdict.approved:
-                report.outcome = "denied" if verdict.denials else "nothing_to_do"
+                report.outcome = CycleOutcome.DENIED if verdict.denials else CycleOutcome.NOTHING_TO_DO
             else:
                 sent_at = self.clock()
                 executed = await self.executor.execute(report.cycle_id, verdict.approved)
@@ -204,12 +221,15 @@ class Rebalancer:
                     self.venue.positions(), self.executor.journal_fees(executed, since=sent_at))
                 report.mismatches = _mismatches(snap, report)
                 filled = all(e.result.state is OrderState.FILLED for e in report.executed)
-                report.outcome = "done" if filled and not verdict.denials and not report.mismatches else "partial"
+                report.outcome = (CycleOutcome.DONE if filled and not verdict.denials and not report.mismatches
+                                  else CycleOutcome.PARTIAL)
         except Exception as exc:  # the cycle fails, the journal says why, the caller decides
-            report.outcome = "failed"
+            report.outcome = CycleOutcome.FAILED
             report.error = str(exc) or type(exc).__name__
             report.exception = exc
-            cycle_log.error("cycle_failed", error=report.error, error_type=type(exc).__name__)
+            # The traceback goes to the log too (secrets are scrubbed at the venue boundary and by the
+            # log chain, which renders exceptions before redacting).
+            cycle_log.error("cycle_failed", error=report.error, error_type=type(exc).__name__, exc_info=exc)
         report.finished_at = self.clock()
         if record:
             summary = snapshot_summary(report.snapshot) if report.snapshot is not None else {}
@@ -224,7 +244,7 @@ class Rebalancer:
         (we hold the journal lock): mark it interrupted so the record is complete."""
         for stale in self.journal.running_cycles():
             if stale.execute and stale.id != current:
-                self.journal.finish_cycle(stale.id, outcome="interrupted", finished_at=self.clock(),
+                self.journal.finish_cycle(stale.id, outcome=CycleOutcome.INTERRUPTED, finished_at=self.clock(),
                                           error="the process ended before this cycle finished")
                 log.warning("cycle_interrupted_found", cycle_id=stale.id)
 
