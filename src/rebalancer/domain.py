@@ -9,10 +9,22 @@ import enum
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
-from typing import Iterable, Mapping
+from typing import Iterable, Mapping, TypeVar
+
+T = TypeVar("T")
 
 ZERO = Decimal(0)
 ONE = Decimal(1)
+
+
+def evolve(record: T, **changes: object) -> T:
+    """dataclasses.replace for the plain frozen records here (no __post_init__, no slots), about
+    5x cheaper: the gate copies thousands of orders per cycle (slices, planned amounts, ids)."""
+    if not changes.keys() <= record.__dict__.keys():
+        raise TypeError(f"{type(record).__name__} has no field {sorted(changes.keys() - record.__dict__.keys())}")
+    new = object.__new__(type(record))
+    new.__dict__.update(record.__dict__, **changes)
+    return new
 
 
 def D(value: object) -> Decimal:

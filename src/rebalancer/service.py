@@ -26,6 +26,7 @@ from .domain import (
     TradingState,
     TradingStateInfo,
     Verdict,
+    evolve,
 )
 from .executor import Executed, Executor, client_order_id, expected_positions, new_cycle_id
 from .journal import Journal, OrderRecord
@@ -252,9 +253,9 @@ class Rebalancer:
 def with_client_ids(verdict: Verdict, cycle_id: str) -> Verdict:
     """Number the verdict's legs (slices each get their own id): approved first, then denied ones,
     which are journaled as DENIED so `orders` shows what the gate held back."""
-    approved = tuple(replace(o, client_order_id=client_order_id(cycle_id, i)) for i, o in enumerate(verdict.approved))
+    approved = tuple(evolve(o, client_order_id=client_order_id(cycle_id, i)) for i, o in enumerate(verdict.approved))
     start = len(approved)
-    denied = tuple(replace(o, client_order_id=client_order_id(cycle_id, start + i))
+    denied = tuple(evolve(o, client_order_id=client_order_id(cycle_id, start + i))
                    for i, o in enumerate(verdict.denied))
     return replace(verdict, approved=approved, denied=denied)
 

@@ -25,6 +25,7 @@ from ..domain import (
     Snapshot,
     TradingState,
     Verdict,
+    evolve,
 )
 from .checks import NOT_DENIALS, AssetView, Context, asset_bounds, scale_checks, stressed
 from .solver import Leg, solve_net
@@ -142,35 +143,51 @@ def size_problem(order: PlannedOrder, market: Market, min_order_notional: Decima
     return None
 
 
-def slice_order(order: PlannedOrder, market: Market, max_notional: Decimal, order_type: str) -> list[PlannedOrder]:
-    """Equal slices (within one amount step) under max_order_notional and the market's max quantity
-    for the order type (MARKET_LOT_SIZE for market orders, LOT_SIZE for limits)."""
+def slice_sizes(order: PlannedOrder, market: Market, max_notional: Decimal, order_type: str) -> list[Decimal]:
+    """The contract amounts of equal slices (within one amount step) under max_order_notional and
+    the market's max quantity for the order type (MARKET_LOT_SIZE for market orders, LOT_SIZE for
+    limits); [order.amount] when the order fits whole."""
     max_qty = market.max_market_amount if order_type == "market" else market.max_amount
     if order_type == "market" and market.max_amount is not None:
         max_qty = market.max_amount if max_qty is None else min(max_qty, market.max_amount)
     over_notional = max_notional > 0 and order.notional > max_notional
     over_qty = max_qty is not None and max_qty > 0 and order.amount > max_qty
     if not (over_notional or over_qty):
-        return [order]
+        return [order.amount]
     step = market.amount_step if market.amount_step and market.amount_step > 0 else None
-    units = order.amount / step if step else order.amount
     per_contract = order.notional / order.amount
-    n = 1
-    whole = int(units)
+    whole = int(order.amount / step) if step else 0
+    need = max(order.notional / max_notional if over_notional else ONE, order.amount / max_qty if over_qty else ONE)
+    n = max(2, int(need.to_integral_value(rounding=ROUND_CEILING)))
     while True:
-        n += 1
         largest = -(-whole // n) * step if step else order.amount / n
         fits = (max_notional <= 0 or largest * per_contract <= max_notional) and (max_qty is None or largest <= max_qty)
         if fits or (step and n >= whole):
             break  # one step per slice is as small as a slice gets
+        n += 1
     if step:
         base, extra = divmod(whole, n)
-        sizes = [(base + (1 if i < extra else 0)) * step for i in range(n)]
-    else:
-        sizes = [order.amount / n] * (n - 1)
-        sizes.append(order.amount - sum(sizes, ZERO))
-    return [replace(order, amount=c, base_amount=c * market.contract_size, planned_amount=order.planned_amount
-                    if order.planned_amount is not None else order.amount) for c in sizes if c > 0]
+        return [(base + (1 if i < extra else 0)) * step for i in range(n) if base or i < extra]
+    sizes = [order.amount / n] * (n - 1)
+    sizes.append(order.amount - sum(sizes, ZERO))
+    return sizes
+
+
+def _may_slice(order: PlannedOrder, market: Market, max_notional: Decimal) -> bool:
+    """Cheap pre-check: only an order over the notional cap or on a market with a max quantity can need slices."""
+    return (max_notional > 0 and order.notional > max_notional) or market.max_amount is not None \
+        or market.max_market_amount is not None
+
+
+def slice_order(order: PlannedOrder, market: Market, max_notional: Decimal, order_type: str) -> list[PlannedOrder]:
+    """The order as equal slices (slice_sizes), each remembering the whole leg's planned amount."""
+    if not _may_slice(order, market, max_notional):
+        return [order]
+    sizes = slice_sizes(order, market, max_notional, order_type)
+    if len(sizes) == 1:
+        return [order]
+    planned = order.planned_amount if order.planned_amount is not None else order.amount
+    return [evolve(order, amount=c, base_amount=c * market.contract_size, planned_amount=planned) for c in sizes]
 
 
 # --------------------------------------------------------------------------- the gate
@@ -237,12 +254,15 @@ def _with_frozen(boxes: Mapping[str, Box], extra: Mapping[str, tuple[Decimal, st
 
 def _slice_problem(order: PlannedOrder, market: Market, min_order_notional: Decimal, max_order_notional: Decimal,
                    order_type: str) -> str | None:
-    slices = slice_order(order, market, max_order_notional, order_type)
-    if len(slices) == 1:
+    if not _may_slice(order, market, max_order_notional):
         return None
-    smallest = min(slices, key=lambda o: o.amount)
-    problem = size_problem(smallest, market, min_order_notional)
-    return f"its {len(slices)} slices under max_order_notional {max_order_notional}: {problem}" if problem else None
+    sizes = slice_sizes(order, market, max_order_notional, order_type)
+    if len(sizes) == 1:
+        return None
+    smallest = min(sizes)
+    problem = size_problem(evolve(order, amount=smallest, base_amount=smallest * market.contract_size),
+                           market, min_order_notional)
+    return f"its {len(sizes)} slices under max_order_notional {max_order_notional}: {problem}" if problem else None
 
 
 def _solve(views: dict[str, AssetView], plan: Plan, ctx: Context, *, min_order_notional: Decimal,
@@ -364,16 +384,16 @@ def _verdict(
         # The solved legs are the planned ones exactly when the asset reached its target unscaled.
         as_planned = k == ONE and targets.get(asset) == view.desired
         wanted = planned_legs.get(asset, [])
-        planned = {o.leg: o for o in wanted}
+        planned = {} if as_planned else {o.leg: o for o in wanted}
         for order in mine:
             before = planned.get(order.leg) or next(iter(planned.values()), None)
             if not as_planned and (before is None or before.amount != order.amount or before.side is not order.side):
-                order = replace(order, planned_amount=before.amount if before is not None and
+                order = evolve(order, planned_amount=before.amount if before is not None and
                                 before.side is order.side else ZERO)
             approved.extend(slice_order(order, view.market, limits.max_order_notional, order_type))  # type: ignore[arg-type]
         asset_codes = denying.get(view.symbol)
         if not mine and wanted and asset_codes:
-            denied.extend(replace(o, denied_by=tuple(dict.fromkeys(asset_codes))) for o in wanted)
+            denied.extend(evolve(o, denied_by=tuple(dict.fromkeys(asset_codes))) for o in wanted)
 
     post = {a: v.current for a, v in views.items()}
     for o in approved:

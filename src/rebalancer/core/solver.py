@@ -164,7 +164,11 @@ def max_scales(constant: Decimal, terms: Iterable[Term], limits: Sequence[Decima
         x0, dx, stop = t.x0, t.dx, t.stop
         x_end = x0 + stop * dx
         lo, hi = (x0, x_end) if dx > 0 else (x_end, x0)
-        ks = sorted((x - x0) / dx for x in t.kinks if lo < x < hi)
+        inside = [x for x in t.kinks if lo < x < hi]
+        if not inside and stop >= ONE:
+            slope += v1 - v0  # linear over the whole of [0, 1]: no breakpoint (the common case)
+            continue
+        ks = sorted((x - x0) / dx for x in inside)
         points, values = [ZERO], [v0]
         for k in ks:
             if k > points[-1]:
