@@ -46,6 +46,7 @@ KINDS = (
     "one_legged_hedge",
     "config_reload_failed",
     "consecutive_failures",
+    "external_change",
 )
 
 
@@ -309,6 +310,9 @@ def alerts_for_cycle(report: Any, *, liquidation_warning: Decimal) -> list[Alert
         alerts.append(Alert("cycle_failed", "critical", "Rebalance cycle failed", str(report.error or ""),
                             "cycle_failed", dict(cycle, outcome=str(report.outcome))))
 
+    if getattr(report, "external_action", None) in ("halted", "adopted"):
+        alerts.append(external_change_alert(report.external_change, report.external_action, cycle))
+
     verdict = report.verdict
     if verdict is not None:
         state = _value(verdict.state)
@@ -371,6 +375,17 @@ def trading_state_alert(info: Any) -> Alert:
     since = info.since.isoformat() if getattr(info, "since", None) else ""
     return Alert("trading_state", "critical", f"Trading state {state}", str(info.reason or ""),
                  f"trading_state:{state}", {"state": state, "reason": str(info.reason or ""), "since": since})
+
+
+def external_change_alert(found: Any, action: str, context: Mapping[str, str] | None = None) -> Alert:
+    """Positions or open orders on the hedge account the journal cannot explain (reconcile.Reconciliation);
+    `action` is what rebalance.on_external_change did: "halted" or "adopted"."""
+    symbols = sorted({c.symbol for c in found.changes} | {o.symbol for o in found.unknown_orders})
+    then = ("trading HALTED until `rebalancer resume` (which adopts the exchange's positions)" if action == "halted"
+            else "the exchange's positions adopted as the new baseline; planning goes on from them")
+    return Alert("external_change", "critical", f"External change on {', '.join(symbols) or 'the hedge account'}",
+                 f"{found.reason()}: {then}", "external_change:" + ",".join(symbols),
+                 dict(context or {}, action=action, symbols=", ".join(symbols)))
 
 
 def consecutive_failures_alert(count: int, last_error: str = "") -> Alert:

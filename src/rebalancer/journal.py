@@ -1116,6 +1116,79 @@ class Journal:
                     problems.append(f"cycle {cid} finished at {finished}, before it started at {started}")
         return problems
 
+    # ------------------------------------------------------------------ position baselines
+
+    # External-change detection (reconcile.py): the positions the bot accepted as true at a point of
+    # the order history, newest row last. Created on first use rather than by a migration, so an
+    # older journal (or a read-only one) simply has no baseline yet.
+    _BASELINES_TABLE = """
+        CREATE TABLE IF NOT EXISTS position_baselines (
+            id           INTEGER PRIMARY KEY AUTOINCREMENT,
+            at           TEXT NOT NULL,
+            cycle_id     TEXT,
+            source       TEXT NOT NULL,
+            positions    TEXT NOT NULL,
+            after_order  INTEGER NOT NULL,
+            known_orders TEXT NOT NULL DEFAULT '[]',
+            detail       TEXT NOT NULL DEFAULT '{}'
+        )
+        """
+
+    def position_baseline(self) -> PositionBaseline | None:
+        """The newest baseline row with the orders journaled after it (oldest first), or None when
+        there is none yet. `source` "halted" means a change was found and trading waits for resume:
+        its positions are still the last accepted ones."""
+        with self._lock:
+            self._check_open()
+            c = self._conn
+            if c.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'position_baselines'").fetchone() is None:
+                return None
+            row = c.execute("SELECT id, at, cycle_id, source, positions, after_order, known_orders, detail"
+                            " FROM position_baselines ORDER BY id DESC LIMIT 1").fetchone()
+            if row is None:
+                return None
+            orders = c.execute(f"SELECT {_ORDER_COLUMNS} FROM orders WHERE rowid > ? ORDER BY rowid",
+                               (row["after_order"],)).fetchall()
+        return PositionBaseline(
+            id=row["id"], at=_time_from_text(row["at"]) or datetime.now(timezone.utc), cycle_id=row["cycle_id"],
+            source=row["source"],
+            positions={s: Decimal(a) for s, a in (_json_loads(row["positions"]) or {}).items()},
+            after_order=row["after_order"], known_orders=tuple(_json_loads(row["known_orders"]) or ()),
+            detail=_json_loads(row["detail"]) or {}, orders=tuple(_order_from_row(r) for r in orders),
+        )
+
+    def record_position_baseline(self, *, source: str, positions: Mapping[str, Decimal], at: datetime,
+                                 cycle_id: str | None = None, after_order: int | None = None,
+                                 known_orders: Iterable[str] = (), detail: Mapping[str, Any] | None = None) -> int:
+        """Append a baseline: `positions` (symbol -> base amount) are true as of every order up to
+        `after_order` (an orders rowid; None = every order journaled now). Returns that rowid."""
+        with self._write() as c:
+            c.execute(self._BASELINES_TABLE)
+            if after_order is None:
+                after_order = c.execute("SELECT COALESCE(MAX(rowid), 0) FROM orders").fetchone()[0]
+            c.execute(
+                "INSERT INTO position_baselines (at, cycle_id, source, positions, after_order, known_orders, detail)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (_time_to_text(at), cycle_id, source, _json_dumps({s: _dec_to_text(Decimal(a)) for s, a in positions.items()}),
+                 int(after_order), _json_dumps(sorted(set(known_orders))), _json_dumps(dict(detail or {})) or "{}"),
+            )
+        return int(after_order)
+
+
+@dataclass(frozen=True)
+class PositionBaseline:
+    """A baseline row of Journal.position_baseline(), with the orders journaled after it."""
+
+    id: int
+    at: datetime
+    cycle_id: str | None
+    source: str
+    positions: dict[str, Decimal]
+    after_order: int
+    known_orders: tuple[str, ...]
+    detail: dict
+    orders: tuple[OrderRecord, ...] = ()
+
 
 def _intent_differences(existing: OrderRecord, content: dict[str, Any]) -> list[str]:
     """Names of intent fields that differ; Decimals compare by value so '0.0250' equals '0.025'."""

@@ -28,6 +28,7 @@ from .domain import (
     Verdict,
     evolve,
 )
+from .reconcile import Reconciliation, reconcile
 from .executor import Executed, Executor, client_order_id, expected_positions, new_cycle_id
 from .journal import Journal, OrderRecord
 from .core.planner import plan as make_plan
@@ -84,6 +85,11 @@ class CycleReport:
     executed: list[Executed] = field(default_factory=list)
     positions_after: dict[str, Position] | None = None
     mismatches: list[str] = field(default_factory=list)
+    # External-change detection (reconcile.py): the comparison, and what rebalance.on_external_change
+    # did: "baseline" (first cycle), "halted", "adopted", "still_halted", "resumed", "detected"
+    # (a non-executing cycle only reports), "" (nothing to say).
+    external_change: Reconciliation | None = None
+    external_action: str = ""
     unresolved: list[OrderRecord] = field(default_factory=list)
     outcome: CycleOutcome = CycleOutcome.RUNNING
     # The trading state as its owner saw it when the cycle started (set by the service; None in
@@ -194,6 +200,7 @@ class Rebalancer:
                     )
             report.snapshot = snap = await self.venue.snapshot()
             cycle_log.info("snapshot_taken", positions=len(snap.positions), holdings=len(snap.holdings))
+            await self._check_external_change(report, snap, act=execute)
             params = self.settings.plan_params()
             planned = unwind_plan(snap, params) if kind is CycleKind.UNWIND else make_plan(snap, params)
             report.plan = planned
@@ -240,6 +247,96 @@ class Rebalancer:
         return report
 
 
+    async def _check_external_change(self, report: CycleReport, snap: Snapshot, *, act: bool) -> None:
+        """Compare the hedge positions (and open orders) with what the journal implies; on a
+        difference apply rebalance.on_external_change. Only an executing cycle (`act`) writes the
+        journal or forces a state; others just report."""
+        markets = {m.symbol: m for m in snap.markets.values()}
+        actual = {p.symbol: p.amount for p in snap.positions.values()}
+        base = self.journal.position_baseline()
+        ext_log = log.bind(cycle_id=report.cycle_id)
+        if base is None:  # a fresh journal: what the exchange holds now is the baseline, silently
+            if act:
+                opened = await self._open_orders(list(markets))
+                self.journal.record_position_baseline(
+                    source="first_cycle", positions=actual, at=snap.taken_at, cycle_id=report.cycle_id,
+                    known_orders=_order_keys(opened))
+                report.external_action = "baseline"
+            return
+        if base.source == HALTED_SOURCE:
+            self.trading.refresh()
+            forced = self.trading.forced
+            if forced is not None:  # still halted (by us or, since, by something else): wait for resume
+                report.external_action = "still_halted"
+                return
+            if act:  # `resume` cleared it: the exchange's positions are the truth from now on
+                opened = await self._open_orders(list(markets))
+                self.journal.record_position_baseline(
+                    source="resume", positions=actual, at=snap.taken_at, cycle_id=report.cycle_id,
+                    known_orders=(*base.known_orders, *_order_keys(opened)),
+                    detail={"halted_for": base.detail.get("reason", "")})
+                ext_log.warning("external_change_adopted_on_resume", positions={s: str(a) for s, a in actual.items()})
+                report.external_action = "resumed"
+            return
+        opened = await self._open_orders(list(markets)) if act else None
+        found = reconcile(
+            baseline=base.positions, orders=base.orders, actual=actual,
+            contract_sizes={s: m.contract_size for s, m in markets.items()},
+            steps={s: m.amount_step * m.contract_size for s, m in markets.items() if m.amount_step},
+            symbols=markets, unresolved=self.journal.unresolved_orders(), open_orders=opened,
+            known=lambda cid: self.journal.order(cid) is not None, accepted_orders=base.known_orders,
+        )
+        report.external_change = found
+        if found.clean:
+            # Roll the baseline forward now and then, so each cycle reads a bounded number of orders.
+            if act and len(base.orders) >= ROLL_BASELINE_AFTER_ORDERS and not found.ambiguous:
+                self.journal.record_position_baseline(
+                    source="rolled", positions=actual, at=snap.taken_at, cycle_id=report.cycle_id,
+                    known_orders=base.known_orders)
+            return
+        policy = self.settings.rebalance.on_external_change
+        reason = found.reason()
+        if not act:
+            report.external_action = "detected"
+            ext_log.warning("external_change_seen", reason=reason)
+            return
+        detail = {"reason": reason, "policy": policy, **found.to_json()}
+        ext_log.error("external_change_detected", reason=reason, policy=policy)
+        if policy == "adopt":
+            self.journal.record_position_baseline(
+                source="adopt", positions=actual, at=snap.taken_at, cycle_id=report.cycle_id,
+                known_orders=(*base.known_orders, *(o.key for o in found.unknown_orders)), detail=detail)
+            report.external_action = "adopted"
+        else:
+            self.journal.record_position_baseline(
+                source=HALTED_SOURCE, positions=base.positions, at=snap.taken_at, cycle_id=report.cycle_id,
+                after_order=base.after_order, known_orders=base.known_orders, detail=detail)
+            self.trading.force(TradingState.HALTED, reason, source=EXTERNAL_CHANGE_SOURCE)
+            report.external_action = "halted"
+
+    async def _open_orders(self, symbols: list[str]) -> list[dict] | None:
+        """The open orders on the hedge symbols (ccxt dicts), or None when they cannot be read. One
+        request for all symbols where the venue allows it (Binance: weight 40, once a cycle), else one
+        per symbol. A failed read skips the open-order check for this cycle (positions still count)."""
+        venue = self.venue
+        client, read = getattr(venue, "hedge_client", None), getattr(venue, "_read", None)
+        if not symbols or client is None or read is None or not getattr(client, "has", {}).get("fetchOpenOrders"):
+            return None
+        caps = venue.hedge_cfg.caps
+        try:
+            if (caps.options.get("fetchOpenOrders") or {}).get("warnWithoutSymbol") is False:
+                # the venue's caps accept the all-symbol weight; the local client is built without them
+                opts = client.options.get("fetchOpenOrders")
+                if isinstance(opts, dict):
+                    opts["warnWithoutSymbol"] = False
+                return list(await read("fetch_open_orders", client.fetch_open_orders, None, None, None,
+                                       dict(caps.futures_balance_params)))
+            replies = await asyncio.gather(*(read("fetch_open_orders", client.fetch_open_orders, s) for s in symbols))
+            return [o for reply in replies for o in reply]
+        except Exception as exc:
+            log.warning("open_orders_unreadable", error=str(exc) or type(exc).__name__)
+            return None
+
     def _close_interrupted_cycles(self, current: str) -> None:
         """An executing cycle still 'running' in the journal belonged to a process that died
         (we hold the journal lock): mark it interrupted so the record is complete."""
@@ -258,6 +355,16 @@ def with_client_ids(verdict: Verdict, cycle_id: str) -> Verdict:
     denied = tuple(evolve(o, client_order_id=client_order_id(cycle_id, start + i))
                    for i, o in enumerate(verdict.denied))
     return replace(verdict, approved=approved, denied=denied)
+
+
+# The forced state's source and the baseline row's source while an external change holds trading.
+EXTERNAL_CHANGE_SOURCE = "external_change"
+HALTED_SOURCE = "halted"
+ROLL_BASELINE_AFTER_ORDERS = 200
+
+
+def _order_keys(opened: list[dict] | None) -> tuple[str, ...]:
+    return tuple(str(o.get("id") or o.get("clientOrderId") or "") for o in opened or ())
 
 
 class UnresolvedOrders(RuntimeError):

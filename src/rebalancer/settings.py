@@ -354,6 +354,9 @@ class RebalanceSettings(_Section):
     max_consecutive_failures: int = Field(default=3, ge=1)
     on_failures: Literal["REDUCING", "HALTED"] = "HALTED"
     one_legged: Literal["repair", "unwind"] = "repair"
+    # A hedge position (or open order) the journal cannot explain: "halt" until `rebalancer resume`
+    # (which adopts the exchange's positions), or "adopt" them as the new truth and go on.
+    on_external_change: Literal["halt", "adopt"] = "halt"
     confirm_timeout_s: float = Field(default=10.0, gt=0)
     shutdown_timeout_s: float = Field(default=30.0, gt=0)
 
