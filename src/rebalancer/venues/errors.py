@@ -248,6 +248,39 @@ def _short_message(exc: BaseException) -> str:
     return " ".join(text.split())[:300]
 
 
+_HTML_RE = re.compile(r"<\s*(?:!doctype|html|head|body|title)\b", re.IGNORECASE)
+
+
+def transport_failure(exc: BaseException) -> str | None:
+    """What went wrong in transport, when the failure is not the exchange's own answer: a connection
+    reset or closed (aiohttp ClientConnectionError), a body cut short (ClientPayloadError), a body
+    that is not JSON (json decode errors, ccxt BadResponse), or a gateway's HTML page in place of
+    the exchange (ccxt ExchangeNotAvailable / ExchangeError with an HTML body). None for anything
+    else: a JSON answer with a Binance code is the exchange speaking and keeps its own class.
+    The whole exception chain is looked at, since ccxt wraps aiohttp's error in an ExchangeError."""
+    links: list[BaseException] = []
+    link: BaseException | None = exc
+    while link is not None and link not in links:  # causes only: ccxt raises transport errors `from` aiohttp's;
+        links.append(link)  # an implicit __context__ is just where the error was raised (an except block)
+        link = link.__cause__ if link.__cause__ is not None else (
+            link.__context__ if not isinstance(link, ccxt.BaseError) and not isinstance(link, VenueError) else None)
+    for link in links:
+        if isinstance(link, aiohttp.ClientPayloadError):
+            return "response body cut short"
+        if isinstance(link, (aiohttp.ClientConnectionError, ConnectionError)):
+            return "connection lost"
+        if isinstance(link, (asyncio.TimeoutError, TimeoutError, ccxt.RequestTimeout)):
+            return "timed out"
+        if isinstance(link, (json.JSONDecodeError, UnicodeDecodeError, aiohttp.ContentTypeError)):
+            return "unreadable response"
+        if isinstance(link, ccxt.BadResponse):
+            return "unreadable response"
+    if error_code(exc) is None and _HTML_RE.search(str(exc)) and isinstance(
+            exc, (ccxt.ExchangeNotAvailable, ccxt.ExchangeError, ccxt.OperationFailed)):
+        return "an HTML page instead of the exchange's answer"
+    return None
+
+
 def translate(exc: BaseException, *, write: bool, headers: Any = None, where: Where | None = None) -> VenueError:
     """Map a ccxt (or transport) exception to the venue error that says what to do next.
 
@@ -267,6 +300,12 @@ def translate(exc: BaseException, *, write: bool, headers: Any = None, where: Wh
         # asyncio.TimeoutError or a raw aiohttp error slipping past ccxt: the request may have gone out.
         cls: type[VenueError] = UnknownOutcomeError if write else TransientError
         return cls(message if plain else f"{type(exc).__name__}: {message}", code=code)
+    transport = transport_failure(exc)
+    if transport is not None:
+        # The request left and the answer was lost or unreadable: for an order that is an unknown
+        # outcome (it may have executed), never a rejection; for a read, a failure that may pass.
+        cls = UnknownOutcomeError if write else TransientError
+        return cls(message if plain else f"{transport}: {message}", code=None)
     limited = isinstance(exc, (ccxt.RateLimitExceeded, ccxt.DDoSProtection))
     for ccxt_cls, read_cls, write_cls in _TABLE:
         if isinstance(exc, ccxt_cls):
