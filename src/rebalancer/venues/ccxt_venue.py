@@ -96,6 +96,16 @@ def utc_now() -> datetime:
     return datetime.now(timezone.utc)
 
 
+def _local_ms(client: Any, ms: Any) -> Any:
+    """An exchange timestamp (ms) on this machine's clock: ccxt measures options['timeDifference'] =
+    local - server at connect and at every resync, so a price is aged against the same clock the
+    gate uses and a skewed exchange clock cannot make an old price look fresh (or a new one stale)."""
+    offset = (getattr(client, "options", None) or {}).get("timeDifference")
+    if ms in (None, 0, "") or not offset:
+        return ms
+    return int(ms) + int(offset)
+
+
 def _ms_to_dt(ms: Any, fallback: datetime) -> datetime:
     if ms in (None, 0, ""):
         return fallback
@@ -174,6 +184,7 @@ class Venue(Protocol):
                     limit_price: Decimal | None) -> OrderResult: ...
     async def fees(self, fills: Iterable[tuple[str, str, Decimal]], since: datetime) -> dict[str, tuple[Decimal, str | None]]: ...
     async def lookup(self, symbol: str, client_order_id: str) -> OrderResult | None: ...
+    async def fills_since(self, symbol: str, since: datetime) -> list[Fill]: ...
     async def positions(self) -> dict[str, Position]: ...
     async def resync_clock(self) -> None: ...
     async def close(self) -> None: ...
@@ -555,7 +566,7 @@ class CcxtVenue:
             bid, ask, last = _dec(t.get("bid")), _dec(t.get("ask")), _dec(t.get("last"))
             price = (bid + ask) / 2 if bid and ask else last
             if price:
-                spot_prices[asset] = Quote(price, _ms_to_dt(t.get("timestamp"), now))
+                spot_prices[asset] = Quote(price, _ms_to_dt(_local_ms(self.spot_client, t.get("timestamp")), now))
 
         mark_prices: dict[str, Quote] = {}
         funding: dict[str, Funding] = {}
@@ -567,7 +578,7 @@ class CcxtVenue:
             asset = by_symbol.get(symbol)
             if asset is None:
                 continue
-            ts = _ms_to_dt(fr.get("timestamp"), now)
+            ts = _ms_to_dt(_local_ms(self.hedge_client, fr.get("timestamp")), now)
             if fr.get("markPrice"):
                 mark_prices[asset] = Quote(D(fr["markPrice"]), ts)
             if fr.get("fundingRate") is None:
@@ -751,6 +762,47 @@ class CcxtVenue:
         return parse_order(raw, client_order_id, None)
 
 
+    async def fills_since(self, symbol: str, since: datetime) -> list["Fill"]:
+        """The account's fills on `symbol` from `since` on (fetch_my_trades), oldest first: the
+        exchange's own record of what executed, the proof an unknown outcome is settled from. The
+        window opens early by the measured clock offset plus a margin, so a fill stamped by an
+        exchange clock behind ours is not missed (the caller filters by order id, never by time)."""
+        offset_ms = int(getattr(self.hedge_client, "options", {}).get("timeDifference", 0) or 0)
+        since_ms = int(since.timestamp() * 1000) - abs(offset_ms) - int(FILL_WINDOW_MARGIN_S * 1000)
+        raw = await self._read("fetch_my_trades", self.hedge_client.fetch_my_trades, symbol, since_ms)
+        fills: list[Fill] = []
+        for t in raw or ():
+            if not isinstance(t, Mapping) or t.get("order") is None or t.get("amount") is None:
+                continue
+            info = t.get("info") if isinstance(t.get("info"), Mapping) else {}
+            fills.append(Fill(
+                symbol=symbol,
+                order_id=str(t["order"]),
+                client_order_id=(info.get("clientOrderId") or info.get("origClientOrderId")) or None,
+                side=str(t.get("side") or "").lower(),
+                amount=D(t["amount"]),
+                price=_dec(t.get("price")),
+                at=_ms_to_dt(t.get("timestamp"), self.clock()),
+            ))
+        return fills
+
+
+FILL_WINDOW_MARGIN_S = 10.0  # fills_since opens this much before the send (clock offset, ms rounding)
+
+
+@dataclass(frozen=True)
+class Fill:
+    """One fill (trade) of the account, as the exchange's trade history reports it."""
+
+    symbol: str
+    order_id: str
+    client_order_id: str | None  # Binance's trade list carries none; other venues may
+    side: str  # "buy" | "sell"
+    amount: Decimal  # contracts, like PlannedOrder.amount
+    price: Decimal | None
+    at: datetime
+
+
 _STATUS = {"open": OrderState.OPEN, "closed": OrderState.FILLED, "canceled": OrderState.CANCELED,
            "expired": OrderState.EXPIRED, "rejected": OrderState.REJECTED}
 
@@ -792,4 +844,4 @@ def _interval_hours(value: Any) -> Decimal | None:
     return None
 
 
-__all__ = ["CcxtVenue", "Venue", "VenueConfig", "VenueError", "build_client", "parse_order", "parse_tiers", "utc_now"]
+__all__ = ["CcxtVenue", "Fill", "Venue", "VenueConfig", "VenueError", "build_client", "parse_order", "parse_tiers", "utc_now"]
