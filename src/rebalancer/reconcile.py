@@ -205,8 +205,8 @@ def reconcile(*, baseline: Mapping[str, Decimal], orders: Iterable[Any], actual:
     for o in unresolved:
         if o.client_order_id not in after:
             _widen(ambiguity, o, contract_sizes)
-    changes = compare_positions(expected, actual, steps=steps, symbols=set(symbols) | set(expected) | set(actual),
-                                ambiguity=ambiguity)
+    # Only the hedge symbols: a symbol dropped from the config is no longer read from the exchange.
+    changes = compare_positions(expected, actual, steps=steps, symbols=symbols, ambiguity=ambiguity)
     unknown = (unknown_open_orders(open_orders, symbols=symbols, known=known, accepted=accepted_orders)
                if open_orders is not None else ())
     return Reconciliation(expected=expected, actual=dict(actual), changes=changes, unknown_orders=unknown,

@@ -260,7 +260,7 @@ class Rebalancer:
                 opened = await self._open_orders(list(markets))
                 self.journal.record_position_baseline(
                     source="first_cycle", positions=actual, at=snap.taken_at, cycle_id=report.cycle_id,
-                    known_orders=_order_keys(opened))
+                    known_orders=_order_keys(opened), detail={"symbols": sorted(markets)})
                 report.external_action = "baseline"
             return
         if base.source == HALTED_SOURCE:
@@ -274,25 +274,29 @@ class Rebalancer:
                 self.journal.record_position_baseline(
                     source="resume", positions=actual, at=snap.taken_at, cycle_id=report.cycle_id,
                     known_orders=(*base.known_orders, *_order_keys(opened)),
-                    detail={"halted_for": base.detail.get("reason", "")})
+                    detail={"halted_for": base.detail.get("reason", ""), "symbols": sorted(markets)})
                 ext_log.warning("external_change_adopted_on_resume", positions={s: str(a) for s, a in actual.items()})
                 report.external_action = "resumed"
             return
+        # Symbols the baseline covers (older rows: all); a hedge symbol added to the config since is
+        # taken as it is, like the first cycle took the others.
+        tracked = set(base.detail.get("symbols") or markets)
         opened = await self._open_orders(list(markets)) if act else None
         found = reconcile(
             baseline=base.positions, orders=base.orders, actual=actual,
             contract_sizes={s: m.contract_size for s, m in markets.items()},
             steps={s: m.amount_step * m.contract_size for s, m in markets.items() if m.amount_step},
-            symbols=markets, unresolved=self.journal.unresolved_orders(), open_orders=opened,
+            symbols=[s for s in markets if s in tracked], unresolved=self.journal.unresolved_orders(), open_orders=opened,
             known=lambda cid: self.journal.order(cid) is not None, accepted_orders=base.known_orders,
         )
         report.external_change = found
         if found.clean:
             # Roll the baseline forward now and then, so each cycle reads a bounded number of orders.
-            if act and len(base.orders) >= ROLL_BASELINE_AFTER_ORDERS and not found.ambiguous:
+            new_symbols = set(markets) - tracked
+            if act and (new_symbols or len(base.orders) >= ROLL_BASELINE_AFTER_ORDERS) and not found.ambiguous:
                 self.journal.record_position_baseline(
                     source="rolled", positions=actual, at=snap.taken_at, cycle_id=report.cycle_id,
-                    known_orders=base.known_orders)
+                    known_orders=base.known_orders, detail={"symbols": sorted(markets)})
             return
         policy = self.settings.rebalance.on_external_change
         reason = found.reason()
@@ -300,7 +304,7 @@ class Rebalancer:
             report.external_action = "detected"
             ext_log.warning("external_change_seen", reason=reason)
             return
-        detail = {"reason": reason, "policy": policy, **found.to_json()}
+        detail = {"reason": reason, "policy": policy, **found.to_json(), "symbols": sorted(markets)}
         ext_log.error("external_change_detected", reason=reason, policy=policy)
         if policy == "adopt":
             self.journal.record_position_baseline(
@@ -310,7 +314,8 @@ class Rebalancer:
         else:
             self.journal.record_position_baseline(
                 source=HALTED_SOURCE, positions=base.positions, at=snap.taken_at, cycle_id=report.cycle_id,
-                after_order=base.after_order, known_orders=base.known_orders, detail=detail)
+                after_order=base.after_order, known_orders=base.known_orders,
+                detail={**detail, "symbols": sorted(tracked & set(markets))})
             self.trading.force(TradingState.HALTED, reason, source=EXTERNAL_CHANGE_SOURCE)
             report.external_action = "halted"
 
