@@ -1,7 +1,23 @@
 """The executor: journal the intent, place hedge orders idempotently, settle unknown outcomes.
 
-A timeout is never a failure: the order is looked up by its client order id, and only the
-exchange's "no such order" allows a resend, with the same id.
+The ambiguous-outcome rule: an order whose send may have reached the exchange is never sent again
+until the exchange *proves* it did not execute. A send may have reached it whenever the request
+left: a timeout, a connection reset, a cut or truncated body, garbage or an HTML 502 in place of
+the answer are all an UNKNOWN outcome (venues/errors.py), never a rejection.
+
+- The order is first looked up by its client order id (repeated, for propagation lag).
+- "Not found" is not proof: Binance keeps client ids unique only among *open* orders, so a filled
+  order does not stop a resend with the same id from executing a second time. The proof is the
+  account's fill history on the symbol since the send (fetch_my_trades): a fill of an order no
+  other journaled order explains, on our side and within our amount, is this order (journaled
+  FILLED / PARTIALLY_FILLED with the exchange's order id and the fills' quantity); no such fill at
+  all, after the lookups spanned the lag window, is the proof it did not execute (then, and only
+  then, a resend with the same id). The cycle's position check compares the book with what the
+  journaled fills imply, so a wrong attribution cannot pass silently.
+- Where proof is impossible (the history cannot be read, or fills on the symbol that no journaled
+  order explains and that do not fit this one), the order stays UNKNOWN and is not sent again;
+  the cycle ends partial. The next cycle's settlement (resolve_unresolved) decides it from the
+  same evidence, and the cycle after re-plans from the real positions with a fresh client id.
 """
 
 from __future__ import annotations
@@ -49,6 +65,17 @@ class Executed:
     result: OrderResult
     sends: int
     note: str = ""
+
+
+@dataclass(frozen=True)
+class Proof:
+    """What the exchange's own records say about an order it does not find by client id:
+    `result` when its fills were found, `not_executed` when nothing on the symbol since the send
+    is unexplained, else neither (proof impossible) and `reason` says why."""
+
+    reason: str
+    result: OrderResult | None = None
+    not_executed: bool = False
 
 
 class Executor:
@@ -134,18 +161,77 @@ class Executor:
         if found is not None and found.state is not OrderState.OPEN:
             self._transition(cid, found.state, record.cycle_id, result=found, detail={"reason": "resolved at start"})
             return None
+        proof: Proof | None = None
         if found is None and certain:
-            self._transition(cid, OrderState.NOT_PLACED, record.cycle_id,
-                             detail={"reason": "not on the exchange at start: never sent"})
-            return None
+            # Not found is not proof (a filled order frees its client id): the fills since the send are.
+            proof = await self._prove(record.symbol, cid, record.side, record.amount, self._first_sent(record))
+            if proof.result is not None:
+                self._transition(cid, proof.result.state, record.cycle_id, result=proof.result,
+                                 detail={"reason": f"resolved at start: {proof.reason}"})
+                return None
+            if proof.not_executed:
+                self._transition(cid, OrderState.NOT_PLACED, record.cycle_id,
+                                 detail={"reason": f"not on the exchange at start and {proof.reason}: never sent, or not executed"})
+                return None
         if found is not None:  # resting on the exchange: journal what it says, settle it later
             self._transition(cid, OrderState.OPEN, record.cycle_id, result=found,
                              detail={"reason": "open on the exchange at start"})
         elif record.state is OrderState.PENDING:
+            why = proof.reason if proof is not None else "the exchange could not be asked at start"
             self._transition(cid, OrderState.UNKNOWN, record.cycle_id,
-                             detail={"reason": "sent before the process stopped; the exchange could not be "
-                                               "asked at start, so it may exist"})
+                             detail={"reason": f"sent before the process stopped; {why}, so it may exist"})
+        elif proof is not None:
+            log.warning("order_outcome_unproven", cycle_id=record.cycle_id, client_order_id=cid, reason=proof.reason)
         return self.journal.order(cid) or record
+
+    def _first_sent(self, record: OrderRecord) -> datetime:
+        """When the order's first request left (its first 'sent' event), else when it was journaled."""
+        sent = [e["at"] for e in self.journal.events(record.client_order_id) if e["kind"] == "sent"]
+        return min(sent) if sent else record.created_at
+
+    async def _prove(self, symbol: str, cid: str, side: Side, amount: Decimal, sent_at: datetime) -> Proof:
+        """Settle an order the exchange does not find by client id from the account's fills on the
+        symbol since the send. Fills of other journaled orders (by exchange order id) are explained;
+        what remains, grouped by exchange order id, is this order only when there is exactly one such
+        order, on our side, within our amount, and no other unresolved order on the symbol could
+        claim it. No unexplained fill at all: it did not execute. Anything else: no proof."""
+        fills_since = getattr(self.venue, "fills_since", None)
+        if fills_since is None:
+            return Proof("the venue has no fill history to prove the outcome from")
+        try:
+            fills = await fills_since(symbol, sent_at)
+        except VenueError as exc:
+            return Proof(f"the fill history could not be read ({exc})")
+        horizon = sent_at - timedelta(days=1)
+        others = [o for o in self.journal.orders(since=horizon) if o.symbol == symbol and o.client_order_id != cid]
+        explained = {o.exchange_order_id for o in others if o.exchange_order_id}
+        rivals = [o for o in others if o.state in (OrderState.PENDING, OrderState.UNKNOWN, OrderState.OPEN)
+                  and not o.exchange_order_id and o.side is side]
+        groups: dict[str, list] = {}
+        for f in fills:
+            if f.client_order_id == cid or (f.order_id not in explained and f.client_order_id in (None, "")):
+                groups.setdefault(f.order_id, []).append(f)
+        if not groups:
+            return Proof(f"no fill on {symbol} since the send", not_executed=True)
+        own = [oid for oid, fs in groups.items() if any(f.client_order_id == cid for f in fs)]
+        if len(own) == 1:
+            oid = own[0]
+        elif len(groups) == 1 and not rivals:
+            oid = next(iter(groups))
+        else:
+            return Proof(f"{len(groups)} order(s) filled on {symbol} since the send that no journaled order "
+                         f"explains ({', '.join(sorted(groups))}); cannot tell which is {cid}")
+        fs = groups[oid]
+        filled = sum((f.amount for f in fs), ZERO)
+        if any(f.side != side.value for f in fs) or filled > amount:
+            return Proof(f"order {oid} filled on {symbol} since the send ({filled} {fs[0].side}) does not fit "
+                         f"{cid} ({amount} {side.value}): someone else traded the symbol")
+        notional = sum((f.amount * f.price for f in fs if f.price is not None), ZERO)
+        priced = sum((f.amount for f in fs if f.price is not None), ZERO)
+        average = (notional / priced) if priced else None
+        state = OrderState.FILLED if filled == amount else OrderState.PARTIALLY_FILLED
+        return Proof(f"proven by the fill history: order {oid} filled {filled} on {symbol} since the send",
+                     result=OrderResult(cid, state, exchange_order_id=oid, filled=filled, average=average))
 
     # ------------------------------------------------------------------ a cycle's orders
 
@@ -244,12 +330,18 @@ class Executor:
         """Send until the outcome is known; `counted`: the first send is already journaled (mark_sent_many)."""
         sends = 0
         note = ""
+        first_sent: datetime | None = None
         while sends < self.max_sends:
             sends += 1
             if sends > 1 or not counted:
                 self.journal.mark_sent(cid, at=self.clock())
+            first_sent = first_sent or self.clock()
             try:
                 result = await self.venue.place(order, cid, self.order_type, limit)
+                if result.state is OrderState.UNKNOWN or not result.exchange_order_id:
+                    # A 200 whose body is no order (truncated or garbage JSON that ccxt let through):
+                    # the request arrived, so the order may exist.
+                    raise UnknownOutcomeError("the order response could not be read (truncated or not JSON)")
             except ClockSkewError as exc:
                 # Rejected before matching (-1021): certainly not executed. Resync, send again.
                 note = f"clock skew: {exc}"
@@ -276,8 +368,19 @@ class Executor:
                     return Executed(order, cid, found, sends, note)
                 if not certain:
                     break  # cannot tell: leave UNKNOWN, resolved at the next start or cycle
-                # The exchange says it never got it: the only case where we send again (same id).
-                self._transition(cid, OrderState.PENDING, cycle_id, detail={"reason": "not found: resend"})
+                # "Not found" is not proof: a filled order no longer blocks its client id. Ask the fills.
+                proof = await self._prove(order.symbol, cid, order.side, order.amount, first_sent)
+                if proof.result is not None:
+                    self._transition(cid, proof.result.state, cycle_id, result=proof.result,
+                                     detail={"reason": proof.reason})
+                    return Executed(order, cid, proof.result, sends, f"{note}; {proof.reason}")
+                if not proof.not_executed:
+                    note = f"{note}; {proof.reason}"
+                    log.warning("order_outcome_unproven", cycle_id=cycle_id, client_order_id=cid, reason=proof.reason)
+                    break  # proof impossible: leave UNKNOWN, never resend; settled by the next cycle
+                # The exchange proved it never executed: the only case where we send again (same id).
+                self._transition(cid, OrderState.PENDING, cycle_id,
+                                 detail={"reason": f"not found and {proof.reason}: resend"})
                 continue
             result = await self._settle_open(order.symbol, cid, result)
             self._transition(cid, result.state, cycle_id, result=result)
@@ -310,6 +413,9 @@ class Executor:
                 found = await self.venue.lookup(symbol, cid)
             except (TransientError, UnknownOutcomeError) as exc:
                 log.warning("order_lookup_failed", client_order_id=cid, error=str(exc))
+                return None, False
+            if found is not None and found.state is OrderState.UNKNOWN and not found.exchange_order_id:
+                log.warning("order_lookup_failed", client_order_id=cid, error="unreadable lookup answer")
                 return None, False
             if found is not None:
                 return found, True

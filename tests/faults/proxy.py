@@ -1,0 +1,139 @@
+"""A loopback fault proxy of the project's own, between the bot's real ccxt client and the local exchange.
+
+It forwards every request to the exchange unchanged and, for the requests a queued fault targets,
+spoils the answer *after* the exchange has handled the request (so an order hit by a write fault
+IS executed), or forges an answer without asking the exchange at all (lookups):
+
+write faults (POST /fapi/v1/order), each consumed by one request, in the order queued:
+- "reset":     forward, then abort the TCP connection without a byte of response.
+- "cut_body":  forward, send the status line, headers and half of the body, then abort
+               (aiohttp: ClientPayloadError "Response payload is not completed").
+- "truncated": forward, answer 200 with the first half of the JSON body (a complete HTTP message).
+- "garbage":   forward, answer 200 with bytes that are not JSON.
+- "html_502":  forward, answer 502 with a gateway's HTML page.
+- "late":      forward, then hold the answer `late_s` seconds (past the client timeout), then send it.
+
+lookup faults: `forge_not_found(n)` answers the next n GET /fapi/v1/order with Binance's
+-2013 "Order does not exist." (HTTP 400) without asking the exchange (propagation lag, a wrong
+symbol, a proxy: the exchange executed it all the same).
+
+Binds 127.0.0.1 only, on a free port; its lifetime is bounded by the `running_proxy` context
+(and `max_lifetime_s`: after that it stops forwarding and answers 503).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import deque
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Any, AsyncIterator
+
+import aiohttp
+from aiohttp import web
+
+ORDER_PATH = "/fapi/v1/order"
+WRITE_MODES = ("reset", "cut_body", "truncated", "garbage", "html_502", "late")
+HOP_HEADERS = {"connection", "keep-alive", "transfer-encoding", "content-length", "content-encoding", "host"}
+HTML_502 = (b"<html>\r\n<head><title>502 Bad Gateway</title></head>\r\n<body>\r\n"
+            b"<center><h1>502 Bad Gateway</h1></center>\r\n<hr><center>nginx</center>\r\n</body>\r\n</html>\r\n")
+
+
+@dataclass
+class FaultProxy:
+    """The proxy's state: queued write faults, the forged-lookup counter, and what it did."""
+
+    upstream: str
+    late_s: float = 5.0
+    max_lifetime_s: float = 120.0
+    writes: deque[str] = field(default_factory=deque)
+    forge_lookups: int = 0
+    applied: list[str] = field(default_factory=list)  # every fault as it was applied
+    forwarded: int = 0
+    base_url: str = ""
+    api_key: str = ""
+    api_secret: str = ""
+    _started: float = field(default_factory=time.monotonic)
+    _session: aiohttp.ClientSession | None = None
+
+    def fail_next_write(self, mode: str, times: int = 1) -> None:
+        if mode not in WRITE_MODES:
+            raise ValueError(f"unknown write fault {mode!r}; one of {WRITE_MODES}")
+        self.writes.extend([mode] * times)
+
+    def forge_not_found(self, n: int) -> None:
+        self.forge_lookups += n
+
+    async def handle(self, request: web.Request) -> web.StreamResponse:
+        if time.monotonic() - self._started > self.max_lifetime_s:
+            return web.Response(status=503, text="fault proxy past its lifetime")
+        if request.method == "GET" and request.path == ORDER_PATH and self.forge_lookups > 0:
+            self.forge_lookups -= 1
+            self.applied.append("forged -2013")
+            return web.json_response({"code": -2013, "msg": "Order does not exist."}, status=400)
+        mode = self.writes.popleft() if request.method == "POST" and request.path == ORDER_PATH and self.writes else None
+        status, headers, body = await self._forward(request)
+        if mode is None:
+            return web.Response(status=status, headers=headers, body=body)
+        self.applied.append(mode)
+        if mode == "reset":
+            _abort(request)
+            return web.Response(status=500)
+        if mode == "cut_body":
+            response = web.StreamResponse(status=status, headers=headers)
+            response.content_length = len(body)
+            await response.prepare(request)
+            await response.write(body[: max(1, len(body) // 2)])
+            await asyncio.sleep(0.05)
+            _abort(request)
+            return response
+        if mode == "truncated":
+            return web.Response(status=200, headers=headers, body=body[: max(1, len(body) // 2)])
+        if mode == "garbage":
+            return web.Response(status=200, body=b"\x00\x9f<<garbage>>\xff{not json", content_type="application/json")
+        if mode == "html_502":
+            return web.Response(status=502, body=HTML_502, content_type="text/html")
+        # late: the client has timed out and closed by then; the write fails quietly
+        await asyncio.sleep(self.late_s)
+        return web.Response(status=status, headers=headers, body=body)
+
+    async def _forward(self, request: web.Request) -> tuple[int, dict[str, str], bytes]:
+        assert self._session is not None
+        self.forwarded += 1
+        data = await request.read()
+        headers = {k: v for k, v in request.headers.items() if k.lower() not in HOP_HEADERS}
+        async with self._session.request(request.method, self.upstream + request.path_qs, headers=headers,
+                                         data=data, allow_redirects=False) as resp:
+            body = await resp.read()
+            out = {k: v for k, v in resp.headers.items() if k.lower() not in HOP_HEADERS}
+            return resp.status, out, body
+
+
+def _abort(request: web.Request) -> None:
+    if request.transport is not None:
+        request.transport.abort()
+
+
+@asynccontextmanager
+async def running_proxy(exchange: Any, *, late_s: float = 5.0, max_lifetime_s: float = 120.0) -> AsyncIterator[FaultProxy]:
+    """A FaultProxy in front of `exchange` (a RunningExchange), on 127.0.0.1 and a free port; it is
+    stopped when the block ends. `base_url`, `api_key`, `api_secret` make it usable by settings_for."""
+    proxy = FaultProxy(upstream=exchange.base_url, late_s=late_s, max_lifetime_s=max_lifetime_s,
+                       api_key=exchange.api_key, api_secret=exchange.api_secret)
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", proxy.handle)
+    runner = web.AppRunner(app, handler_cancellation=True, access_log=None)
+    await runner.setup()
+    proxy._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30))
+    try:
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        proxy.base_url = f"http://127.0.0.1:{runner.addresses[0][1]}"
+        yield proxy
+    finally:
+        await proxy._session.close()
+        await runner.cleanup()
+
+
+__all__ = ["FaultProxy", "WRITE_MODES", "running_proxy"]

@@ -1,0 +1,141 @@
+"""Ambiguous order outcomes through the project's fault proxy (tests/faults/proxy.py).
+
+The exchange executes the order; the answer is lost or spoiled on the way back (reset, cut body,
+truncated or garbage JSON, an HTML 502, an answer after the client's timeout), and the lookups by
+client id may be answered with a forged -2013 "Order does not exist." as well. Binance frees a
+filled order's client id, so a resend on "not found" would execute the intent twice: the executor
+must settle each order from the exchange's fill history instead, and never send it again.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from decimal import Decimal
+
+import pytest
+
+from rebalancer.domain import OrderState
+from rebalancer.venues.errors import TransientError
+from tests.faults.conftest import (
+    EXAMPLE_1,
+    TARGETS,
+    VenueProxy,
+    audit,
+    example_scenario,
+    make_rebalancer,
+    positions,
+    serve,
+    settings_for,
+    sim_state,
+)
+from tests.faults.proxy import WRITE_MODES, running_proxy
+
+pytestmark = [pytest.mark.faults, pytest.mark.integration]
+
+TIMEOUT_MS = 800  # the client's timeout; the proxy's late answer comes well after it
+LATE_S = 2.0
+
+
+def executed_once(state: dict) -> list[str]:
+    """Client ids the exchange holds more than once (an intent executed twice)."""
+    return [cid for cid, n in Counter(o["client_order_id"] for o in state["orders"]).items() if n > 1]
+
+
+def journal_equals_exchange(state: dict, journal) -> list[str]:
+    """Every exchange order journaled with the exchange's order id and fill, and nothing more."""
+    records = {r.client_order_id: r for r in journal.orders()}
+    out = []
+    for o in state["orders"]:
+        r = records.get(o["client_order_id"])
+        if r is None:
+            out.append(f"{o['client_order_id']} not journaled")
+        elif r.exchange_order_id != str(o["order_id"]) or r.filled != Decimal(o["executed_qty"]):
+            out.append(f"{r.client_order_id}: journal {r.exchange_order_id}/{r.filled}, "
+                       f"exchange {o['order_id']}/{o['executed_qty']}")
+    return out
+
+
+@pytest.mark.parametrize("forged", [0, 4], ids=["lookups-true", "not-found-x4"])
+@pytest.mark.parametrize("mode", WRITE_MODES)
+async def test_ambiguous_when_answer_lost_then_each_intent_executed_once_and_on_plan(
+        tmp_path, fault_row, mode, forged):
+    """One order's answer is spoiled after the exchange executed it (and, with not-found-x4, its
+    next 4 lookups are answered -2013): it is settled from the exchange (by client id, or from the
+    fill history), never resent; the journal equals the exchange; the positions are at plan within
+    two cycles."""
+    async with serve(example_scenario()) as ex:
+        async with running_proxy(ex, late_s=LATE_S) as px:
+            settings = settings_for(tmp_path, px, TARGETS, timeout_ms=TIMEOUT_MS)
+            rb = make_rebalancer(settings)
+            try:
+                await rb.start()
+                px.fail_next_write(mode)
+                px.forge_not_found(forged)
+                reports = [await rb.cycle(execute=True)]
+                if positions(await sim_state(ex)) != EXAMPLE_1:
+                    reports.append(await rb.cycle(execute=True))
+                state = await sim_state(ex)
+                result = audit(state, rb.journal)
+                mismatch = journal_equals_exchange(state, rb.journal)
+            finally:
+                await rb.close()
+    assert px.applied.count(mode) == 1
+    assert px.applied.count("forged -2013") == forged
+    assert executed_once(state) == [], state["orders"]
+    assert positions(state) == EXAMPLE_1
+    assert len(reports) <= 2
+    first = reports[0]
+    assert first.outcome == "done", (first.error, [e.note for e in first.executed])
+    assert [e.sends for e in first.executed] == [1, 1]  # the spoiled one was never sent again
+    assert all(e.result.state is OrderState.FILLED for e in first.executed)
+    assert any("outcome unknown" in e.note for e in first.executed)
+    if forged:
+        assert any("fill history" in e.note for e in first.executed)
+    assert (result.orders_placed, result.duplicates, result.lost, result.unknown) == (2, [], [], [])
+    assert mismatch == []
+    fault_row(f"ambiguous: {mode}" + (" + not found x4" if forged else ""), len(reports), result)
+
+
+async def test_ambiguous_when_no_proof_then_unknown_not_resent_and_next_cycle_settles(tmp_path, fault_row):
+    """Reset after execution, 4 forged "not found" and the fill history unreadable in that cycle:
+    no proof, so the order stays UNKNOWN and is not resent (the cycle is partial). The next
+    cycle's settlement reads the fills (its lookups forged too) and journals it FILLED; the book
+    is at plan within two cycles, each intent executed once."""
+    fail = {"left": 1}
+
+    class NoHistoryOnce(VenueProxy):
+        async def fills_since(self, symbol, since):
+            if fail["left"]:
+                fail["left"] -= 1
+                raise TransientError("trade history unavailable (test)")
+            return await self.inner.fills_since(symbol, since)
+
+    async with serve(example_scenario()) as ex:
+        async with running_proxy(ex, late_s=LATE_S) as px:
+            settings = settings_for(tmp_path, px, TARGETS, timeout_ms=TIMEOUT_MS)
+            rb = make_rebalancer(settings, wrap=NoHistoryOnce)
+            try:
+                await rb.start()
+                px.fail_next_write("reset")
+                px.forge_not_found(8)
+                first = await rb.cycle(execute=True)
+                unknown = [e for e in first.executed if e.result.state is OrderState.UNKNOWN]
+                mid = await sim_state(ex)
+                second = await rb.cycle(execute=True)
+                state = await sim_state(ex)
+                result = audit(state, rb.journal)
+                mismatch = journal_equals_exchange(state, rb.journal)
+                record = rb.journal.order(unknown[0].client_order_id) if unknown else None
+            finally:
+                await rb.close()
+    assert first.outcome == "partial", first.outcome
+    assert len(unknown) == 1 and unknown[0].sends == 1
+    assert "fill history could not be read" in unknown[0].note
+    assert len(mid["orders"]) == 2  # nothing resent while unknown
+    assert record is not None and record.state is OrderState.FILLED
+    assert second.outcome in ("done", "nothing_to_do"), second.error
+    assert executed_once(state) == []
+    assert positions(state) == EXAMPLE_1
+    assert (result.duplicates, result.lost, result.unknown) == ([], [], [])
+    assert mismatch == []
+    fault_row("ambiguous: no proof, settled next cycle", 2, result)
