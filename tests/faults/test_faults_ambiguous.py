@@ -26,6 +26,7 @@ from tests.faults.conftest import (
     positions,
     serve,
     settings_for,
+    sim_post,
     sim_state,
 )
 from tests.faults.proxy import WRITE_MODES, running_proxy
@@ -139,3 +140,53 @@ async def test_ambiguous_when_no_proof_then_unknown_not_resent_and_next_cycle_se
     assert (result.duplicates, result.lost, result.unknown) == ([], [], [])
     assert mismatch == []
     fault_row("ambiguous: no proof, settled next cycle", 2, result)
+
+
+async def test_ambiguous_when_foreign_fill_on_symbol_then_unknown_until_history_clears(tmp_path, fault_row):
+    """The order's connection is reset before the exchange processes it (it did NOT execute) and
+    the fill history shows a fill on the symbol that no journaled order explains and that does not
+    fit ours (someone else traded it): no proof either way, so it stays UNKNOWN, is not resent,
+    and the cycle is partial. Once the history shows nothing unexplained since the send, the next
+    cycle settles it NOT_PLACED and re-plans from the real positions with a fresh client id."""
+    from datetime import datetime, timezone
+
+    from rebalancer.venues.ccxt_venue import Fill
+
+    foreign = {"on": True}
+
+    class ForeignFill(VenueProxy):
+        async def fills_since(self, symbol, since):
+            fills = await self.inner.fills_since(symbol, since)
+            if foreign["on"] and symbol.startswith("BTC/"):
+                fills.append(Fill(symbol, "999", None, "buy", Decimal("0.3"), Decimal("40000"),
+                                  datetime.now(timezone.utc)))
+            return fills
+
+    async with serve(example_scenario()) as ex:
+        settings = settings_for(tmp_path, ex, TARGETS, timeout_ms=TIMEOUT_MS)
+        rb = make_rebalancer(settings, wrap=ForeignFill)
+        try:
+            await rb.start()
+            await sim_post(ex, "faults", {"reset_connections": 1, "faults_on": "orders"})
+            first = await rb.cycle(execute=True)
+            unknown = [e for e in first.executed if e.result.state is OrderState.UNKNOWN]
+            blocked = await rb.cycle(execute=True)  # the foreign fill is still unexplained
+            mid = await sim_state(ex)
+            foreign["on"] = False
+            second = await rb.cycle(execute=True)
+            state = await sim_state(ex)
+            result = audit(state, rb.journal)
+            record = rb.journal.order(unknown[0].client_order_id) if unknown else None
+        finally:
+            await rb.close()
+    assert first.outcome == "partial", first.outcome
+    assert len(unknown) == 1 and unknown[0].order.symbol.startswith("BTC/") and unknown[0].sends == 1
+    assert "does not fit" in unknown[0].note
+    assert blocked.outcome == "failed" and blocked.unresolved, blocked.outcome
+    assert [o["symbol"] for o in mid["orders"]] == ["ETHUSDT"]  # never resent while unknown
+    assert record is not None and record.state is OrderState.NOT_PLACED
+    assert second.outcome == "done", second.error
+    assert executed_once(state) == []
+    assert positions(state) == EXAMPLE_1
+    assert (result.duplicates, result.lost, result.unknown) == ([], [], [])
+    fault_row("ambiguous: foreign fill, settled when history clears", 3, result)
