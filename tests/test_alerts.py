@@ -504,3 +504,117 @@ def test_alerts_for_cycle_when_gate_denied_a_leg_beside_a_filled_one_then_risk_d
     r = report("partial", verdict=v, executed=[leg(BTC, OrderState.FILLED, "c1")])
     alerts = alerts_for_cycle(r, liquidation_warning=WARN)
     assert [(a.kind, a.key) for a in alerts] == [("risk_denied", f"risk_denied:FUNDING:{ETH}")]
+
+
+# --------------------------------------------------------------------------- deadline, retries, queue
+
+
+async def _hang(request: httpx.Request) -> httpx.Response:
+    import asyncio
+
+    await asyncio.sleep(3600)  # a webhook that accepts the request and never answers
+    return httpx.Response(200)  # pragma: no cover
+
+
+async def test_deliver_when_webhook_never_answers_then_failed_within_deadline_not_retried():
+    """The deadline bounds the whole request (httpx's timeouts bound each read): a hanging webhook
+    fails after timeout_s, and is not retried (it may have received the alert)."""
+    import time
+
+    calls = []
+
+    async def handler(request):
+        calls.append(request)
+        return await _hang(request)
+
+    sender = AlertSender(GENERIC_URL, transport=httpx.MockTransport(handler), timeout_s=0.3, max_retries=3)
+    start = time.monotonic()
+    with capture_logs() as logs:
+        assert await sender.deliver(alert()) == "failed"
+    assert time.monotonic() - start < 2
+    assert len(calls) == 1
+    assert [e["error"] for e in logs if e["event"] == "alert_failed"] == ["deadline"]
+    await sender.aclose()
+
+
+async def test_deliver_when_5xx_every_time_then_max_retries_with_backoff():
+    """max_retries = 2: three attempts, 1 s then 2 s apart, then "failed"."""
+    sender, router, _, sleeps = make_sender(GENERIC_URL, max_retries=2)
+    route = router.post(GENERIC_URL).respond(503)
+
+    assert await sender.deliver(alert()) == "failed"
+
+    assert route.call_count == 3 and sleeps.calls == [1.0, 2.0]
+    await sender.aclose()
+
+
+async def test_deliver_when_suppressed_or_unconfigured_then_not_counted_as_failed():
+    """Rate limiting and a missing URL are not delivery failures."""
+    sender, router, _, _ = make_sender(GENERIC_URL)
+    router.post(GENERIC_URL).respond(200)
+    assert await sender.deliver(alert()) == "sent"
+    assert await sender.deliver(alert()) == "suppressed"
+    assert await AlertSender("").deliver(alert()) == "skipped"
+    await sender.aclose()
+
+
+async def test_queue_when_webhook_hangs_then_submit_never_blocks_and_failures_reported():
+    """submit() returns at once; the drain task delivers in the background and reports each failure."""
+    import asyncio
+    import time
+
+    from rebalancer.alerts import AlertQueue
+
+    sender = AlertSender(GENERIC_URL, transport=httpx.MockTransport(_hang), timeout_s=0.2, min_interval_s=0)
+    failed, sent = [], []
+    queue = AlertQueue(sender, maxsize=10, on_failed=failed.append, on_sent=sent.append)
+    queue.start()
+    start = time.monotonic()
+    for i in range(3):
+        queue.submit(alert(key=f"k{i}"))
+    assert time.monotonic() - start < 0.05
+    assert await queue.drain(timeout=5)
+    assert [a.key for a in failed] == ["k0", "k1", "k2"] and sent == []
+    await queue.aclose()
+    assert queue._task is None  # noqa: SLF001
+
+
+async def test_queue_when_full_then_oldest_dropped_and_counted():
+    """A full queue drops its oldest alert (reported to on_dropped) and keeps the newest."""
+    from rebalancer.alerts import AlertQueue
+
+    router = respx.Router(assert_all_called=False)
+    route = router.post(GENERIC_URL).respond(200)
+    sender = AlertSender(GENERIC_URL, transport=httpx.MockTransport(router.async_handler), min_interval_s=0)
+    dropped, sent = [], []
+    queue = AlertQueue(sender, maxsize=2, on_dropped=dropped.append, on_sent=sent.append)
+    for i in range(4):  # not started yet: nothing drains
+        queue.submit(alert(key=f"k{i}"))
+    assert [a.key for a in dropped] == ["k0", "k1"] and len(queue) == 2 and queue.dropped == 2
+    queue.start()
+    assert await queue.drain(timeout=5)
+    assert [a.key for a in sent] == ["k2", "k3"] and route.call_count == 2
+    await queue.aclose()
+
+
+async def test_queue_when_closing_with_hanging_webhook_then_bounded():
+    """aclose(timeout) gives queued alerts that long, then cancels: shutdown is never held."""
+    import time
+
+    from rebalancer.alerts import AlertQueue
+
+    sender = AlertSender(GENERIC_URL, transport=httpx.MockTransport(_hang), timeout_s=30)
+    queue = AlertQueue(sender)
+    queue.start()
+    queue.submit(alert())
+    start = time.monotonic()
+    with capture_logs():
+        await queue.aclose(timeout=0.3)
+    assert time.monotonic() - start < 2
+
+
+def test_from_settings_when_delivery_knobs_set_then_sender_uses_them():
+    """alerts.timeout_s and alerts.max_retries reach the sender."""
+    s = AlertsSettings(webhook_url=GENERIC_URL, timeout_s=2.5, max_retries=4, queue_size=7)
+    sender = from_settings(s)
+    assert sender.timeout_s == 2.5 and sender.max_retries == 4

@@ -262,3 +262,23 @@ def test_content_type_when_asked_then_text_exposition_format():
     m = Metrics()
     assert m.content_type.startswith("text/plain; version=0.0.4")
     assert m.render().startswith(b"# HELP ")
+
+
+def test_alert_delivery_counters_when_failed_or_dropped_then_exposed_per_kind():
+    """Failed and dropped alerts have their own counters, every kind at 0 from the start."""
+    m = Metrics()
+    text = m.render().decode()
+    assert 'rebalancer_alerts_failed_total{kind="risk_denied"} 0.0' in text
+    assert 'rebalancer_alerts_dropped_total{kind="cycle_failed"} 0.0' in text
+    assert "rebalancer_journal_writable 1.0" in text
+    m.count_alert_failed("risk_denied")
+    m.count_alert_failed("risk_denied")
+    m.count_alert_dropped("cycle_failed")
+    m.set_alerts_queued(4)
+    m.set_journal_writable(False)
+
+    assert value(m, "rebalancer_alerts_failed_total", kind="risk_denied") == 2
+    assert value(m, "rebalancer_alerts_dropped_total", kind="cycle_failed") == 1
+    assert value(m, "rebalancer_alerts_total", kind="risk_denied") == 0
+    assert value(m, "rebalancer_alerts_queued") == 4
+    assert value(m, "rebalancer_journal_writable") == 0

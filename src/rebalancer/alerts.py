@@ -1,6 +1,10 @@
 """Operator alerts: what went wrong in a cycle, posted to a Slack/Discord/Telegram/generic webhook.
 
 Sending never raises and never logs the webhook URL (it embeds the token); a repeating key is rate-limited.
+Each delivery attempt has a total deadline (httpx's timeouts bound each read, so a webhook trickling
+a byte every few seconds would otherwise hold a request open forever), retries are bounded with
+backoff, and the daemon never awaits a webhook: `AlertQueue` takes alerts without blocking and
+drains them in its own task, dropping the oldest when full.
 """
 
 from __future__ import annotations
@@ -8,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from collections import deque
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -24,6 +29,7 @@ __all__ = [
     "KINDS",
     "SEVERITIES",
     "Alert",
+    "AlertQueue",
     "AlertSender",
     "alerts_for_cycle",
     "config_reload_failed_alert",
@@ -161,6 +167,7 @@ class AlertSender:
         clock: Callable[[], float] = time.monotonic,
         transport: httpx.AsyncBaseTransport | None = None,
         timeout_s: float = 5.0,
+        max_retries: int = 1,
         retry_delay_s: float = 1.0,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         utc_now: Callable[[], datetime] = _utc_now,
@@ -176,6 +183,8 @@ class AlertSender:
         self._min_interval_s = min_interval_s
         self._clock = clock
         self._retry_delay_s = retry_delay_s
+        self.timeout_s = timeout_s
+        self.max_retries = max_retries
         self._sleep = sleep
         self._utc_now = utc_now
         parts = urlsplit(self._url)
@@ -192,15 +201,21 @@ class AlertSender:
 
     async def send(self, alert: Alert) -> bool:
         """Post the alert; True if the webhook accepted it, False if unconfigured, rate-limited or failed."""
+        return await self.deliver(alert) == "sent"
+
+    async def deliver(self, alert: Alert) -> str:
+        """Post the alert: "sent", "failed" (the webhook did not take it), "suppressed" (rate limit)
+        or "skipped" (no webhook). Bounded: at most (max_retries + 1) attempts of timeout_s each,
+        plus the backoff between them."""
         if self._client is None:
             log.debug("alert_skipped", reason="no_webhook_url", kind=alert.kind, key=alert.key)
-            return False
+            return "skipped"
         now = self._clock()
         last = self._last_sent.get(alert.key)
         if last is not None and now - last < self._min_interval_s:
             self._suppressed[alert.key] = self._suppressed.get(alert.key, 0) + 1
             log.debug("alert_suppressed", kind=alert.kind, key=alert.key, suppressed=self._suppressed[alert.key])
-            return False
+            return "suppressed"
         # Claim the slot before awaiting so a concurrent send of the same key is suppressed, not duplicated.
         self._last_sent[alert.key] = now
         suppressed = self._suppressed.pop(alert.key, 0)
@@ -208,7 +223,7 @@ class AlertSender:
         if await self._post(alert, payload):
             log.info("alert_sent", kind=alert.kind, key=alert.key, severity=alert.severity, host=self.host,
                      suppressed=suppressed)
-            return True
+            return "sent"
         # Not delivered: the next occurrence may try again, and still reports what was suppressed before.
         if last is None:
             self._last_sent.pop(alert.key, None)
@@ -216,16 +231,22 @@ class AlertSender:
             self._last_sent[alert.key] = last
         if suppressed:
             self._suppressed[alert.key] = self._suppressed.get(alert.key, 0) + suppressed
-        return False
+        return "failed"
 
     async def _post(self, alert: Alert, payload: Mapping[str, Any]) -> bool:
         assert self._client is not None
         body = json.dumps(payload).encode()
         headers = {"content-type": "application/json"}
         failure: dict[str, Any]
-        for attempt in (1, 2):
+        attempts = self.max_retries + 1
+        for attempt in range(1, attempts + 1):
             try:
-                response = await self._client.post(self._url, content=body, headers=headers)
+                # The deadline covers the whole request: connect, send, and the complete response.
+                response = await asyncio.wait_for(
+                    self._client.post(self._url, content=body, headers=headers), self.timeout_s)
+            except asyncio.TimeoutError:
+                # The webhook may have received it and be slow to answer: do not repeat it.
+                failure, retry = {"error": "deadline", "message": f"no complete answer within {self.timeout_s}s"}, False
             except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
                 # The request never reached the webhook, so a second try cannot post the alert twice.
                 failure, retry = {"error": type(exc).__name__, "message": self._scrub(str(exc))}, True
@@ -237,9 +258,9 @@ class AlertSender:
                     return True
                 failure = {"status": response.status_code, "body": self._scrub(response.text)[:200]}
                 retry = response.status_code >= 500
-            if retry and attempt == 1:
+            if retry and attempt < attempts:
                 log.warning("alert_retrying", kind=alert.kind, key=alert.key, host=self.host, **failure)
-                await self._sleep(self._retry_delay_s)
+                await self._sleep(self._retry_delay_s * 2 ** (attempt - 1))  # backoff: 1x, 2x, 4x ...
                 continue
             log.error("alert_failed", kind=alert.kind, key=alert.key, host=self.host, attempts=attempt, **failure)
             return False
@@ -277,6 +298,8 @@ def _secret_parts(url: str) -> tuple[str, ...]:
 
 def from_settings(alerts_settings: Any, **kwargs: Any) -> AlertSender:
     """An AlertSender from `Settings.alerts`; `kwargs` (transport, clock, ...) pass through for tests."""
+    kwargs.setdefault("timeout_s", getattr(alerts_settings, "timeout_s", 10.0))
+    kwargs.setdefault("max_retries", getattr(alerts_settings, "max_retries", 2))
     return AlertSender(
         alerts_settings.webhook_url.get_secret_value(),
         alerts_settings.format,
@@ -284,6 +307,116 @@ def from_settings(alerts_settings: Any, **kwargs: Any) -> AlertSender:
         min_interval_s=alerts_settings.min_interval_s,
         **kwargs,
     )
+
+
+Callback = Callable[[Alert], None]
+
+
+def _ignore(alert: Alert) -> None:
+    return None
+
+
+class AlertQueue:
+    """A bounded queue in front of an AlertSender, drained by its own task.
+
+    `submit` never blocks and never raises: a full queue drops its *oldest* alert (the newest says
+    more about now) and reports it to `on_dropped`. The drain task delivers one alert at a time
+    (each bounded by the sender's deadline and retries) and reports `on_sent` / `on_failed`.
+    """
+
+    def __init__(self, sender: AlertSender, *, maxsize: int = 100, on_sent: Callback = _ignore,
+                 on_failed: Callback = _ignore, on_dropped: Callback = _ignore) -> None:
+        if maxsize < 1:
+            raise ValueError("alert queue size must be at least 1")
+        self.sender = sender
+        self.maxsize = maxsize
+        self.on_sent, self.on_failed, self.on_dropped = on_sent, on_failed, on_dropped
+        self._items: deque[Alert] = deque()
+        self._wakeup: asyncio.Event | None = None
+        self._task: asyncio.Task | None = None
+        self._busy = False
+        self.dropped = 0
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    @property
+    def idle(self) -> bool:
+        """Nothing queued and nothing being delivered."""
+        return not self._items and not self._busy
+
+    def submit(self, alert: Alert) -> None:
+        if not self.sender.enabled:
+            log.debug("alert_skipped", reason="no_webhook_url", kind=alert.kind, key=alert.key)
+            return
+        if len(self._items) >= self.maxsize:
+            oldest = self._items.popleft()
+            self.dropped += 1
+            log.error("alert_dropped", reason="queue_full", kind=oldest.kind, key=oldest.key,
+                      queue_size=self.maxsize)
+            self._call(self.on_dropped, oldest)
+        self._items.append(alert)
+        if self._wakeup is not None:
+            self._wakeup.set()
+
+    def start(self) -> None:
+        """Start the drain task (needs a running loop); alerts submitted before are kept."""
+        if self._task is None or self._task.done():
+            self._wakeup = asyncio.Event()
+            if self._items:
+                self._wakeup.set()
+            self._task = asyncio.create_task(self._drain(), name="alerts")
+
+    async def _drain(self) -> None:
+        assert self._wakeup is not None
+        while True:
+            if not self._items:
+                self._wakeup.clear()
+                await self._wakeup.wait()
+                continue
+            alert = self._items.popleft()
+            self._busy = True
+            try:
+                status = await self.sender.deliver(alert)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # a bug in formatting must not end the drain task
+                log.error("alert_failed", kind=alert.kind, key=alert.key, error=type(exc).__name__)
+                status = "failed"
+            finally:
+                self._busy = False
+            if status == "sent":
+                self._call(self.on_sent, alert)
+            elif status == "failed":
+                self._call(self.on_failed, alert)
+
+    @staticmethod
+    def _call(callback: Callback, alert: Alert) -> None:
+        try:
+            callback(alert)
+        except Exception as exc:
+            log.error("alert_callback_failed", kind=alert.kind, error=str(exc))
+
+    async def drain(self, timeout: float) -> bool:
+        """Wait up to `timeout` seconds for the queue to empty; True if it did."""
+        deadline = time.monotonic() + timeout
+        while not self.idle:
+            if self._task is None or self._task.done() or time.monotonic() >= deadline:
+                return False
+            await asyncio.sleep(0.05)
+        return True
+
+    async def aclose(self, timeout: float = 0.0) -> None:
+        """Give queued alerts up to `timeout` seconds, then stop the task and close the sender."""
+        if timeout > 0:
+            await self.drain(timeout)
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+            self._task = None
+        if self._items:
+            log.warning("alerts_not_delivered_at_shutdown", count=len(self._items))
+        await self.sender.aclose()
 
 
 # --------------------------------------------------------------------------- alerts from a cycle

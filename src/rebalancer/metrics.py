@@ -37,6 +37,16 @@ class Metrics:
                               "Orders by the state they ended the cycle in (denied: held back by the risk gate, "
                               "never sent).", ["status"], registry=r)
         self.alerts = Counter("rebalancer_alerts_total", "Alerts sent, by kind.", ["kind"], registry=r)
+        self.alerts_failed = Counter("rebalancer_alerts_failed_total",
+                                     "Alerts the webhook did not take (deadline, error, retries spent), by kind.",
+                                     ["kind"], registry=r)
+        self.alerts_dropped = Counter("rebalancer_alerts_dropped_total",
+                                      "Alerts dropped unsent because the alert queue was full (oldest first), "
+                                      "by kind.", ["kind"], registry=r)
+        self.alerts_queued = Gauge("rebalancer_alerts_queued", "Alerts waiting in the delivery queue.", registry=r)
+        self.journal_ok = Gauge("rebalancer_journal_writable",
+                                "1 while the last cycle could record itself in the journal, 0 when its "
+                                "bookkeeping failed (full, locked, corrupt).", registry=r)
         self.drift = Gauge("rebalancer_drift",
                            "Effective weight minus target weight: phase=before the cycle traded, phase=after it "
                            "(confirmed positions, else the verdict's post-trade book).", ["asset", "phase"],
@@ -75,6 +85,9 @@ class Metrics:
             self.orders.labels(status=state.value)
         for kind in ALERT_KINDS:
             self.alerts.labels(kind=kind)
+            self.alerts_failed.labels(kind=kind)
+            self.alerts_dropped.labels(kind=kind)
+        self.journal_ok.set(1)
         for trading_state in TradingState:
             self.trading_state.labels(state=trading_state.value).set(0)
         # Unknown until the first cycle that gets as far as the risk gate.
@@ -136,6 +149,20 @@ class Metrics:
     def count_alert(self, kind: str) -> None:
         """Count an alert that was actually sent (not the suppressed ones)."""
         self.alerts.labels(kind=kind).inc()
+
+    def count_alert_failed(self, kind: str) -> None:
+        """Count an alert whose delivery failed (not the suppressed ones)."""
+        self.alerts_failed.labels(kind=kind).inc()
+
+    def count_alert_dropped(self, kind: str) -> None:
+        """Count an alert dropped from a full queue."""
+        self.alerts_dropped.labels(kind=kind).inc()
+
+    def set_alerts_queued(self, n: int) -> None:
+        self.alerts_queued.set(n)
+
+    def set_journal_writable(self, ok: bool) -> None:
+        self.journal_ok.set(1 if ok else 0)
 
     def set_consecutive_failures(self, n: int) -> None:
         self.consecutive_failures.set(n)
