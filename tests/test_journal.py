@@ -881,3 +881,133 @@ def test_forced_state_when_set_then_kept_across_opens_until_cleared(tmp_path):
             "REDUCING", "forced after 3 consecutive failures", T0, "daemon")
         assert other.clear_forced_state().state == "REDUCING"
         assert other.forced_state() is None
+
+
+# --------------------------------------------------------------------------- retention, checkpoints, integrity
+
+
+def _finish(j: Journal, cycle_id: str, seconds: float, outcome: str, kind: str = "rebalance") -> None:
+    start(j, cycle_id, seconds, kind=kind)
+    j.update_cycle(cycle_id, plan={"orders": ["x" * 100]}, verdict={"approved": []})
+    j.finish_cycle(cycle_id, outcome=outcome, finished_at=at(seconds + 1), result={"snapshot": {"BTC": "1"}})
+
+
+def test_prune_idle_cycles_when_older_than_cutoff_then_only_idle_json_dropped(journal):
+    """Idle cycles (nothing_to_do, dry_run) before the cutoff lose snapshot/plan/verdict/result; newer
+    idle cycles, cycles with orders, failed cycles, orders and events are untouched."""
+    _finish(journal, "old-idle", 0, "nothing_to_do")
+    _finish(journal, "old-dry", 10, "dry_run")
+    _finish(journal, "old-failed", 20, "failed")
+    start(journal, "old-done", 30)
+    intent(journal, "o1", cycle_id="old-done", seconds=30)
+    assert journal.transition("o1", S.FILLED, at=at(30))
+    journal.finish_cycle("old-done", outcome="nothing_to_do", finished_at=at(31), result={"snapshot": {"a": 1}})
+    _finish(journal, "new-idle", 1000, "nothing_to_do")
+
+    assert journal.prune_idle_cycles(at(500)) == 2
+    assert journal.prune_idle_cycles(at(500)) == 0  # already pruned
+
+    for cid in ("old-idle", "old-dry"):
+        c = journal.cycle(cid)
+        assert (c.plan, c.verdict, c.result, c.snapshot_summary) == (None, None, None, {})
+        assert c.outcome in ("nothing_to_do", "dry_run") and c.finished_at is not None
+    for cid in ("old-failed", "old-done", "new-idle"):
+        assert journal.cycle(cid).result is not None, cid
+    assert journal.cycle("new-idle").plan is not None
+    assert journal.order("o1") is not None and journal.events("o1")
+    assert journal.check_consistency() == []
+
+
+def test_checkpoint_when_wal_has_pages_then_truncated_to_zero(journal, db_path):
+    """wal_checkpoint(TRUNCATE) copies the WAL into the file and leaves it empty."""
+    for i in range(20):
+        _finish(journal, f"k{i}", i * 10, "nothing_to_do")
+    wal = Path(f"{db_path}-wal")
+    assert wal.stat().st_size > 0
+    busy, _, _ = journal.checkpoint()
+    assert busy == 0 and wal.stat().st_size == 0
+    assert len(journal.cycles()) == 21  # and the fixture's c1
+
+
+def test_quick_check_when_pages_damaged_then_error_names_file(db_path):
+    """A journal whose pages are damaged (but whose header opens) stops the daemon's start with the
+    file named and what to do."""
+    from rebalancer.journal import JournalOpenError
+
+    with Journal(db_path) as j:
+        for i in range(200):
+            _finish(j, f"c{i}", i * 10, "nothing_to_do")
+        j.checkpoint()
+        j.quick_check()  # healthy: no error
+    data = bytearray(db_path.read_bytes())
+    page = 4096
+    assert len(data) > 6 * page
+    for p in range(2, len(data) // page):  # every page but the header page: garbage
+        data[p * page + 8: p * page + 200] = b"\xff" * 192
+    db_path.write_bytes(bytes(data))
+    try:
+        j = Journal(db_path)
+    except JournalOpenError as exc:  # the damage may already show when the schema is read
+        assert str(db_path) in str(exc)
+        return
+    with j, pytest.raises(JournalOpenError) as err:
+        j.quick_check()
+    assert str(db_path) in str(err.value) and "integrity check" in str(err.value)
+    assert "\n" not in str(err.value) and len(str(err.value)) < 500
+
+
+def test_describe_failure_when_disk_full_or_locked_then_one_line_naming_file(db_path):
+    """A raw sqlite error from any journal call becomes one line with the file and the fix."""
+    from rebalancer.journal import describe_failure, is_journal_failure
+
+    full = sqlite3.OperationalError("database or disk is full")
+    text = describe_failure(db_path, full)
+    assert str(db_path) in text and "disk is full" in text and "\n" not in text
+    assert "locked" in describe_failure(db_path, sqlite3.OperationalError("database is locked"))
+    assert is_journal_failure(full) and not is_journal_failure(ValueError("plan"))
+
+
+class _FullJournal:
+    """A journal whose writes fail as on a full disk; reads work."""
+
+    def __init__(self) -> None:
+        self.full, self.row = True, None
+
+    def forced_state(self):
+        return self.row
+
+    def set_forced_state(self, state, *, reason, since, source=""):
+        if self.full:
+            raise sqlite3.OperationalError("database or disk is full")
+        from rebalancer.journal import ForcedState
+
+        self.row = ForcedState(state, reason, since, source)
+
+    def clear_forced_state(self):
+        row, self.row = self.row, None
+        return row
+
+
+def test_force_when_journal_cannot_be_written_then_held_in_memory_and_saved_later(tmp_path, monkeypatch):
+    """Forcing HALTED with a full journal halts at once from memory; once the journal can be
+    written the forced state is saved there (so `resume` in another process can clear it)."""
+    from rebalancer.domain import TradingState
+    from rebalancer.settings import Settings
+    from rebalancer.trading_state import TradingStateOwner
+
+    monkeypatch.chdir(tmp_path)
+    settings = Settings.model_validate({"portfolio": {"targets": {"BTC": 1}},
+                                        "venues": {"main": {"exchange": "binance", "mode": "local",
+                                                            "base_url": "http://127.0.0.1:1",
+                                                            "roles": ["spot", "hedge"]}}})
+    j = _FullJournal()
+    owner = TradingStateOwner(settings, j)
+    info = owner.force(TradingState.HALTED, "forced after 3 consecutive failures: journal full")
+    assert info.state is TradingState.HALTED and owner.halted() and owner.forced is not None
+    assert j.row is None
+    j.full = False
+    owner._next_save = 0  # noqa: SLF001 - skip the retry spacing
+    assert owner.refresh().state is TradingState.HALTED
+    assert j.row is not None and j.row.state == "HALTED"
+    owner.clear_forced()
+    assert owner.refresh().state is TradingState.ACTIVE

@@ -37,6 +37,8 @@ __all__ = [
     "JournalOpenError",
     "OrderRecord",
     "is_allowed_transition",
+    "describe_failure",
+    "is_journal_failure",
     "parse_duration",
 ]
 
@@ -184,11 +186,38 @@ class ForcedState:
     source: str = ""
 
 
+def describe_failure(path: str | Path, exc: BaseException) -> str:
+    """One line naming the journal file and what went wrong, for any failed journal call: a
+    JournalOpenError already says it; a raw sqlite3 error (full, locked, corrupt) gets the file."""
+    if isinstance(exc, JournalOpenError):
+        return str(exc)
+    if isinstance(exc, sqlite3.Error):
+        return _open_problem(str(path), exc)
+    where = str(path) if str(path).startswith("file:") or str(path) == ":memory:" else str(Path(path).absolute())
+    return f"journal {where}: {str(exc) or type(exc).__name__}"
+
+
+def is_journal_failure(exc: BaseException) -> bool:
+    """A failure of the journal itself (full, locked, corrupt, closed), not of a cycle's logic."""
+    return isinstance(exc, (sqlite3.Error, JournalOpenError)) or (
+        isinstance(exc, JournalError) and "is closed" in str(exc)) or (
+        isinstance(exc, OSError) and exc.errno == 28)
+
+
 def _open_problem(path: str, exc: BaseException) -> str:
     """One line naming the journal file, what is wrong with it and the fix."""
     text = str(exc) or type(exc).__name__
     where = str(Path(path).absolute()) if not path.startswith("file:") and path != ":memory:" else path
     lowered = text.lower()
+    if "disk is full" in lowered or "no space" in lowered or "errno 28" in lowered:
+        return (f"journal {where} cannot be written: the disk is full ({text}): free space in "
+                f"{Path(where).parent}, or point [journal] path at a larger filesystem")
+    if "locked" in lowered or "busy" in lowered:
+        return (f"journal {where} is locked by another program ({text}): stop whatever holds it open "
+                "for writing (only one rebalancer may write a journal)")
+    if "disk i/o error" in lowered:
+        return (f"journal {where} cannot be written: disk I/O error ({text}): check the filesystem of "
+                f"{Path(where).parent}")
     if "not a database" in lowered or "malformed" in lowered or "file is encrypted" in lowered:
         return (f"journal {where} is not a rebalancer journal ({text}): point [journal] path at another "
                 "file, or move this one away to start a new journal")
@@ -537,14 +566,24 @@ class Journal:
             try:
                 yield c
             except BaseException:
-                c.execute("ROLLBACK")
+                self._rollback(c)
                 raise
             else:
                 try:
                     c.execute("COMMIT")
                 except sqlite3.OperationalError as exc:
-                    c.execute("ROLLBACK")
+                    self._rollback(c)
                     raise JournalOpenError(_open_problem(self.path, exc)) from None
+
+    @staticmethod
+    def _rollback(c: sqlite3.Connection) -> None:
+        """Roll back if a transaction is still open: on SQLITE_FULL and some I/O errors SQLite has
+        already rolled it back, and a second ROLLBACK would hide the error that mattered."""
+        if c.in_transaction:
+            try:
+                c.execute("ROLLBACK")
+            except sqlite3.Error:
+                pass
 
     def _read(self, sql: str, params: tuple | list = ()) -> list[sqlite3.Row]:
         with self._lock:
@@ -1043,6 +1082,58 @@ class Journal:
             }
             for r in rows
         ]
+
+    # ------------------------------------------------------------------ maintenance
+
+    def quick_check(self) -> None:
+        """PRAGMA quick_check; a damaged file is a JournalOpenError naming it (the daemon's start)."""
+        with self._lock:
+            self._check_open()
+            try:
+                rows = self._conn.execute("PRAGMA quick_check").fetchall()
+            except sqlite3.DatabaseError as exc:
+                rows = [(str(exc) or type(exc).__name__,)]
+        # One line: quick_check's report may run to thousands of lines.
+        messages = [line.strip() for r in rows if r[0] != "ok" for line in str(r[0]).splitlines()
+                    if line.strip() and not line.startswith("***")]
+        if not messages and any(r[0] != "ok" for r in rows):
+            messages = ["damaged pages"]
+        if messages:
+            more = f" and {len(messages) - 1} more problems" if len(messages) > 1 else ""
+            raise JournalOpenError(
+                f"journal {Path(self.path).absolute()} failed its integrity check (quick_check: {messages[0]}{more}): "
+                "restore it from a backup, or move it away to start a new journal (then check the exchange's "
+                "open orders and positions by hand)")
+
+    def prune_idle_cycles(self, before: datetime) -> int:
+        """Drop the stored snapshot, plan, verdict and result of idle cycles (nothing_to_do, dry_run)
+        that started before `before`; their row (id, times, outcome, error) stays. Cycles with
+        orders, and orders, fills and events, are never touched. Returns the cycles pruned."""
+        cutoff = _time_to_text(before)
+        with self._write() as c:
+            cur = c.execute(
+                "UPDATE cycles SET snapshot_summary = '{}', plan = NULL, verdict = NULL, result = NULL"
+                " WHERE outcome IN (?, ?) AND started_at < ?"
+                " AND (snapshot_summary != '{}' OR plan IS NOT NULL OR verdict IS NOT NULL OR result IS NOT NULL)"
+                " AND NOT EXISTS (SELECT 1 FROM orders o WHERE o.cycle_id = cycles.id)",
+                (CycleOutcome.NOTHING_TO_DO.value, CycleOutcome.DRY_RUN.value, cutoff),
+            )
+            return cur.rowcount
+
+    def checkpoint(self) -> tuple[int, int, int]:
+        """PRAGMA wal_checkpoint(TRUNCATE): copy the WAL into the file and truncate it to 0 bytes.
+        Never waits for readers (busy -> try again later): returns (busy, wal pages, pages copied)."""
+        with self._lock:
+            self._check_open()
+            if self.read_only or self.journal_mode.lower() != "wal":
+                return (0, 0, 0)
+            c = self._conn
+            c.execute("PRAGMA busy_timeout = 0")
+            try:
+                busy, log_pages, copied = c.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+            finally:
+                c.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+            return (busy, log_pages, copied)
 
     # ------------------------------------------------------------------ consistency
 

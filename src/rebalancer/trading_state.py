@@ -17,6 +17,7 @@ tells the subscribers the moment the state or its reason changes.
 
 from __future__ import annotations
 
+import time
 from dataclasses import replace
 from datetime import datetime, timezone
 from pathlib import Path
@@ -72,6 +73,10 @@ class TradingStateOwner:
         self.clock = clock
         self._gate: TradingStateInfo | None = None  # REDUCING from the last verdict
         self._forced: Any = None  # the journal's ForcedState, as last read
+        # A state forced while the journal could not be written (full, locked): held in memory,
+        # written to the journal by the first refresh that can, and until then as binding as the row.
+        self._unsaved: Any = None
+        self._next_save = 0.0  # monotonic time of the next try (a locked journal waits busy_timeout)
         self._listeners: list[Listener] = []
         self._current = TradingStateInfo(TradingState.ACTIVE, "", clock())
         self._current = self._compute()
@@ -107,11 +112,28 @@ class TradingStateOwner:
         return self._current
 
     def _read_forced(self) -> Any:
+        if self._unsaved is not None:
+            self._save_unsaved()
         try:
             self._forced = self.journal.forced_state()
         except Exception as exc:  # keep the last known value: a busy or closed journal is not a resume
             log.warning("trading_state_read_failed", error=str(exc))
+        if self._unsaved is not None:
+            self._forced = self._unsaved
         return self._forced
+
+    def _save_unsaved(self) -> None:
+        f = self._unsaved
+        if time.monotonic() < self._next_save:
+            return
+        self._next_save = time.monotonic() + 10.0
+        try:
+            if self.journal.forced_state() is None:
+                self.journal.set_forced_state(f.state, reason=f.reason, since=f.since, source=f.source)
+        except Exception:
+            return  # still cannot write: keep it in memory
+        log.info("forced_state_saved", state=f.state, reason=f.reason)
+        self._unsaved = None
 
     def _compute(self) -> TradingStateInfo:
         kill = self.kill_switch_path()
@@ -172,13 +194,23 @@ class TradingStateOwner:
         return self.refresh()
 
     def force(self, state: TradingState, reason: str, *, source: str = FORCED_BY_DAEMON) -> TradingStateInfo:
-        """Keep `state` in the journal until `rebalancer resume` clears it (survives restarts)."""
-        self.journal.set_forced_state(state.value, reason=reason, since=self.clock(), source=source)
+        """Keep `state` in the journal until `rebalancer resume` clears it (survives restarts). When
+        the journal cannot be written (full, locked) the state is held in memory, binding at once,
+        and written to the journal as soon as it can be."""
+        since = self.clock()
+        try:
+            self.journal.set_forced_state(state.value, reason=reason, since=since, source=source)
+        except Exception as exc:
+            from .journal import ForcedState
+
+            log.error("forced_state_in_memory", state=state.value, reason=reason, error=str(exc))
+            self._unsaved = ForcedState(state.value, reason, since, source)
         return self.refresh()
 
     def clear_forced(self) -> Any:
         """What `resume` does to a forced state; returns the state that was cleared (or None)."""
-        cleared = self.journal.clear_forced_state()
+        unsaved, self._unsaved = self._unsaved, None
+        cleared = self.journal.clear_forced_state() or unsaved
         self.refresh()
         return cleared
 
