@@ -103,6 +103,7 @@ class Daemon:
         state_poll_s: float = 0.5,
         clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc),
     ) -> None:
+        from .alerts import AlertQueue
         from .alerts import from_settings as alerts_from_settings
         from .metrics import Metrics
 
@@ -114,6 +115,15 @@ class Daemon:
         self._factory = rebalancer_factory or self._default_factory
         self.metrics = Metrics()
         self.alerts = alerts_from_settings(settings.alerts)
+        # Cycles never await a webhook: alerts go to a bounded queue drained by its own task.
+        self.alert_queue = AlertQueue(
+            self.alerts, maxsize=settings.alerts.queue_size,
+            on_sent=lambda a: self.metrics.count_alert(a.kind),
+            on_failed=lambda a: self.metrics.count_alert_failed(a.kind),
+            on_dropped=lambda a: self.metrics.count_alert_dropped(a.kind),
+        )
+        # The one-line cause while the journal cannot record cycles (full, locked, corrupt), else None.
+        self.journal_problem: str | None = None
         self.stop_event = asyncio.Event()
         self._cycle_lock = asyncio.Lock()
         self._current: asyncio.Task | None = None
@@ -154,6 +164,8 @@ class Daemon:
             if hasattr(self.rebalancer.venue, "on_request"):
                 self.rebalancer.venue.on_request = self.metrics.observe_request
             try:
+                self._check_journal()
+                self.alert_queue.start()
                 self.trading.subscribe(self._state_changed)
                 self.metrics.set_trading_state(self.trading.refresh())
                 await self._start_health()
@@ -171,11 +183,18 @@ class Daemon:
                 await self._shutdown()
             finally:
                 await self.rebalancer.close()
-                await self.alerts.aclose()
+                # Queued alerts get a bounded moment to go out; a hanging webhook cannot hold the exit.
+                await self.alert_queue.aclose(timeout=min(float(self.settings.alerts.timeout_s), 5.0))
         finally:
             lock.release()
         log.info("daemon_stopped", cycles=self.cycles_run)
         return 0
+
+    def _check_journal(self) -> None:
+        """PRAGMA quick_check before trading: a damaged journal stops the start with its file named."""
+        journal = getattr(self.rebalancer, "journal", None)
+        if journal is not None and hasattr(journal, "quick_check"):
+            journal.quick_check()
 
     async def _resolve_at_start(self) -> None:
         async with self._cycle_lock:
@@ -273,6 +292,8 @@ class Daemon:
 
         failed = report.outcome == CycleOutcome.FAILED
         self.consecutive_failures = self.consecutive_failures + 1 if failed else 0
+        self.journal_problem = getattr(report, "journal_error", None)
+        self.metrics.set_journal_writable(self.journal_problem is None)
         self.metrics.observe_cycle(report)
         self.metrics.set_consecutive_failures(self.consecutive_failures)
         self.last_cycle = {
@@ -293,15 +314,42 @@ class Daemon:
                       reason=reason)
             self.trading.force(state, reason)
         for alert in alerts:
-            await self._send_alert(alert)
+            self._alert(alert)
+        self._maintain_journal()
         if (not failed and not self.stop_event.is_set() and self.settings.rebalance.one_legged == "unwind"
                 and any(a.kind == "one_legged_hedge" for a in alerts)):
             log.warning("one_legged_unwind")
             await self.rebalancer.cycle(execute=True, kind=CycleKind.UNWIND)
 
+    def _alert(self, alert: Any) -> None:
+        """Queue an alert; never waits for the webhook (the queue's task delivers and counts it)."""
+        self.alert_queue.submit(alert)
+        self.metrics.set_alerts_queued(len(self.alert_queue))
+
     async def _send_alert(self, alert: Any) -> None:
-        if await self.alerts.send(alert):
-            self.metrics.count_alert(alert.kind)
+        self._alert(alert)
+
+    def _maintain_journal(self) -> None:
+        """After every cycle: prune idle cycles' stored JSON past `journal.retain_days` and truncate
+        the WAL. A failure is logged, never fatal: the cycles' own writes say whether the journal works."""
+        from datetime import timedelta
+
+        journal = getattr(self.rebalancer, "journal", None)
+        if journal is None or not hasattr(journal, "checkpoint"):
+            return
+        try:
+            retain = timedelta(days=self.settings.journal.retain_days)
+            pruned = journal.prune_idle_cycles(self.clock() - retain)
+            if pruned:
+                log.info("journal_pruned", cycles=pruned, retain_days=self.settings.journal.retain_days)
+        except Exception as exc:
+            log.warning("journal_prune_failed", error=str(exc) or type(exc).__name__)
+        try:
+            busy, _, _ = journal.checkpoint()
+            if busy:
+                log.debug("journal_checkpoint_busy")
+        except Exception as exc:
+            log.warning("journal_checkpoint_failed", error=str(exc) or type(exc).__name__)
 
     # ------------------------------------------------------------------ trading state
 
@@ -316,7 +364,7 @@ class Daemon:
             self.metrics.set_consecutive_failures(0)
         if new.state is not TradingState.ACTIVE:
             try:
-                self._spawn(self._send_alert(trading_state_alert(new)))
+                self._alert(trading_state_alert(new))
             except RuntimeError:  # no running loop (called outside the daemon)
                 pass
 
@@ -340,7 +388,7 @@ class Daemon:
             new = load_settings(self.config_path)
         except ConfigError as exc:
             log.error("config_reload_failed", problems=exc.problems)
-            await self.alerts.send(config_reload_failed_alert(exc.problems))
+            self._alert(config_reload_failed_alert(exc.problems))
             return False
         if new.venues != self.settings.venues or new.journal != self.settings.journal:
             log.warning("config_reload_partial", reason="venue and journal changes take effect after a restart")
@@ -379,12 +427,21 @@ class Daemon:
         failing = self.consecutive_failures >= limit
         halted = info is not None and info.state is TradingState.HALTED
         status = "failing" if failing else ("halted" if halted else "ok")
+        last_error = self.last_cycle.get("error") if self.last_cycle else None
+        if self.journal_problem:
+            status, cause = "unhealthy", self.journal_problem  # names the file and what to do
+        elif failing:
+            cause = f"{self.consecutive_failures} consecutive failed cycles: {last_error or 'failed'}"
+        elif halted:
+            cause = info.reason if info else ""
+        else:
+            cause = ""
         kill_file = self.settings.kill_switch_path()
         forced = self.trading.forced if self.rebalancer is not None else None
-        last_error = self.last_cycle.get("error") if self.last_cycle else None
         return {
             "status": status,
             "ready": status == "ok",
+            "cause": " ".join(str(cause).split()),  # one line
             "state": info.state.value if info else "ACTIVE",
             "reason": info.reason if info else "",
             "since": info.since.isoformat() if info and info.since else None,
@@ -401,6 +458,9 @@ class Daemon:
             },
             "last_cycle": self.last_cycle or None,
             "cycle_running": self._cycle_lock.locked(),
+            "journal": {"path": str(Path(self.settings.journal_path()).absolute()),
+                        "writable": self.journal_problem is None, "problem": self.journal_problem},
+            "alerts_queued": len(self.alert_queue),
         }
 
     async def _healthz(self, request: web.Request) -> web.Response:
@@ -415,6 +475,7 @@ class Daemon:
     async def _metrics(self, request: web.Request) -> web.Response:
         if self.rebalancer is not None:
             self.trading.refresh()  # the state gauge is current at every scrape
+        self.metrics.set_alerts_queued(len(self.alert_queue))
         return web.Response(body=self.metrics.render(), headers={"Content-Type": self.metrics.content_type})
 
 

@@ -30,7 +30,7 @@ from .domain import (
 )
 from .reconcile import Reconciliation, reconcile
 from .executor import Executed, Executor, client_order_id, expected_positions, new_cycle_id
-from .journal import Journal, OrderRecord
+from .journal import Journal, OrderRecord, describe_failure, is_journal_failure
 from .core.planner import plan as make_plan
 from .core.planner import unwind_plan
 from .core.gate import gate
@@ -96,6 +96,9 @@ class CycleReport:
     # reports built before it is known).
     trading_state: TradingStateInfo | None = None
     journaled: bool = True  # the cycle (and so its id) is in the journal; the service sets it
+    # Set when the cycle's own bookkeeping failed (journal full, locked, corrupt): one line naming the
+    # file. Such a cycle is FAILED and sends nothing the journal did not record first.
+    journal_error: str | None = None
     error: str | None = None
     exception: BaseException | None = None
     finished_at: datetime | None = None
@@ -183,8 +186,12 @@ class Rebalancer:
         record = record or execute  # an executing cycle is always journaled
         report.journaled = record
         if record:
-            self.journal.start_cycle(report.cycle_id, kind=kind, execute=execute, venue=self.venue_name,
-                                     started_at=started, snapshot_summary={})
+            try:
+                self.journal.start_cycle(report.cycle_id, kind=kind, execute=execute, venue=self.venue_name,
+                                         started_at=started, snapshot_summary={})
+            except Exception as exc:  # nothing may be sent by a cycle the journal cannot record
+                report.journaled = False
+                return self._bookkeeping_failed(report, exc, "start", cycle_log)
         try:
             if not self.connected:
                 await self.start()
@@ -235,17 +242,35 @@ class Rebalancer:
             report.outcome = CycleOutcome.FAILED
             report.error = str(exc) or type(exc).__name__
             report.exception = exc
+            if is_journal_failure(exc):
+                report.journal_error = describe_failure(self.journal.path, exc)
             # The traceback goes to the log too (secrets are scrubbed at the venue boundary and by the
             # log chain, which renders exceptions before redacting).
             cycle_log.error("cycle_failed", error=report.error, error_type=type(exc).__name__, exc_info=exc)
         report.finished_at = self.clock()
         if record:
             summary = snapshot_summary(report.snapshot) if report.snapshot is not None else {}
-            self.journal.finish_cycle(report.cycle_id, outcome=report.outcome, finished_at=report.finished_at,
-                                      result={**cycle_result_json(report), "snapshot": summary}, error=report.error)
+            try:
+                self.journal.finish_cycle(report.cycle_id, outcome=report.outcome, finished_at=report.finished_at,
+                                          result={**cycle_result_json(report), "snapshot": summary},
+                                          error=report.error)
+            except Exception as exc:
+                return self._bookkeeping_failed(report, exc, "finish", cycle_log)
         cycle_log.info("cycle_finished", outcome=report.outcome, orders=len(report.executed))
         return report
 
+
+    def _bookkeeping_failed(self, report: CycleReport, exc: BaseException, step: str, cycle_log: Any) -> CycleReport:
+        """The journal could not record the cycle (`step`: start or finish): the cycle is FAILED with a
+        one-line cause naming the file, counted and alerted by the caller from memory."""
+        problem = describe_failure(self.journal.path, exc)
+        report.outcome = CycleOutcome.FAILED
+        report.journal_error = problem
+        report.error = f"{report.error}; {problem}" if report.error else problem
+        report.exception = report.exception or exc
+        report.finished_at = report.finished_at or self.clock()
+        cycle_log.error("cycle_bookkeeping_failed", step=step, error=problem, error_type=type(exc).__name__)
+        return report
 
     async def _check_external_change(self, report: CycleReport, snap: Snapshot, *, act: bool) -> None:
         """Compare the hedge positions (and open orders) with what the journal implies; on a

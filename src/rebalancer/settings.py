@@ -528,6 +528,9 @@ class JournalSettings(_Section):
     """Where the SQLite order journal lives (a relative path is from the config file's directory)."""
 
     path: str = Field(default="var/rebalancer.db", min_length=1)
+    # Idle cycles (nothing_to_do, dry_run) older than this lose their stored snapshot/plan/verdict;
+    # orders, fills and every other cycle are kept forever.
+    retain_days: int = Field(default=30, ge=1)
 
 
 class LoggingSettings(_Section):
@@ -557,6 +560,10 @@ class AlertsSettings(_Section):
     telegram_chat_id: str = ""
     min_interval_s: float = Field(default=300.0, ge=0)
     liquidation_warning: Decimal = Field(default=Decimal("0.35"), gt=0, lt=1)
+    # Delivery: alerts go through a bounded queue drained by their own task, never inside a cycle.
+    timeout_s: float = Field(default=10.0, gt=0, le=300)  # the whole request, not each read
+    max_retries: int = Field(default=2, ge=0, le=10)  # only when the webhook cannot have received it
+    queue_size: int = Field(default=100, ge=1, le=10000)  # full: the oldest alert is dropped (and counted)
 
     _rules = (_telegram_needs_chat,)
 

@@ -225,6 +225,7 @@ async def test_reload_when_file_invalid_then_old_config_kept_and_alert_sent(tmp_
                 path.write_text(good.replace("band = 0.02", "band = -1"))
                 assert await daemon.reload() is False
                 assert daemon.settings.rebalance.band == Decimal("0.02")
+                assert await daemon.alert_queue.drain(timeout=5)  # alerts go out from their own task
                 assert [json.loads(c.request.content)["kind"] for c in route.calls][-1] == "config_reload_failed"
                 path.write_text(good.replace("band = 0.02", "band = 0.05").replace('"1h"', '"2h"'))
                 assert await daemon.reload() is True
