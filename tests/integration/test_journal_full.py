@@ -2,7 +2,8 @@
 and are counted, alerts go out from memory, HALTED is forced after the limit, /healthz is 503 with a
 one-line cause naming the journal, and no order reaches the exchange while the journal cannot record it.
 
-Needs root (mount -t tmpfs); skipped elsewhere.
+The tmpfs test needs root (mount -t tmpfs) and is skipped elsewhere; the tests after it make
+SQLite's "database or disk is full" through a seam and run anywhere.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import os
 import socket
 import subprocess
 import time
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import aiohttp
@@ -184,3 +186,81 @@ async def test_daemon_when_journal_disk_fills_then_failed_alerted_halted_503_and
                 assert await asyncio.wait_for(task, 30) == 0
     finally:
         await hook.cleanup()
+
+
+# --------------------------------------------------------------------------- without root: a seam
+
+
+def _failing(journal, method: str, message: str = "database or disk is full"):
+    """Make one journal method raise as SQLite does on a full disk."""
+    import sqlite3
+
+    def fail(*args, **kwargs):
+        raise sqlite3.OperationalError(message)
+
+    setattr(journal, method, fail)
+
+
+@pytest.mark.parametrize("method", ["start_cycle", "update_cycle", "record_intents", "mark_sent_many"])
+async def test_cycle_when_journal_write_fails_before_send_then_failed_naming_file_and_nothing_sent(
+        tmp_path, fast_executor, method):
+    """Whichever bookkeeping write fails before the orders would go out, the cycle is FAILED with
+    the file named, and the exchange receives nothing."""
+    from rebalancer.domain import CycleOutcome
+    from rebalancer.service import Rebalancer
+    from tests.integration.conftest import settings_for
+
+    async with start_exchange(EX1) as ex:
+        rb = Rebalancer(settings_for(tmp_path, ex, {"BTC": 0.5, "ETH": 0.5}), executor_kw=fast_executor)
+        try:
+            _failing(rb.journal, method)
+            report = await rb.cycle(execute=True)
+        finally:
+            await rb.close()
+        assert report.outcome is CycleOutcome.FAILED
+        assert report.journal_error and str(tmp_path / "journal.db") in report.journal_error
+        assert "disk is full" in report.journal_error and "\n" not in report.journal_error
+        assert (await sim_state(ex))["orders"] == []
+
+
+async def test_cycle_when_finish_fails_after_trading_then_failed_with_cause(tmp_path, fast_executor):
+    """The orders were journaled and sent; the cycle's closing write fails: the cycle is FAILED
+    (counted by the daemon), the orders stay journaled."""
+    from rebalancer.domain import CycleOutcome
+    from rebalancer.service import Rebalancer
+    from tests.integration.conftest import settings_for
+
+    async with start_exchange(EX1) as ex:
+        rb = Rebalancer(settings_for(tmp_path, ex, {"BTC": 0.5, "ETH": 0.5}), executor_kw=fast_executor)
+        try:
+            _failing(rb.journal, "finish_cycle", "database is locked")
+            report = await rb.cycle(execute=True)
+            orders = rb.journal.orders()
+        finally:
+            await rb.close()
+        assert report.outcome is CycleOutcome.FAILED and "locked" in report.journal_error
+        assert str(tmp_path / "journal.db") in report.error
+        assert len(orders) == 2 and {o.state.value for o in orders} == {"filled"}
+
+
+async def test_daemon_when_journal_damaged_then_start_refused_naming_file(tmp_path):
+    """quick_check at start: a journal with damaged pages stops `run` before any cycle."""
+    from rebalancer.journal import Journal, JournalOpenError
+
+    async with start_exchange(EX1) as ex:
+        settings = load_settings(write_config(tmp_path, ex, {"BTC": 0.5, "ETH": 0.5}, extra='\n[health]\nport = 0\n'), env={})
+        path = settings.journal_path()
+        with Journal(path) as j:
+            for i in range(300):
+                j.start_cycle(f"c{i}", kind="rebalance", execute=False, venue="main",
+                              started_at=datetime(2026, 1, 1, tzinfo=timezone.utc) + timedelta(minutes=i),
+                              snapshot_summary={"pad": "x" * 200})
+            j.checkpoint()
+        data = bytearray(path.read_bytes())
+        for p in range(2, len(data) // 4096):
+            data[p * 4096 + 8: p * 4096 + 200] = b"\xff" * 192
+        path.write_bytes(bytes(data))
+        with pytest.raises(JournalOpenError) as err:
+            await Daemon(settings).run()
+        assert str(path) in str(err.value) and "integrity check" in str(err.value) and "\n" not in str(err.value)
+        assert (await sim_state(ex))["orders"] == []
