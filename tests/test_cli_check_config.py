@@ -253,3 +253,24 @@ def test_check_config_when_relative_paths_then_printed_absolute_next_to_config(
     assert Path(paths["kill_switch"]).parent.parent == conf
     text = runner.invoke(app, ["check-config", "--config", "conf/c.toml"]).stdout
     assert f"kill switch {paths['kill_switch']}" in text and f"journal {paths['journal']}" in text
+
+
+@pytest.mark.parametrize("extra, key", [
+    ('[risk]\nkill_switch_file = "var/j.db"\n[journal]\npath = "var/j.db"\n', "risk.kill_switch_file"),
+    ('[journal]\npath = "var/j.db"\n[logging]\nfile = "var/j.db-wal"\n', "logging.file"),
+])
+def test_check_config_when_files_would_destroy_state_then_exit_2_naming_the_key(
+        runner: CliRunner, tmp_path: Path, extra: str, key: str) -> None:
+    """A kill switch on the journal (halt overwrites it, resume deletes it) or a log on its WAL."""
+    text = '[portfolio]\ntargets = { BTC = 0.5, ETH = 0.5 }\n[venues.main]\nexchange = "binance"\nroles = ["spot", "hedge"]\n'
+    result = runner.invoke(app, ["check-config", "--config", str(write(tmp_path, text + extra))])
+    assert result.exit_code == 2
+    assert f"{key}: " in result.stderr
+
+
+def test_check_config_when_env_would_turn_it_live_then_exit_2(runner: CliRunner, tmp_path: Path,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    text = '[portfolio]\ntargets = { BTC = 0.5, ETH = 0.5 }\n[venues.main]\nexchange = "binance"\nroles = ["spot", "hedge"]\n'
+    monkeypatch.setenv("REBALANCER_VENUES__MAIN__MODE", "live")
+    result = runner.invoke(app, ["check-config", "--config", str(write(tmp_path, text))])
+    assert result.exit_code == 2 and "venues.main.mode" in result.stderr

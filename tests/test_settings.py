@@ -720,3 +720,39 @@ def test_paths_when_settings_built_from_values_then_working_dir(
     assert settings.source_path is None and settings.journal.path == "var/rebalancer.db"
     assert settings.journal_path() == tmp_path / "var" / "rebalancer.db"
     assert settings.kill_switch_path() == tmp_path / "var" / "HALT"
+
+
+# --------------------------------------------------------------------------- configs that would destroy state (issue 11)
+
+
+def test_kill_switch_equal_to_the_journal_then_refused_naming_the_key(problems) -> None:
+    """`halt` would overwrite the journal and `resume` delete it."""
+    text = MINIMAL + '[risk]\nkill_switch_file = "var/j.db"\n[journal]\npath = "var/j.db"\n'
+    (line,) = problems(text)
+    assert line.startswith("risk.kill_switch_file: ") and "journal.path" in line
+
+
+@pytest.mark.parametrize("suffix", ["-wal", "-shm", ".lock"])
+def test_log_file_on_a_journal_companion_then_refused(problems, suffix: str) -> None:
+    text = MINIMAL + f'[journal]\npath = "var/j.db"\n[logging]\nfile = "var/j.db{suffix}"\n'
+    assert [p.split(":")[0] for p in problems(text)] == ["logging.file"]
+
+
+def test_kill_switch_equal_to_the_config_file_then_refused(problems) -> None:
+    assert [p.split(":")[0] for p in problems(MINIMAL + '[risk]\nkill_switch_file = "config.toml"\n')] == ["config file"]
+
+
+def test_env_cannot_turn_a_demo_config_live(problems, load) -> None:
+    """mode = "live" only from the config file: the environment may pick demo, testnet or local."""
+    (line,) = problems(MINIMAL, env={"REBALANCER_VENUES__MAIN__MODE": "live"})
+    assert line.startswith("venues.main.mode: ") and "REBALANCER_VENUES__MAIN__MODE" in line
+    assert load(MINIMAL, env={"REBALANCER_VENUES__MAIN__MODE": "demo"}).venues["main"].mode == "demo"
+    live = MINIMAL.replace('roles = ["spot", "hedge"]', 'roles = ["spot", "hedge"]\nmode = "live"')
+    assert load(live).venues["main"].mode == "live"
+
+
+def test_keys_written_in_the_file_are_noted_but_the_local_pair_is_not(load) -> None:
+    keyed = MINIMAL.replace('roles = ["spot", "hedge"]', 'roles = ["spot", "hedge"]\napi_key = "k"\napi_secret = "s"')
+    assert load(keyed).secrets_in_file == ("venues.main.api_key", "venues.main.api_secret")
+    local = keyed.replace('exchange = "binance"', 'exchange = "binance"\nmode = "local"\nbase_url = "http://127.0.0.1:1"')
+    assert load(local).secrets_in_file == ()

@@ -6,6 +6,7 @@ Commands run inside `reported_errors`, which turns known failures into one clear
 from __future__ import annotations
 
 import json
+import os
 import sys
 import traceback
 from collections.abc import Iterator
@@ -197,7 +198,24 @@ def config_notes(settings: Settings) -> list[str]:
     if settings.kill_switch_engaged():
         switch = settings.risk.kill_switch_file
         notes.append(f"the kill switch is on (risk.halted or {switch} exists): no orders will be sent")
+    for key in settings.secrets_in_file:
+        env = ENV_PREFIX + key.upper().replace(".", "__")
+        notes.append(f"{key} is written in the config file: keep it in {env} or the secrets dir instead")
+    if settings.health.port and not _loopback(settings.health.host):
+        notes.append(f"health.host = {settings.health.host!r} serves /healthz and /metrics beyond this machine: "
+                     "bind 127.0.0.1 unless a proxy or the cluster network needs it")
     return notes
+
+
+def _loopback(host: str) -> bool:
+    import ipaddress
+
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def _print_summary(path: Path, settings: Settings) -> None:
@@ -627,5 +645,7 @@ def resume(ctx: typer.Context, config: ConfigPath = DEFAULT_CONFIG_PATH) -> None
 
 
 def main() -> None:
-    """Console-script entry point (`rebalancer`)."""
+    """Console-script entry point (`rebalancer`). Files this process creates (journal, its lock,
+    logs, the kill switch) are private to the user: umask 077 makes them 0600."""
+    os.umask(0o077)
     app(prog_name="rebalancer")

@@ -389,6 +389,7 @@ class RiskLimits:
     max_funding_apr: Decimal = Decimal("0.30")
     max_basis: Decimal = Decimal("0.01")
     max_price_age_s: Decimal = Decimal(60)
+    max_clock_skew_s: Decimal = Decimal(5)  # a price dated further in the future is refused like a stale one
     max_order_notional: Decimal = Decimal(50000)
     max_gross_ratio: Decimal = Decimal("1.0")
     leverage: Decimal = Decimal(3)

@@ -517,6 +517,7 @@ class RiskSettings(_Section):
     max_funding_apr: NonNegDecimal = Decimal("0.30")
     max_basis: NonNegDecimal = Decimal("0.01")
     max_price_age_s: Decimal = Field(default=Decimal(60), gt=0)
+    max_clock_skew_s: Decimal = Field(default=Decimal(5), ge=0)
     max_order_notional: Decimal = Field(default=Decimal(50000), gt=0)
     max_gross_ratio: Decimal = Field(default=Decimal("1.0"), gt=0)
     default_mmr: Decimal = Field(default=Decimal("0.005"), gt=0, lt=1)
@@ -629,6 +630,8 @@ class Settings(BaseSettings):
     health: HealthSettings = Field(default_factory=HealthSettings)
 
     _source_path: Path | None = PrivateAttr(default=None)
+    # Secret keys (key paths) written in the config file itself rather than env or the secrets dir.
+    _secrets_in_file: tuple[str, ...] = PrivateAttr(default=())
 
     @classmethod
     def settings_customise_sources(  # type: ignore[override]
@@ -660,6 +663,11 @@ class Settings(BaseSettings):
         return self
 
     # ----------------------------------------------------------------- accessors
+
+    @property
+    def secrets_in_file(self) -> tuple[str, ...]:
+        """Secret keys written in the config file (better kept in env or the secrets dir)."""
+        return self._secrets_in_file
 
     @property
     def source_path(self) -> Path | None:
@@ -724,6 +732,7 @@ class Settings(BaseSettings):
             max_funding_apr=r.max_funding_apr,
             max_basis=r.max_basis,
             max_price_age_s=r.max_price_age_s,
+            max_clock_skew_s=r.max_clock_skew_s,
             max_order_notional=r.max_order_notional,
             max_gross_ratio=r.max_gross_ratio,
             leverage=Decimal(self.hedge_venue()[1].leverage),
@@ -889,6 +898,7 @@ def load_settings(
     origins.update(env_origins)  # env wins, so it is the origin to name
 
     merged = _merge(_merge(file_data, secret_data), env_data)
+    problems += _live_only_from_file(file_data, merged, origins)
     # BaseSettings reads "_"-prefixed init kwargs as its own options: never let the file set them.
     for key in [k for k in merged if k.startswith("_")]:
         problems.append(f"{key_path([key])}: unknown key{_origin((key,), origins)}")
@@ -902,7 +912,62 @@ def load_settings(
         raise ConfigError(problems, config_path)
     settings = _with_absolute_paths(settings, _config_dir(config_path))
     settings._source_path = _absolute(config_path, Path.cwd())
+    if problems := _distinct_files(settings):
+        raise ConfigError(problems, config_path)
+    settings._secrets_in_file = _secrets_written_in(file_data)
     return settings
+
+
+def _live_only_from_file(file_data: Mapping[str, Any], merged: Mapping[str, Any], origins: Origins) -> list[str]:
+    """`mode = "live"` must be written in the config file: the environment or the secrets dir may
+    choose demo, testnet or local, never turn a demo config live (DESIGN: live is asked for
+    explicitly)."""
+    problems = []
+    file_venues = file_data.get("venues") if isinstance(file_data.get("venues"), Mapping) else {}
+    venues = merged.get("venues") if isinstance(merged.get("venues"), Mapping) else {}
+    for name, venue in venues.items():
+        if not isinstance(venue, Mapping) or str(venue.get("mode", "")).lower() != "live":
+            continue
+        written = file_venues.get(name) if isinstance(file_venues.get(name), Mapping) else {}
+        if str(written.get("mode", "")).lower() != "live":
+            problems.append(f'venues.{name}.mode: "live" must be written in the config file'
+                            f'{_origin(("venues", name, "mode"), origins)}; the environment may choose '
+                            '"demo", "testnet" or "local" only')
+    return problems
+
+
+def _distinct_files(settings: Settings) -> list[str]:
+    """The kill switch, the journal (and its -wal, -shm and .lock companions), the log file and the
+    config file must all be different files: `halt` would overwrite a journal that is also the
+    kill switch, and `resume` would delete it."""
+    journal = settings.journal_path()
+    owned: list[tuple[str, Path]] = [("journal.path", journal)]
+    owned += [("journal.path", journal.with_name(journal.name + suffix)) for suffix in ("-wal", "-shm", ".lock")]
+    if settings.logging.file:
+        owned.append(("logging.file", settings.log_file_path()))
+    owned.append(("risk.kill_switch_file", settings.kill_switch_path()))
+    if settings.source_path is not None:
+        owned.append(("config file", settings.source_path))
+    problems, seen = [], {}
+    for key, path in owned:
+        other = seen.get(path)
+        if other is not None and other != key:
+            problems.append(f"{key}: {path} is also {other}'s file: give each its own path")
+        seen.setdefault(path, key)
+    return problems
+
+
+def _secrets_written_in(file_data: Mapping[str, Any]) -> tuple[str, ...]:
+    found = []
+    venues = file_data.get("venues") if isinstance(file_data.get("venues"), Mapping) else {}
+    for name, venue in venues.items():
+        # The local exchange's well-known pair (local-key / local-secret) is no secret.
+        if isinstance(venue, Mapping) and venue.get("mode") != "local":
+            found += [f"venues.{name}.{key}" for key in ("api_key", "api_secret", "password") if venue.get(key)]
+    alerts = file_data.get("alerts")
+    if isinstance(alerts, Mapping) and alerts.get("webhook_url"):
+        found.append("alerts.webhook_url")
+    return tuple(found)
 
 
 # --------------------------------------------------------------------------- paths

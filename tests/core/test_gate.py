@@ -497,3 +497,15 @@ def test_unwind_closes_every_position_and_keeps_the_net_when_one_is_frozen():
 
 def test_position_record_survives():
     assert Position("BTC", "BTC/USDT:USDT", D("1")).amount == 1
+
+
+def test_a_price_dated_in_the_future_beyond_the_clock_skew_is_refused_like_a_stale_one():
+    """The exchange's clock an hour ahead: a negative age is a clock problem, never a fresh price."""
+    snap = snapshot(EX1)
+    ahead = Quote(D("40000"), NOW + timedelta(hours=1))
+    _, v = run(replace(snap, mark_prices={**snap.mark_prices, "BTC": ahead}))
+    assert codes(v) == {("STALE_PRICE", "BTC/USDT:USDT")} and v.approved == ()
+    assert "in the future" in v.denials[0].detail and "clock" in v.denials[0].detail
+    slight = Quote(D("40000"), NOW + timedelta(seconds=3))  # within max_clock_skew_s 5: fine
+    _, v = run(replace(snap, mark_prices={**snap.mark_prices, "BTC": slight}))
+    assert v.all_approved and len(v.approved) == 2

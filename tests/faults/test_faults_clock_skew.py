@@ -28,17 +28,20 @@ pytestmark = [pytest.mark.faults, pytest.mark.integration]
 TIME = "GET /api/v3/time"
 
 
-class SkewAfterSnapshot(VenueProxy):
-    """The exchange's clock jumps right after the snapshot: the next signed calls are the cycle's writes."""
+class SkewBeforeWrites(VenueProxy):
+    """The exchange's clock jumps right before the cycle's writes (the executor prepares leverage and
+    margin mode before any order): the next signed calls are the setup and the orders, not the
+    cycle's own reads such as the open-order check after the snapshot."""
 
     def __init__(self, inner, ex, skew_ms: int) -> None:
         super().__init__(inner)
-        self.ex, self.skew_ms = ex, skew_ms
+        self.ex, self.skew_ms, self.skewed = ex, skew_ms, False
 
-    async def snapshot(self):
-        snap = await self.inner.snapshot()
-        await sim_post(self.ex, "faults", {"clock_skew_ms": self.skew_ms})
-        return snap
+    async def prepare(self, symbols):
+        if not self.skewed:
+            self.skewed = True
+            await sim_post(self.ex, "faults", {"clock_skew_ms": self.skew_ms})
+        return await self.inner.prepare(symbols)
 
 
 @pytest.mark.parametrize("skew_ms", [30_000, -5_000], ids=["exchange-ahead-30s", "exchange-behind-5s"])
@@ -72,11 +75,12 @@ async def test_clock_skew_when_writes_hit_1021_then_resync_resend_same_id_and_do
     cycles = 0
     async with serve(example_scenario()) as ex:
         settings = settings_for(tmp_path, ex, TARGETS)
-        rb = make_rebalancer(settings, wrap=lambda v: SkewAfterSnapshot(v, ex, 30_000))
+        rb = make_rebalancer(settings, wrap=lambda v: SkewBeforeWrites(v, ex, 30_000))
         try:
             await rb.start()
             if prepared:  # leverage and margin mode already set by an earlier order in this process
                 await rb.venue.inner.prepare(["BTC/USDT:USDT", "ETH/USDT:USDT"])
+            # (the executor calls prepare even when every symbol is prepared: the skew lands there)
             report = await rb.cycle(execute=True)
             cycles += 1
             state = await sim_state(ex)

@@ -146,3 +146,17 @@ def test_status_when_no_api_key_configured_then_says_which_variable_to_set(tmp_p
         proc = cli("status", "--config", str(path))
     assert proc.returncode == 1
     assert_one_clear_line(proc, "venues.main has no API key", "REBALANCER_VENUES__MAIN__API_KEY")
+
+
+def test_files_the_cli_creates_are_private_to_the_user(tmp_path):
+    """The journal, its lock and the log file hold balances and order history: created 0600."""
+    import stat
+
+    with exchange_in_thread(SCENARIO) as ex:
+        path = write_config(tmp_path, ex, {"BTC": 0.5, "ETH": 0.5})
+        path.write_text(path.read_text().replace('file = ""', f'file = "{tmp_path.as_posix()}/rebalancer.log"'))
+        proc = cli("rebalance", "--config", str(path))
+    assert proc.returncode in (0, 3), proc.stderr
+    created = [p for p in tmp_path.iterdir() if p.is_file() and p.name != "rebalancer.toml"]
+    assert {p.name for p in created} >= {"journal.db", "rebalancer.log"}
+    assert {p.name: oct(stat.S_IMODE(p.stat().st_mode)) for p in created} == {p.name: "0o600" for p in created}

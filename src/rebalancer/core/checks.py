@@ -75,7 +75,7 @@ def check_hedgeable(view: AssetView, ctx: Context) -> Bound | None:
 
 
 def check_prices(view: AssetView, ctx: Context) -> Bound | None:
-    snap, max_age = ctx.snapshot, float(ctx.limits.max_price_age_s)
+    snap, max_age, max_skew = ctx.snapshot, float(ctx.limits.max_price_age_s), float(ctx.limits.max_clock_skew_s)
     books = [("mark", snap.mark_prices)]
     if view.asset not in snap.spot_unlisted:
         books.append(("spot", snap.spot_prices))
@@ -84,6 +84,12 @@ def check_prices(view: AssetView, ctx: Context) -> Bound | None:
         if quote is None or quote.price <= 0:
             return frozen(view, "NO_PRICE", f"no {kind} price for {view.asset}")
         age = (ctx.now - quote.timestamp).total_seconds()
+        if -age > max_skew:
+            # A negative age is a clock problem, not a fresh price: with the exchange's clock ahead,
+            # a price hours old would otherwise pass as new.
+            return frozen(view, "STALE_PRICE",
+                          f"{kind} price of {view.asset} is dated {-age:.1f}s in the future (max_clock_skew_s "
+                          f"{ctx.limits.max_clock_skew_s}): this machine's clock or the exchange's is off")
         if age > max_age:
             return frozen(view, "STALE_PRICE",
                           f"{kind} price of {view.asset} is {age:.1f}s old (max {ctx.limits.max_price_age_s}s)")
