@@ -770,17 +770,7 @@ class Journal:
             raise JournalError(
                 f"planned order carries client id {order.client_order_id!r} but {client_order_id!r} was given"
             )
-        content = {
-            "cycle_id": cycle_id,
-            "asset": order.asset,
-            "symbol": order.symbol,
-            "side": Side(order.side).value,
-            "amount": _dec_to_text(order.amount),
-            "reduce_only": int(bool(order.reduce_only)),
-            "leg": order.leg,
-            "order_type": order_type,
-            "limit_price": _dec_to_text(limit_price),
-        }
+        content = _order_content(cycle_id, order, order_type, limit_price)
         row = c.execute(f"SELECT {_ORDER_COLUMNS} FROM orders WHERE client_order_id = ?", (client_order_id,)).fetchone()
         if row is not None:
             existing = _order_from_row(row)
@@ -840,17 +830,7 @@ class Journal:
                 "assign ids to verdict.denied before journaling it"
             )
         codes = DENIAL_SEPARATOR.join(order.denied_by) or None
-        content = {
-            "cycle_id": cycle_id,
-            "asset": order.asset,
-            "symbol": order.symbol,
-            "side": Side(order.side).value,
-            "amount": _dec_to_text(order.amount),
-            "reduce_only": int(bool(order.reduce_only)),
-            "leg": order.leg,
-            "order_type": DENIED_ORDER_TYPE,
-            "limit_price": None,
-        }
+        content = _order_content(cycle_id, order, DENIED_ORDER_TYPE, None)
         row = c.execute(f"SELECT {_ORDER_COLUMNS} FROM orders WHERE client_order_id = ?", (client_order_id,)).fetchone()
         if row is not None:
             existing = _order_from_row(row)
@@ -1279,6 +1259,22 @@ class PositionBaseline:
     known_orders: tuple[str, ...]
     detail: dict
     orders: tuple[OrderRecord, ...] = ()
+
+
+def _order_content(cycle_id: str, order: PlannedOrder, order_type: str, limit_price: Decimal | None) -> dict[str, Any]:
+    """The columns a journaled order is identified by (an intent, or a denied leg): a second write of
+    the same client id must match them."""
+    return {
+        "cycle_id": cycle_id,
+        "asset": order.asset,
+        "symbol": order.symbol,
+        "side": Side(order.side).value,
+        "amount": _dec_to_text(order.amount),
+        "reduce_only": int(bool(order.reduce_only)),
+        "leg": order.leg,
+        "order_type": order_type,
+        "limit_price": _dec_to_text(limit_price),
+    }
 
 
 def _intent_differences(existing: OrderRecord, content: dict[str, Any]) -> list[str]:
