@@ -205,9 +205,16 @@ class Rebalancer:
                         f"{len(report.unresolved)} earlier order(s) are still unresolved "
                         f"({', '.join(r.client_order_id for r in report.unresolved)}): no new orders until they are"
                     )
-            report.snapshot = snap = await self.venue.snapshot()
+            # An executing cycle also reads the hedge symbols' open orders for the external-change check:
+            # at the same time as the snapshot, so the check costs no extra round trip.
+            base = self.journal.position_baseline() if execute else None
+            if execute and (base is None or base.source != HALTED_SOURCE or self.trading.forced is None):
+                snap, opened = await asyncio.gather(self.venue.snapshot(), self._open_orders(self._hedge_symbols()))
+            else:
+                snap, opened = await self.venue.snapshot(), None
+            report.snapshot = snap
             cycle_log.info("snapshot_taken", positions=len(snap.positions), holdings=len(snap.holdings))
-            await self._check_external_change(report, snap, act=execute)
+            await self._check_external_change(report, snap, act=execute, base=base, opened=opened)
             params = self.settings.plan_params()
             planned = unwind_plan(snap, params) if kind is CycleKind.UNWIND else make_plan(snap, params)
             report.plan = planned
@@ -272,17 +279,21 @@ class Rebalancer:
         cycle_log.error("cycle_bookkeeping_failed", step=step, error=problem, error_type=type(exc).__name__)
         return report
 
-    async def _check_external_change(self, report: CycleReport, snap: Snapshot, *, act: bool) -> None:
-        """Compare the hedge positions (and open orders) with what the journal implies; on a
-        difference apply rebalance.on_external_change. Only an executing cycle (`act`) writes the
-        journal or forces a state; others just report."""
+    def _hedge_symbols(self) -> list[str]:
+        return [m.symbol for m in (getattr(self.venue, "markets", None) or {}).values()]
+
+    async def _check_external_change(self, report: CycleReport, snap: Snapshot, *, act: bool,
+                                     base: Any = None, opened: list[dict] | None = None) -> None:
+        """Compare the hedge positions (and open orders, read beside the snapshot) with what the
+        journal implies; on a difference apply rebalance.on_external_change. Only an executing cycle
+        (`act`) writes the journal or forces a state; others just report."""
         markets = {m.symbol: m for m in snap.markets.values()}
         actual = {p.symbol: p.amount for p in snap.positions.values()}
-        base = self.journal.position_baseline()
+        if base is None:
+            base = self.journal.position_baseline()
         ext_log = log.bind(cycle_id=report.cycle_id)
         if base is None:  # a fresh journal: what the exchange holds now is the baseline, silently
             if act:
-                opened = await self._open_orders(list(markets))
                 self.journal.record_position_baseline(
                     source="first_cycle", positions=actual, at=snap.taken_at, cycle_id=report.cycle_id,
                     known_orders=_order_keys(opened), detail={"symbols": sorted(markets)})
@@ -295,7 +306,6 @@ class Rebalancer:
                 report.external_action = "still_halted"
                 return
             if act:  # `resume` cleared it: the exchange's positions are the truth from now on
-                opened = await self._open_orders(list(markets))
                 self.journal.record_position_baseline(
                     source="resume", positions=actual, at=snap.taken_at, cycle_id=report.cycle_id,
                     known_orders=(*base.known_orders, *_order_keys(opened)),
@@ -306,7 +316,6 @@ class Rebalancer:
         # Symbols the baseline covers (older rows: all); a hedge symbol added to the config since is
         # taken as it is, like the first cycle took the others.
         tracked = set(base.detail.get("symbols") or markets)
-        opened = await self._open_orders(list(markets)) if act else None
         found = reconcile(
             baseline=base.positions, orders=base.orders, actual=actual,
             contract_sizes={s: m.contract_size for s, m in markets.items()},
