@@ -8,6 +8,7 @@ from decimal import Decimal as D
 
 from rebalancer.domain import OrderState, Side
 from rebalancer.journal import Journal
+from rebalancer.venues.ccxt_venue import parse_open_order
 from rebalancer.reconcile import compare_positions, expected_positions, fmt, reconcile, unknown_open_orders
 
 BTC, ETH = "BTC/USDT:USDT", "ETH/USDT:USDT"
@@ -88,6 +89,7 @@ def test_unknown_open_orders_are_those_the_journal_does_not_know_on_hedge_symbol
         {"id": "3", "clientOrderId": "x", "symbol": "SOL/USDT:USDT", "side": "buy", "amount": 1, "price": 1},
         {"id": "4", "clientOrderId": None, "symbol": BTC, "side": "buy", "amount": 0.002, "price": 30000},
     ]
+    raw = [parse_open_order(o) for o in raw]  # what the venue layer hands over
     found = unknown_open_orders(raw, symbols=(BTC, ETH), known=lambda cid: cid == "rb-mine", accepted=("4",))
     assert [(o.symbol, o.order_id, o.amount) for o in found] == [(ETH, "2", D("0.4"))]
     assert found[0].describe() == "ETH/USDT:USDT: unknown open order buy 0.4 at 1000 (order id 2, client id web_abc)"

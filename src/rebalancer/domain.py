@@ -422,6 +422,22 @@ class OrderState(str, enum.Enum):
 
 
 @dataclass(frozen=True)
+class OpenOrder:
+    """An order resting on the exchange (ours or not), parsed by the venue layer."""
+
+    symbol: str
+    order_id: str | None
+    client_order_id: str | None
+    side: str
+    remaining: Decimal | None
+    price: Decimal | None
+
+    @property
+    def key(self) -> str:
+        return self.order_id or self.client_order_id or ""
+
+
+@dataclass(frozen=True)
 class OrderResult:
     """What the exchange says about one of our orders, parsed from ccxt by the venue layer."""
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, Callable, Iterable, Mapping
 
-from .domain import OrderState, Side
+from .domain import OpenOrder, OrderState, Side
 
 __all__ = [
     "PositionChange",
@@ -167,34 +167,28 @@ def compare_positions(expected: Mapping[str, Decimal], actual: Mapping[str, Deci
     return tuple(out)
 
 
-def unknown_open_orders(open_orders: Iterable[Mapping[str, Any]], *, symbols: Iterable[str],
+def unknown_open_orders(open_orders: Iterable[OpenOrder], *, symbols: Iterable[str],
                         known: Callable[[str], bool], accepted: Iterable[str] = ()) -> tuple[UnknownOrder, ...]:
-    """ccxt open orders on `symbols` that are not ours (`known(client_id)` False) and not already
+    """Open orders on `symbols` that are not ours (`known(client_id)` False) and not already
     accepted (by exchange order id or client id, at an adoption)."""
     wanted, accepted = set(symbols), set(accepted)
     out = []
-    for raw in open_orders:
-        symbol = raw.get("symbol")
-        if symbol not in wanted:
+    for o in open_orders:
+        if o.symbol not in wanted:
             continue
-        cid = raw.get("clientOrderId") or None
+        cid = o.client_order_id or None
         if cid and known(cid):
             continue
-        oid = str(raw["id"]) if raw.get("id") is not None else None
-        if (oid and oid in accepted) or (cid and cid in accepted):
+        if (o.order_id and o.order_id in accepted) or (cid and cid in accepted):
             continue
-        amount = raw.get("remaining") if raw.get("remaining") is not None else raw.get("amount")
-        out.append(UnknownOrder(
-            symbol=str(symbol), order_id=oid, client_order_id=cid, side=str(raw.get("side") or "?"),
-            amount=Decimal(str(amount)) if amount is not None else None,
-            price=Decimal(str(raw["price"])) if raw.get("price") else None,
-        ))
-    return tuple(sorted(out, key=lambda o: (o.symbol, o.key)))
+        out.append(UnknownOrder(symbol=o.symbol, order_id=o.order_id, client_order_id=cid, side=o.side or "?",
+                                amount=o.remaining, price=o.price))
+    return tuple(sorted(out, key=lambda u: (u.symbol, u.key)))
 
 
 def reconcile(*, baseline: Mapping[str, Decimal], orders: Iterable[Any], actual: Mapping[str, Decimal],
               contract_sizes: Mapping[str, Decimal], steps: Mapping[str, Decimal], symbols: Iterable[str],
-              unresolved: Iterable[Any] = (), open_orders: Iterable[Mapping[str, Any]] | None = None,
+              unresolved: Iterable[Any] = (), open_orders: Iterable[OpenOrder] | None = None,
               known: Callable[[str], bool] = lambda cid: False, accepted_orders: Iterable[str] = ()) -> Reconciliation:
     """The whole comparison for one cycle. `unresolved`: the journal's unresolved orders from before
     the baseline too (their fills may land after it)."""

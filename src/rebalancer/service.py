@@ -18,6 +18,7 @@ from .domain import (
     CycleKind,
     CycleOutcome,
     Holding,
+    OpenOrder,
     OrderState,
     Plan,
     Position,
@@ -37,7 +38,7 @@ from .core.gate import gate
 from .settings import Settings
 from .trading_state import TradingStateOwner
 from .venues.ccxt_venue import CcxtVenue, VenueConfig, utc_now
-from .venues.errors import FatalError
+from .venues.errors import FatalError, VenueError
 from .report import cycle_result_json, plan_to_json, verdict_to_json
 
 log = structlog.get_logger("rebalancer.service")
@@ -283,7 +284,7 @@ class Rebalancer:
         return [m.symbol for m in (getattr(self.venue, "markets", None) or {}).values()]
 
     async def _check_external_change(self, report: CycleReport, snap: Snapshot, *, act: bool,
-                                     base: Any = None, opened: list[dict] | None = None) -> None:
+                                     base: Any = None, opened: list[OpenOrder] | None = None) -> None:
         """Compare the hedge positions (and open orders, read beside the snapshot) with what the
         journal implies; on a difference apply rebalance.on_external_change. Only an executing cycle
         (`act`) writes the journal or forces a state; others just report."""
@@ -353,26 +354,12 @@ class Rebalancer:
             self.trading.force(TradingState.HALTED, reason, source=EXTERNAL_CHANGE_SOURCE)
             report.external_action = "halted"
 
-    async def _open_orders(self, symbols: list[str]) -> list[dict] | None:
-        """The open orders on the hedge symbols (ccxt dicts), or None when they cannot be read. One
-        request for all symbols where the venue allows it (Binance: weight 40, once a cycle), else one
-        per symbol. A failed read skips the open-order check for this cycle (positions still count)."""
-        venue = self.venue
-        client, read = getattr(venue, "hedge_client", None), getattr(venue, "_read", None)
-        if not symbols or client is None or read is None or not getattr(client, "has", {}).get("fetchOpenOrders"):
-            return None
-        caps = venue.hedge_cfg.caps
+    async def _open_orders(self, symbols: list[str]) -> list[OpenOrder] | None:
+        """The open orders on the hedge symbols, or None when they cannot be read: a failed read
+        skips the open-order check for this cycle (positions still count)."""
         try:
-            if (caps.options.get("fetchOpenOrders") or {}).get("warnWithoutSymbol") is False:
-                # the venue's caps accept the all-symbol weight; the local client is built without them
-                opts = client.options.get("fetchOpenOrders")
-                if isinstance(opts, dict):
-                    opts["warnWithoutSymbol"] = False
-                return list(await read("fetch_open_orders", client.fetch_open_orders, None, None, None,
-                                       dict(caps.futures_balance_params)))
-            replies = await asyncio.gather(*(read("fetch_open_orders", client.fetch_open_orders, s) for s in symbols))
-            return [o for reply in replies for o in reply]
-        except Exception as exc:
+            return await self.venue.open_orders(symbols)
+        except VenueError as exc:
             log.warning("open_orders_unreadable", error=str(exc) or type(exc).__name__)
             return None
 
@@ -402,8 +389,8 @@ HALTED_SOURCE = "halted"
 ROLL_BASELINE_AFTER_ORDERS = 200
 
 
-def _order_keys(opened: list[dict] | None) -> tuple[str, ...]:
-    return tuple(str(o.get("id") or o.get("clientOrderId") or "") for o in opened or ())
+def _order_keys(opened: list[OpenOrder] | None) -> tuple[str, ...]:
+    return tuple(o.key for o in opened or ())
 
 
 class UnresolvedOrders(RuntimeError):

@@ -25,6 +25,7 @@ from ..domain import (
     HedgeAccount,
     Holding,
     Market,
+    OpenOrder,
     OrderResult,
     OrderState,
     PlannedOrder,
@@ -186,6 +187,7 @@ class Venue(Protocol):
     async def lookup(self, symbol: str, client_order_id: str) -> OrderResult | None: ...
     async def fills_since(self, symbol: str, since: datetime) -> list[Fill]: ...
     async def positions(self) -> dict[str, Position]: ...
+    async def open_orders(self, symbols: Iterable[str]) -> list[OpenOrder]: ...
     async def resync_clock(self) -> None: ...
     async def close(self) -> None: ...
 
@@ -657,6 +659,28 @@ class CcxtVenue:
             )
         return positions
 
+    async def open_orders(self, symbols: Iterable[str]) -> list[OpenOrder]:
+        """The orders resting on the hedge symbols (ours or not): one request for all symbols where
+        the venue's capabilities accept the all-symbol call (Binance: weight 40), else one per symbol,
+        concurrently."""
+        symbols = list(symbols)
+        client = self.hedge_client
+        if not symbols or not client.has.get("fetchOpenOrders"):
+            return []
+        caps = self.hedge_cfg.caps
+        if (caps.options.get("fetchOpenOrders") or {}).get("warnWithoutSymbol") is False:
+            options = client.options.get("fetchOpenOrders")
+            if isinstance(options, dict):  # the local client is built without the caps' options
+                options["warnWithoutSymbol"] = False
+            raw = await self._read("fetch_open_orders", client.fetch_open_orders, None, None, None,
+                                   dict(caps.futures_balance_params))
+        else:
+            replies = await asyncio.gather(*(self._read("fetch_open_orders", client.fetch_open_orders, s)
+                                             for s in symbols))
+            raw = [o for reply in replies for o in reply]
+        wanted = set(symbols)
+        return [parse_open_order(o) for o in raw if o.get("symbol") in wanted]
+
     async def positions(self) -> dict[str, Position]:
         symbols = [m.symbol for m in self.markets.values()]
         if not symbols:
@@ -805,6 +829,19 @@ class Fill:
 
 _STATUS = {"open": OrderState.OPEN, "closed": OrderState.FILLED, "canceled": OrderState.CANCELED,
            "expired": OrderState.EXPIRED, "rejected": OrderState.REJECTED}
+
+
+def parse_open_order(raw: Mapping[str, Any]) -> OpenOrder:
+    """ccxt open order -> OpenOrder (what is left of it, at its limit price)."""
+    remaining = raw.get("remaining") if raw.get("remaining") is not None else raw.get("amount")
+    return OpenOrder(
+        symbol=str(raw.get("symbol")),
+        order_id=str(raw["id"]) if raw.get("id") is not None else None,
+        client_order_id=raw.get("clientOrderId") or None,
+        side=str(raw.get("side") or "?"),
+        remaining=_dec(remaining),
+        price=_dec(raw.get("price")) or None,
+    )
 
 
 def parse_order(raw: Mapping[str, Any], client_order_id: str, amount: Decimal | None) -> OrderResult:
