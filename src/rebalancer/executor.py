@@ -11,7 +11,8 @@ the answer are all an UNKNOWN outcome (venues/errors.py), never a rejection.
   account's fill history on the symbol since the send (fetch_my_trades): a fill of an order no
   other journaled order explains, on our side and within our amount, is this order (journaled
   FILLED / PARTIALLY_FILLED with the exchange's order id and the fills' quantity); no such fill at
-  all, after the lookups spanned the lag window, is the proof it did not execute (then, and only
+  all, after the lookups spanned the lag window, and a position that has not moved by the order
+  since the snapshot (the fill history may lag), is the proof it did not execute (then, and only
   then, a resend with the same id). The cycle's position check compares the book with what the
   journaled fills imply, so a wrong attribution cannot pass silently.
 - Where proof is impossible (the history cannot be read, or fills on the symbol that no journaled
@@ -27,7 +28,7 @@ import secrets
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from decimal import ROUND_DOWN, ROUND_UP, Decimal
-from typing import Awaitable, Callable, Sequence
+from typing import Awaitable, Callable, Mapping, Sequence
 
 import structlog
 
@@ -103,6 +104,7 @@ class Executor:
         self.lookup_attempts = lookup_attempts
         self.lookup_delay_s = lookup_delay_s
         self.sleep = sleep
+        self._positions_before: dict[str, Decimal] | None = None  # set per execute() call
 
     # ------------------------------------------------------------------ recovery
 
@@ -235,8 +237,12 @@ class Executor:
 
     # ------------------------------------------------------------------ a cycle's orders
 
-    async def execute(self, cycle_id: str, orders: Sequence[PlannedOrder]) -> list[Executed]:
-        """Journal every intent first, then send each symbol's legs in order, symbols concurrently."""
+    async def execute(self, cycle_id: str, orders: Sequence[PlannedOrder],
+                      positions_before: Mapping[str, Decimal] | None = None) -> list[Executed]:
+        """Journal every intent first, then send each symbol's legs in order, symbols concurrently.
+        `positions_before` (base units by asset, from the cycle's snapshot) lets a resend be checked
+        against the position as a second proof beside the fill history."""
+        self._positions_before = dict(positions_before) if positions_before is not None else None
         now = self.clock()
         ids: list[tuple[PlannedOrder, str, Decimal | None]] = []
         for index, order in enumerate(orders):
@@ -378,6 +384,11 @@ class Executor:
                     note = f"{note}; {proof.reason}"
                     log.warning("order_outcome_unproven", cycle_id=cycle_id, client_order_id=cid, reason=proof.reason)
                     break  # proof impossible: leave UNKNOWN, never resend; settled by the next cycle
+                moved = await self._position_moved(cycle_id, order, cid)
+                if moved:
+                    note = f"{note}; {moved}"
+                    log.warning("order_outcome_unproven", cycle_id=cycle_id, client_order_id=cid, reason=moved)
+                    break  # the position says otherwise: leave UNKNOWN, never resend
                 # The exchange proved it never executed: the only case where we send again (same id).
                 self._transition(cid, OrderState.PENDING, cycle_id,
                                  detail={"reason": f"not found and {proof.reason}: resend"})
@@ -393,6 +404,32 @@ class Executor:
             self._transition(cid, OrderState.NOT_PLACED, cycle_id, detail={"reason": note or "gave up"})
             state = OrderState.NOT_PLACED
         return Executed(order, cid, OrderResult(cid, state, error_message=note), sends, note)
+
+    async def _position_moved(self, cycle_id: str, order: PlannedOrder, cid: str) -> str | None:
+        """Second proof before a resend: the position now versus the snapshot's plus this cycle's
+        journaled fills on the symbol. A move of half the order or more in its direction (or a
+        position that cannot be read) means the fill history may lag: no resend. None: no objection
+        (also when the cycle gave no positions to compare with)."""
+        if self._positions_before is None:
+            return None
+        try:
+            now = await self.venue.positions()
+        except VenueError as exc:
+            return f"positions could not be read to confirm it did not execute ({exc})"
+        per_contract = order.base_amount / order.amount if order.amount else Decimal(1)
+        done = ZERO
+        for record in self.journal.orders(cycle_id=cycle_id):
+            if record.symbol == order.symbol and record.client_order_id != cid and record.filled:
+                signed = record.filled * per_contract
+                done += signed if record.side is Side.BUY else -signed
+        expected = self._positions_before.get(order.asset, ZERO) + done
+        actual = now[order.asset].amount if order.asset in now else ZERO
+        moved = actual - expected
+        direction = Decimal(1) if order.side is Side.BUY else Decimal(-1)
+        if moved * direction >= order.base_amount / 2:
+            return (f"the position moved by {moved} since the snapshot as if it executed, though no fill shows "
+                    "yet: not resent")
+        return None
 
     async def _settle_open(self, symbol: str, cid: str, result: OrderResult) -> OrderResult:
         """A market/IOC order should not rest; if reported OPEN, poll it briefly by client id."""

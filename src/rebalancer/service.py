@@ -238,7 +238,8 @@ class Rebalancer:
                 report.outcome = CycleOutcome.DENIED if verdict.denials else CycleOutcome.NOTHING_TO_DO
             else:
                 sent_at = self.clock()
-                executed = await self.executor.execute(report.cycle_id, verdict.approved)
+                executed = await self.executor.execute(report.cycle_id, verdict.approved,
+                                                       positions_before={a: p.amount for a, p in snap.positions.items()})
                 # Confirm positions and collect fees in the same round trip.
                 report.positions_after, report.executed = await asyncio.gather(
                     self.venue.positions(), self.executor.journal_fees(executed, since=sent_at))

@@ -190,3 +190,41 @@ async def test_ambiguous_when_foreign_fill_on_symbol_then_unknown_until_history_
     assert positions(state) == EXAMPLE_1
     assert (result.duplicates, result.lost, result.unknown) == ([], [], [])
     fault_row("ambiguous: foreign fill, settled when history clears", 3, result)
+
+
+async def test_ambiguous_when_fill_history_lags_then_the_position_stops_the_resend(tmp_path, fault_row):
+    """The order executed, its answer was reset, 4 lookups say "not found" and the fill history is
+    behind (shows nothing yet): the fill history alone would "prove" it never executed. The
+    position moved by the order's size since the snapshot, so it is not resent: UNKNOWN this cycle,
+    settled from the (caught-up) history next cycle, each intent executed once."""
+    lagging = {"on": True}
+
+    class LaggingHistory(VenueProxy):
+        async def fills_since(self, symbol, since):
+            fills = await self.inner.fills_since(symbol, since)
+            return [] if lagging["on"] else fills
+
+    async with serve(example_scenario()) as ex:
+        async with running_proxy(ex, late_s=LATE_S) as px:
+            settings = settings_for(tmp_path, px, TARGETS, timeout_ms=TIMEOUT_MS)
+            rb = make_rebalancer(settings, wrap=LaggingHistory)
+            try:
+                await rb.start()
+                px.fail_next_write("reset")
+                px.forge_not_found(4)
+                first = await rb.cycle(execute=True)
+                unknown = [e for e in first.executed if e.result.state is OrderState.UNKNOWN]
+                mid = await sim_state(ex)
+                lagging["on"] = False
+                second = await rb.cycle(execute=True)
+                state = await sim_state(ex)
+                result = audit(state, rb.journal)
+            finally:
+                await rb.close()
+    assert len(unknown) == 1 and unknown[0].sends == 1, [(e.result.state, e.note) for e in first.executed]
+    assert "the position moved" in unknown[0].note
+    assert len(mid["orders"]) == 2 and executed_once(mid) == []  # not resent
+    assert second.outcome in ("done", "nothing_to_do"), second.error
+    assert executed_once(state) == [] and positions(state) == EXAMPLE_1
+    assert (result.duplicates, result.lost, result.unknown) == ([], [], [])
+    fault_row("ambiguous: fill history lags, position says executed", 2, result)
