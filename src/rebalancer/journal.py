@@ -193,8 +193,7 @@ def describe_failure(path: str | Path, exc: BaseException) -> str:
         return str(exc)
     if isinstance(exc, sqlite3.Error):
         return _open_problem(str(path), exc)
-    where = str(path) if str(path).startswith("file:") or str(path) == ":memory:" else str(Path(path).absolute())
-    return f"journal {where}: {str(exc) or type(exc).__name__}"
+    return f"journal {_shown(str(path))}: {str(exc) or type(exc).__name__}"
 
 
 def is_journal_failure(exc: BaseException) -> bool:
@@ -204,10 +203,15 @@ def is_journal_failure(exc: BaseException) -> bool:
         isinstance(exc, OSError) and exc.errno == 28)
 
 
+def _shown(path: str) -> str:
+    """A journal path as messages show it: absolute, except SQLite URIs and :memory:."""
+    return path if path.startswith("file:") or path == ":memory:" else str(Path(path).absolute())
+
+
 def _open_problem(path: str, exc: BaseException) -> str:
     """One line naming the journal file, what is wrong with it and the fix."""
     text = str(exc) or type(exc).__name__
-    where = str(Path(path).absolute()) if not path.startswith("file:") and path != ":memory:" else path
+    where = _shown(path)
     lowered = text.lower()
     if "disk is full" in lowered or "no space" in lowered or "errno 28" in lowered:
         return (f"journal {where} cannot be written: the disk is full ({text}): free space in "
@@ -786,29 +790,7 @@ class Journal:
                     f"content ({', '.join(differences)})"
                 )
             return existing
-        self._require_cycle(c, cycle_id)
-        c.execute(
-            f"INSERT INTO orders ({_ORDER_COLUMNS}) VALUES"
-            " (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, '0', NULL, NULL, NULL, NULL, NULL, ?, ?, 0)",
-            (
-                client_order_id,
-                content["cycle_id"],
-                content["asset"],
-                content["symbol"],
-                content["side"],
-                content["amount"],
-                content["reduce_only"],
-                content["leg"],
-                content["order_type"],
-                content["limit_price"],
-                S.PENDING.value,
-                now,
-                now,
-            ),
-        )
-        self._add_event(c, client_order_id, now, "intent", None, S.PENDING, {})
-        row = c.execute(f"SELECT {_ORDER_COLUMNS} FROM orders WHERE client_order_id = ?", (client_order_id,)).fetchone()
-        return _order_from_row(row)
+        return self._insert_order(c, client_order_id, content, S.PENDING, None, now, "intent", {})
 
     def record_denied(self, cycle_id: str, orders: Iterable[PlannedOrder], *, at: datetime) -> list[OrderRecord]:
         """Journal the legs the risk gate did not let through (Verdict.denied) as DENIED, in one
@@ -845,10 +827,17 @@ class Journal:
                     f"content ({', '.join(differences)})"
                 )
             return existing
-        self._require_cycle(c, cycle_id)
+        return self._insert_order(c, client_order_id, content, S.DENIED, codes, now, "denied",
+                                  {"denied_by": list(order.denied_by)})
+
+    def _insert_order(self, c: sqlite3.Connection, client_order_id: str, content: Mapping[str, Any],
+                      state: OrderState, error_code: str | None, now: str, event: str,
+                      detail: Mapping[str, Any]) -> OrderRecord:
+        """A new orders row (an intent, PENDING, or a denied leg, DENIED) with its first event."""
+        self._require_cycle(c, content["cycle_id"])
         c.execute(
             f"INSERT INTO orders ({_ORDER_COLUMNS}) VALUES"
-            " (?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, ?, NULL, '0', NULL, NULL, NULL, ?, NULL, ?, ?, 0)",
+            " (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, '0', NULL, NULL, NULL, ?, NULL, ?, ?, 0)",
             (
                 client_order_id,
                 content["cycle_id"],
@@ -859,13 +848,14 @@ class Journal:
                 content["reduce_only"],
                 content["leg"],
                 content["order_type"],
-                S.DENIED.value,
-                codes,
+                content["limit_price"],
+                state.value,
+                error_code,
                 now,
                 now,
             ),
         )
-        self._add_event(c, client_order_id, now, "denied", None, S.DENIED, {"denied_by": list(order.denied_by)})
+        self._add_event(c, client_order_id, now, event, None, state, dict(detail))
         row = c.execute(f"SELECT {_ORDER_COLUMNS} FROM orders WHERE client_order_id = ?", (client_order_id,)).fetchone()
         return _order_from_row(row)
 
