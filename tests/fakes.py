@@ -115,3 +115,15 @@ def after_execution(snap: Snapshot, orders) -> Snapshot:
         amounts[o.asset] = amounts.get(o.asset, Decimal(0)) + o.signed_base
     positions = {a: Position(a, f"{a}/USDT:USDT", h) for a, h in amounts.items() if h != 0}
     return replace(snap, positions=positions)
+
+
+def isolate_env(tmp_path, monkeypatch) -> None:
+    """Keep a CLI test away from the caller's REBALANCER_* variables and any real secrets dir."""
+    import os
+
+    for name in list(os.environ):
+        if name.upper().startswith("REBALANCER_"):
+            monkeypatch.delenv(name)
+    secrets = tmp_path / "no-secrets"
+    secrets.mkdir()
+    monkeypatch.setenv("REBALANCER_SECRETS_DIR", str(secrets))

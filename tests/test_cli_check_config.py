@@ -16,6 +16,7 @@ import pytest
 from typer.testing import CliRunner
 
 from rebalancer.cli import app
+from tests.fakes import isolate_env
 
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLES = ["example.toml", "demo.toml", "binance-demo.toml", "bybit-testnet.toml", "okx-demo.toml"]
@@ -35,12 +36,7 @@ roles = ["spot", "hedge"]
 @pytest.fixture
 def runner(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> CliRunner:
     """A runner isolated from the caller's REBALANCER_* variables and any real secrets dir."""
-    for name in list(os.environ):
-        if name.upper().startswith("REBALANCER_"):
-            monkeypatch.delenv(name)
-    secrets = tmp_path / "no-secrets"
-    secrets.mkdir()
-    monkeypatch.setenv("REBALANCER_SECRETS_DIR", str(secrets))
+    isolate_env(tmp_path, monkeypatch)
     return CliRunner()
 
 

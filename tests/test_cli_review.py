@@ -49,6 +49,7 @@ from rebalancer.domain import (
 from rebalancer.journal import Journal
 from rebalancer.report import report_json, report_renderable, verdict_to_json
 from rebalancer.service import CycleReport
+from tests.fakes import isolate_env
 
 GOLDEN = Path(__file__).parent / "golden"
 UPDATE = os.environ.get("UPDATE_GOLDEN") == "1"
@@ -149,12 +150,7 @@ def build_journal(path: Path) -> None:
 
 @pytest.fixture
 def config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    for name in list(os.environ):
-        if name.upper().startswith("REBALANCER_"):
-            monkeypatch.delenv(name)
-    secrets = tmp_path / "no-secrets"
-    secrets.mkdir()
-    monkeypatch.setenv("REBALANCER_SECRETS_DIR", str(secrets))
+    isolate_env(tmp_path, monkeypatch)
     build_journal(tmp_path / "journal.db")
     path = tmp_path / "rebalancer.toml"
     path.write_text(f"""

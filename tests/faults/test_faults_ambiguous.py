@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections import Counter
 from decimal import Decimal
+from types import SimpleNamespace
 
 import pytest
 
@@ -97,6 +98,33 @@ async def test_ambiguous_when_answer_lost_then_each_intent_executed_once_and_on_
     fault_row(f"ambiguous: {mode}" + (" + not found x4" if forged else ""), len(reports), result)
 
 
+async def reset_then_two_cycles(tmp_path, wrap, *, forged: int, between=lambda: None) -> SimpleNamespace:
+    """Through the proxy: the first order's answer is reset after it executed and the next `forged`
+    lookups say "not found"; two executing cycles (`between` runs after the first). Returns the
+    reports, the first cycle's UNKNOWN legs, the exchange's state after each cycle, the audit, the
+    journal-vs-exchange mismatches and the journal row of the first UNKNOWN leg."""
+    async with serve(example_scenario()) as ex:
+        async with running_proxy(ex, late_s=LATE_S) as px:
+            settings = settings_for(tmp_path, px, TARGETS, timeout_ms=TIMEOUT_MS)
+            rb = make_rebalancer(settings, wrap=wrap)
+            try:
+                await rb.start()
+                px.fail_next_write("reset")
+                px.forge_not_found(forged)
+                first = await rb.cycle(execute=True)
+                unknown = [e for e in first.executed if e.result.state is OrderState.UNKNOWN]
+                mid = await sim_state(ex)
+                between()
+                second = await rb.cycle(execute=True)
+                state = await sim_state(ex)
+                return SimpleNamespace(
+                    first=first, unknown=unknown, mid=mid, second=second, state=state,
+                    result=audit(state, rb.journal), mismatch=journal_equals_exchange(state, rb.journal),
+                    record=rb.journal.order(unknown[0].client_order_id) if unknown else None)
+            finally:
+                await rb.close()
+
+
 async def test_ambiguous_when_no_proof_then_unknown_not_resent_and_next_cycle_settles(tmp_path, fault_row):
     """Reset after execution, 4 forged "not found" and the fill history unreadable in that cycle:
     no proof, so the order stays UNKNOWN and is not resent (the cycle is partial). The next
@@ -111,24 +139,9 @@ async def test_ambiguous_when_no_proof_then_unknown_not_resent_and_next_cycle_se
                 raise TransientError("trade history unavailable (test)")
             return await self.inner.fills_since(symbol, since)
 
-    async with serve(example_scenario()) as ex:
-        async with running_proxy(ex, late_s=LATE_S) as px:
-            settings = settings_for(tmp_path, px, TARGETS, timeout_ms=TIMEOUT_MS)
-            rb = make_rebalancer(settings, wrap=NoHistoryOnce)
-            try:
-                await rb.start()
-                px.fail_next_write("reset")
-                px.forge_not_found(8)
-                first = await rb.cycle(execute=True)
-                unknown = [e for e in first.executed if e.result.state is OrderState.UNKNOWN]
-                mid = await sim_state(ex)
-                second = await rb.cycle(execute=True)
-                state = await sim_state(ex)
-                result = audit(state, rb.journal)
-                mismatch = journal_equals_exchange(state, rb.journal)
-                record = rb.journal.order(unknown[0].client_order_id) if unknown else None
-            finally:
-                await rb.close()
+    run = await reset_then_two_cycles(tmp_path, NoHistoryOnce, forged=8)
+    first, unknown, mid, second, state, result = run.first, run.unknown, run.mid, run.second, run.state, run.result
+    mismatch, record = run.mismatch, run.record
     assert first.outcome == "partial", first.outcome
     assert len(unknown) == 1 and unknown[0].sends == 1
     assert "fill history could not be read" in unknown[0].note
@@ -204,23 +217,9 @@ async def test_ambiguous_when_fill_history_lags_then_the_position_stops_the_rese
             fills = await self.inner.fills_since(symbol, since)
             return [] if lagging["on"] else fills
 
-    async with serve(example_scenario()) as ex:
-        async with running_proxy(ex, late_s=LATE_S) as px:
-            settings = settings_for(tmp_path, px, TARGETS, timeout_ms=TIMEOUT_MS)
-            rb = make_rebalancer(settings, wrap=LaggingHistory)
-            try:
-                await rb.start()
-                px.fail_next_write("reset")
-                px.forge_not_found(4)
-                first = await rb.cycle(execute=True)
-                unknown = [e for e in first.executed if e.result.state is OrderState.UNKNOWN]
-                mid = await sim_state(ex)
-                lagging["on"] = False
-                second = await rb.cycle(execute=True)
-                state = await sim_state(ex)
-                result = audit(state, rb.journal)
-            finally:
-                await rb.close()
+    run = await reset_then_two_cycles(tmp_path, LaggingHistory, forged=4,
+                                      between=lambda: lagging.update(on=False))
+    first, unknown, mid, second, state, result = run.first, run.unknown, run.mid, run.second, run.state, run.result
     assert len(unknown) == 1 and unknown[0].sends == 1, [(e.result.state, e.note) for e in first.executed]
     assert "the position moved" in unknown[0].note
     assert len(mid["orders"]) == 2 and executed_once(mid) == []  # not resent

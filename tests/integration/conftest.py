@@ -6,11 +6,23 @@ from pathlib import Path
 from typing import Any
 
 import sqlite3
+import sys
 
 import aiohttp
 import pytest
 
 from rebalancer.settings import load_settings
+
+# The `rebalancer` console script of this venv, for tests that run the real program.
+REBALANCER = str(Path(sys.executable).with_name("rebalancer"))
+
+# DOMAIN.md example 1 on the local exchange: spot BTC $6,000 / ETH $4,000, a $10,000 hedge wallet.
+# Tests that change it build a new dict ({**EXAMPLE_1_SCENARIO, ...}); never mutate this one.
+EXAMPLE_1_SCENARIO: dict[str, Any] = {
+    "markets": {"BTC": {"spot_price": 40000, "amount_step": 0.001}, "ETH": {"spot_price": 2000, "amount_step": 0.001}},
+    "spot": {"BTC": 0.15, "ETH": 2, "USDT": 0},
+    "futures": {"wallet": 10000},
+}
 
 CONFIG = """\
 [portfolio]

@@ -6,7 +6,6 @@ import json
 import socket
 import sqlite3
 import subprocess
-import sys
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -14,16 +13,11 @@ import pytest
 import requests
 
 from rebalancer.exchange_sim.runner import exchange_in_thread
-from tests.integration.conftest import journal_rows, write_config
+from tests.integration.conftest import EXAMPLE_1_SCENARIO, REBALANCER, journal_rows, write_config
 
 pytestmark = pytest.mark.integration
 
-REBALANCER = str(Path(sys.executable).with_name("rebalancer"))
-SCENARIO = {
-    "markets": {"BTC": {"spot_price": 40000, "amount_step": 0.001}, "ETH": {"spot_price": 2000, "amount_step": 0.001}},
-    "spot": {"BTC": 0.15, "ETH": 2, "USDT": 0},
-    "futures": {"wallet": 10000},
-}
+SCENARIO = EXAMPLE_1_SCENARIO
 
 
 def cli(*args: str, timeout: float = 60) -> subprocess.CompletedProcess:

@@ -6,8 +6,6 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
-from pathlib import Path
 
 from decimal import Decimal
 
@@ -15,16 +13,11 @@ import pytest
 
 from rebalancer.exchange_sim.runner import exchange_in_thread
 from rebalancer.render import decimal_text
-from tests.integration.conftest import write_config
+from tests.integration.conftest import EXAMPLE_1_SCENARIO, REBALANCER, write_config
 
 pytestmark = pytest.mark.integration
 
-REBALANCER = str(Path(sys.executable).with_name("rebalancer"))
-SCENARIO = {
-    "markets": {"BTC": {"spot_price": 40000, "amount_step": 0.001}, "ETH": {"spot_price": 2000, "amount_step": 0.001}},
-    "spot": {"BTC": 0.15, "ETH": 2, "USDT": 0},
-    "futures": {"wallet": 10000},
-}
+SCENARIO = EXAMPLE_1_SCENARIO
 
 
 def cli(*args: str, columns: int = 80, ok: tuple[int, ...] = (0,)) -> str:

@@ -8,15 +8,11 @@ import pytest
 
 from rebalancer.exchange_sim.runner import start_exchange
 from rebalancer.service import Rebalancer
-from tests.integration.conftest import settings_for
+from tests.integration.conftest import EXAMPLE_1_SCENARIO, settings_for
 
 pytestmark = pytest.mark.integration
 
-SCENARIO = {
-    "markets": {"BTC": {"spot_price": 40000, "amount_step": 0.001}, "ETH": {"spot_price": 2000, "amount_step": 0.001}},
-    "spot": {"BTC": 0.15, "ETH": 2, "USDT": 0},
-    "futures": {"wallet": 10000},
-}
+SCENARIO = EXAMPLE_1_SCENARIO
 
 
 @pytest.mark.parametrize("skew_ms", [3_600_000, -3_600_000])

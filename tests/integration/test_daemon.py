@@ -7,11 +7,9 @@ import json
 import signal
 import socket
 import subprocess
-import sys
 import time
 from datetime import datetime
 from decimal import Decimal
-from pathlib import Path
 
 import httpx
 import pytest
@@ -22,16 +20,11 @@ from rebalancer.daemon import Daemon, JournalLock, LockHeld
 from rebalancer.exchange_sim.runner import exchange_in_thread, start_exchange
 from rebalancer.service import Rebalancer
 from rebalancer.settings import load_settings
-from tests.integration.conftest import journal_rows, write_config
+from tests.integration.conftest import EXAMPLE_1_SCENARIO, REBALANCER, journal_rows, write_config
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
-REBALANCER = str(Path(sys.executable).with_name("rebalancer"))
-EX1 = {
-    "markets": {"BTC": {"spot_price": 40000, "amount_step": 0.001}, "ETH": {"spot_price": 2000, "amount_step": 0.001}},
-    "spot": {"BTC": 0.15, "ETH": 2, "USDT": 0},
-    "futures": {"wallet": 10000},
-}
+EX1 = EXAMPLE_1_SCENARIO
 WEBHOOK = "https://hooks.example.test/rebalancer"
 
 

@@ -24,15 +24,11 @@ from aiohttp import web
 from rebalancer.daemon import Daemon
 from rebalancer.exchange_sim.runner import start_exchange
 from rebalancer.settings import load_settings
-from tests.integration.conftest import journal_rows, sim_post, sim_state, write_config
+from tests.integration.conftest import EXAMPLE_1_SCENARIO, journal_rows, sim_post, sim_state, write_config
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
-EX1 = {
-    "markets": {"BTC": {"spot_price": 40000, "amount_step": 0.001}, "ETH": {"spot_price": 2000, "amount_step": 0.001}},
-    "spot": {"BTC": 0.15, "ETH": 2, "USDT": 0},
-    "futures": {"wallet": 10000},
-}
+EX1 = EXAMPLE_1_SCENARIO
 
 
 @pytest.fixture

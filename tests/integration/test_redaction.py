@@ -10,29 +10,21 @@ import re
 import signal
 import sqlite3
 import subprocess
-import sys
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 
 import pytest
 import requests
 
 from rebalancer.exchange_sim.runner import exchange_in_thread
-from tests.integration.conftest import write_config
+from tests.integration.conftest import EXAMPLE_1_SCENARIO, REBALANCER, write_config
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
-REBALANCER = str(Path(sys.executable).with_name("rebalancer"))
 KEY = "KEYzq7Hn4Vb9Tx2Lm8Rp5Wc3"
 SECRET = "SECq9Zr2Kd7Yf4Nh6Bs1Xv8Jw"
-SCENARIO = {
-    "markets": {"BTC": {"spot_price": 40000, "amount_step": 0.001}, "ETH": {"spot_price": 2000, "amount_step": 0.001}},
-    "spot": {"BTC": 0.15, "ETH": 2, "USDT": 0},
-    "futures": {"wallet": 10000},
-    "auth": {"api_key": KEY, "api_secret": SECRET},
-}
+SCENARIO = {**EXAMPLE_1_SCENARIO, "auth": {"api_key": KEY, "api_secret": SECRET}}
 # a URL whose query is a signed one (public reads like ?symbols=... may keep theirs)
 SIGNED_QUERY = re.compile(r"https?://[^\s\"'<>?]*\?[^\s\"'<>]*(?:signature|timestamp|recvWindow)", re.IGNORECASE)
 

@@ -4,18 +4,15 @@ from __future__ import annotations
 
 import sqlite3
 import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 import requests
 
 from rebalancer.exchange_sim.runner import exchange_in_thread
-from tests.integration.conftest import write_config
+from tests.integration.conftest import REBALANCER, write_config
 
 pytestmark = pytest.mark.integration
 
-REBALANCER = str(Path(sys.executable).with_name("rebalancer"))
 KEY = "KEYzq7Hn4Vb9Tx2Lm8Rp5Wc3"
 SECRET = "SECq9Zr2Kd7Yf4Nh6Bs1Xv8Jw"
 
