@@ -200,7 +200,7 @@ class _Solved:
     targets: dict[str, Decimal]  # solved post-trade notional (before the scale)
     k: Decimal
     scaled_by: tuple[Finding, ...]
-    legs: dict[str, list[PlannedOrder]]
+    legs: dict[str, list[PlannedOrder]]  # the orders to send per asset, slices already cut
     skipped: list[Skipped]
     extra_warnings: list[Finding]
     findings: dict[str, list[Finding]]  # denying findings per asset, in the final state
@@ -252,17 +252,21 @@ def _with_frozen(boxes: Mapping[str, Box], extra: Mapping[str, tuple[Decimal, st
     return out
 
 
-def _slice_problem(order: PlannedOrder, market: Market, min_order_notional: Decimal, max_order_notional: Decimal,
-                   order_type: str) -> str | None:
-    if not _may_slice(order, market, max_order_notional):
-        return None
-    sizes = slice_sizes(order, market, max_order_notional, order_type)
-    if len(sizes) == 1:
-        return None
-    smallest = min(sizes)
-    problem = size_problem(evolve(order, amount=smallest, base_amount=smallest * market.contract_size),
-                           market, min_order_notional)
-    return f"its {len(sizes)} slices under max_order_notional {max_order_notional}: {problem}" if problem else None
+def _sendable(order: PlannedOrder, market: Market, min_order_notional: Decimal, max_order_notional: Decimal,
+              order_type: str) -> tuple[list[PlannedOrder], str | None]:
+    """The leg as the orders to send (its slices) and why it may not be sent, if it may not: a leg
+    too small, or whose equal slices would fall under the minimum, is a size problem."""
+    problem = size_problem(order, market, min_order_notional, max_order_notional)
+    if problem is not None:
+        return [], problem
+    slices = slice_order(order, market, max_order_notional, order_type)
+    if len(slices) == 1:
+        return slices, None
+    smallest = min(slices, key=lambda o: o.amount)
+    problem = size_problem(smallest, market, min_order_notional)
+    if problem is not None:
+        return [], f"its {len(slices)} slices under max_order_notional {max_order_notional}: {problem}"
+    return slices, None
 
 
 def _solve(views: dict[str, AssetView], plan: Plan, ctx: Context, *, min_order_notional: Decimal,
@@ -298,19 +302,19 @@ def _solve(views: dict[str, AssetView], plan: Plan, ctx: Context, *, min_order_n
             cut = cut_legs(view, scaled, solution.targets[asset])
             # Every slice must be sendable on its own: a leg whose equal slices would fall under the
             # minimum is a size problem like a small leg (freeze and re-solve, never a lone slice).
-            problems = [(o, size_problem(o, view.market, min_order_notional, ctx.limits.max_order_notional)
-                         or _slice_problem(o, view.market, min_order_notional, ctx.limits.max_order_notional,
-                                           order_type)) for o in cut]
-            bad = [(o, p) for o, p in problems if p is not None]
-            if bad:
-                order, problem = bad[0]
-                # Freeze where the sendable legs leave it: at zero after a flip's close, else unchanged.
-                at = ZERO if order.leg == "open" else view.current
-                newly[asset] = (at, problem)
-                skipped.append(Skipped(asset, view.market.symbol, f"{order.leg} leg: {problem}", order.notional))
-                continue
-            if cut:
-                legs[asset] = cut
+            sent: list[PlannedOrder] = []
+            for order in cut:
+                slices, problem = _sendable(order, view.market, min_order_notional, ctx.limits.max_order_notional,
+                                            order_type)
+                if problem is not None:
+                    # Freeze where the sendable legs leave it: at zero after a flip's close, else unchanged.
+                    newly[asset] = (ZERO if order.leg == "open" else view.current, problem)
+                    skipped.append(Skipped(asset, view.market.symbol, f"{order.leg} leg: {problem}", order.notional))
+                    break
+                sent.extend(slices)
+            else:
+                if sent:
+                    legs[asset] = sent
         if not newly:
             return _Solved(state, boxes, solution.targets, k, scaled_by, legs, skipped, extra_warnings, findings)
         extra.update(newly)
@@ -343,7 +347,7 @@ def gate(
     if not plan.triggered and not blind:
         boxes, _ = _boxes(views, ctx)
         return _verdict(snapshot, plan, limits, views, ctx.state, boxes, {}, ONE, (), warnings, distances,
-                        denials, [], {a: v.current for a, v in views.items()}, order_type, frozen_all=False)
+                        denials, [], {a: v.current for a, v in views.items()})
 
     if blind:
         boxes = {a: Box(v.current, v.current, ("NO_PRICE",)) for a, v in views.items()}
@@ -355,19 +359,17 @@ def gate(
     denials = [f for f in denials if f.code not in NOT_DENIALS]
     warnings = [*warnings, *solved.extra_warnings]
     movable = [a for a, v in views.items() if v.market is not None and not solved.boxes[a].frozen]
-    frozen_all = plan.triggered and not movable and any(v.market is not None for v in views.values())
-    if frozen_all:
+    if plan.triggered and not movable and any(v.market is not None for v in views.values()):
         warnings.append(Finding("ALL_FROZEN", None, "every hedgeable asset is frozen this cycle: no orders"))
     return _verdict(snapshot, plan, limits, views, solved.state, solved.boxes, solved.legs, solved.k,
-                    solved.scaled_by, warnings, distances, denials, solved.skipped, solved.targets,
-                    order_type, frozen_all=frozen_all)
+                    solved.scaled_by, warnings, distances, denials, solved.skipped, solved.targets)
 
 
 def _verdict(
     snapshot: Snapshot, plan: Plan, limits: RiskLimits, views: Mapping[str, AssetView], state: TradingState,
     boxes: Mapping[str, Box], legs: Mapping[str, list[PlannedOrder]], k: Decimal, scaled_by: Iterable[Finding],
     warnings: list[Finding], distances: dict[str, Decimal], denials: list[Finding], skipped: list[Skipped],
-    targets: Mapping[str, Decimal], order_type: str, *, frozen_all: bool,
+    targets: Mapping[str, Decimal],
 ) -> Verdict:
     approved: list[PlannedOrder] = []
     denied: list[PlannedOrder] = []
@@ -390,7 +392,7 @@ def _verdict(
             if not as_planned and (before is None or before.amount != order.amount or before.side is not order.side):
                 order = evolve(order, planned_amount=before.amount if before is not None and
                                 before.side is order.side else ZERO)
-            approved.extend(slice_order(order, view.market, limits.max_order_notional, order_type))  # type: ignore[arg-type]
+            approved.append(order)
         asset_codes = denying.get(view.symbol)
         if not mine and wanted and asset_codes:
             denied.extend(evolve(o, denied_by=tuple(dict.fromkeys(asset_codes))) for o in wanted)
