@@ -278,14 +278,18 @@ def exchange_sim(
     allow_remote: Annotated[
         bool, typer.Option("--allow-remote", help="Allow binding a non-loopback address.")
     ] = False,
+    dialect: Annotated[
+        str, typer.Option("--dialect", help="Which exchange's API to speak: binance, bybit or okx.")
+    ] = "binance",
 ) -> None:
-    """Serve the local Binance-compatible exchange; its base URL is the first line of stdout."""
+    """Serve the local exchange in one exchange's dialect; its base URL is the first line of stdout."""
     with reported_errors(ctx):
         # Imported here so the other commands start without loading the server.
         from rebalancer.exchange_sim.runner import serve_forever
 
         try:
-            code = serve_forever(scenario, host=host, port=port, state_file=state_file, allow_remote=allow_remote)
+            code = serve_forever(scenario, host=host, port=port, state_file=state_file, allow_remote=allow_remote,
+                                 dialect=dialect)
         except ValueError as exc:
             raise CommandError(str(exc), exit_code=2) from None
     raise typer.Exit(code)

@@ -10,7 +10,8 @@ from typing import Any
 
 import pytest
 
-from rebalancer.exchange_sim import BinanceError, Engine, OrderRequest, scenario_from_dict
+from rebalancer.exchange_sim.dialects.binance.codes import binance_body
+from rebalancer.exchange_sim import Rejection, Engine, OrderRequest, scenario_from_dict
 from rebalancer.exchange_sim.engine import cross_liquidation_price, fill_position
 
 NOW = 1_700_000_000_000
@@ -37,9 +38,9 @@ def limit(symbol: str, side: str, qty: str, price: str, tif: str = "GTC", **kw: 
 
 
 def rejected(engine: Engine, req: OrderRequest) -> int:
-    with pytest.raises(BinanceError) as info:
+    with pytest.raises(Rejection) as info:
         engine.place_order(req)
-    return info.value.code
+    return binance_body(info.value)[0]
 
 
 # --------------------------------------------------------------------------- pure functions
@@ -223,16 +224,16 @@ def test_reduce_only_larger_than_position_is_clamped_to_the_position() -> None:
 def test_lot_step_min_notional_and_its_reduce_only_waiver() -> None:
     """Off-step amounts get -1013 LOT_SIZE; $4 of ETH gets -4164 unless reduce-only."""
     engine = make_engine()
-    with pytest.raises(BinanceError) as info:
+    with pytest.raises(Rejection) as info:
         engine.place_order(market("BTCUSDT", "BUY", "0.0015"))
-    assert (info.value.code, info.value.msg) == (-1013, "Filter failure: MARKET_LOT_SIZE")
-    with pytest.raises(BinanceError) as info:
+    assert binance_body(info.value)[:2] == (-1013, "Filter failure: MARKET_LOT_SIZE")
+    with pytest.raises(Rejection) as info:
         engine.place_order(limit("BTCUSDT", "BUY", "0.0015", "39000"))
-    assert info.value.msg == "Filter failure: LOT_SIZE"
-    with pytest.raises(BinanceError) as info:
+    assert binance_body(info.value)[1] == "Filter failure: LOT_SIZE"
+    with pytest.raises(Rejection) as info:
         engine.place_order(market("ETHUSDT", "BUY", "0.002"))
-    assert info.value.code == -4164
-    assert info.value.msg == "Order's notional must be no smaller than 5 (unless you choose reduce only)."
+    assert binance_body(info.value)[0] == -4164
+    assert binance_body(info.value)[1] == "Order's notional must be no smaller than 5 (unless you choose reduce only)."
     engine.place_order(market("ETHUSDT", "SELL", "0.5"))
     engine.place_order(market("ETHUSDT", "BUY", "0.002", reduce_only=True))
     assert engine.positions["ETHUSDT"].amount == D("-0.498")
@@ -258,9 +259,9 @@ def test_hedge_mode_orders_without_position_side_get_4061() -> None:
 def test_unknown_orders_and_symbols() -> None:
     """Lookups of unknown orders give -2013, cancels -2011, unknown symbols -1121."""
     engine = make_engine()
-    with pytest.raises(BinanceError, match="-2013"):
+    with pytest.raises(Rejection, match="order_not_found"):
         engine.find_order("BTCUSDT", client_order_id="nope")
-    with pytest.raises(BinanceError, match="-2011"):
+    with pytest.raises(Rejection, match="cancel_unknown_order"):
         engine.cancel_order("BTCUSDT", order_id=1)
     assert rejected(engine, market("XRPUSDT", "BUY", "1")) == -1121
 
@@ -294,12 +295,12 @@ def test_marketable_limit_fills_at_once_and_ioc_expires_otherwise() -> None:
 def test_margin_type_and_leverage_settings() -> None:
     """CROSSED is the default (-4046 when re-set); ISOLATED symbols refuse orders; leverage 1..125."""
     engine = make_engine()
-    with pytest.raises(BinanceError, match="-4046"):
+    with pytest.raises(Rejection, match="margin_mode_unchanged"):
         engine.set_margin_type("BTCUSDT", "CROSSED")
     engine.set_margin_type("BTCUSDT", "ISOLATED")
     assert rejected(engine, market("BTCUSDT", "BUY", "0.01")) == -9900
     engine.set_margin_type("BTCUSDT", "CROSSED")
-    with pytest.raises(BinanceError, match="-4028"):
+    with pytest.raises(Rejection, match="bad_leverage"):
         engine.set_leverage("BTCUSDT", 126)
     assert engine.set_leverage("BTCUSDT", 3).leverage == 3
 

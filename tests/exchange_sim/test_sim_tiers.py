@@ -17,7 +17,8 @@ from typing import Any
 import ccxt
 import pytest
 
-from rebalancer.exchange_sim import BinanceError, Engine, OrderRequest, RunningExchange, scenario_from_dict
+from rebalancer.exchange_sim.dialects.binance.codes import binance_body
+from rebalancer.exchange_sim import Rejection, Engine, OrderRequest, RunningExchange, scenario_from_dict
 from rebalancer.exchange_sim.engine import tiered_liquidation_price
 
 from tests.exchange_sim.conftest import base_scenario, expect_error
@@ -189,9 +190,9 @@ def test_order_above_the_cap_of_the_current_leverage_is_2027() -> None:
     engine = engine_for()
     engine.set_leverage("BTCUSDT", 60)
     assert engine.max_notional("BTCUSDT") == D(250000)
-    with pytest.raises(BinanceError) as info:
+    with pytest.raises(Rejection) as info:
         engine.place_order(buy("6.251"))
-    assert (info.value.code, info.value.msg, info.value.status) == (
+    assert binance_body(info.value) == (
         -2027, "Exceeded the maximum allowable position at current leverage.", 400,
     )
     assert engine.orders == [] and engine.positions["BTCUSDT"].amount == 0
@@ -205,12 +206,12 @@ def test_post_trade_notional_counts_the_existing_position_and_reducing_is_allowe
     engine = engine_for()
     engine.set_leverage("BTCUSDT", 60)
     engine.place_order(buy("6"))
-    with pytest.raises(BinanceError) as info:
+    with pytest.raises(Rejection) as info:
         engine.place_order(buy("0.251"))
-    assert info.value.code == -2027
+    assert binance_body(info.value)[0] == -2027
     engine.place_order(buy("0.25"))
     engine.set_prices("BTC", mark=D(41000))  # 6.25 * 41,000 = 256,250 > 250,000
-    with pytest.raises(BinanceError):
+    with pytest.raises(Rejection):
         engine.place_order(buy("0.001"))
     engine.place_order(sell("0.1", reduce_only=True))
     engine.place_order(sell("0.1"))
@@ -222,9 +223,9 @@ def test_raising_leverage_above_what_the_position_allows_is_2027() -> None:
     engine = engine_for()
     engine.place_order(buy("3"))
     engine.set_leverage("BTCUSDT", 100)
-    with pytest.raises(BinanceError) as info:
+    with pytest.raises(Rejection) as info:
         engine.set_leverage("BTCUSDT", 101)
-    assert info.value.code == -2027
+    assert binance_body(info.value)[0] == -2027
     assert engine.markets["BTCUSDT"].leverage == 100
 
 

@@ -1,13 +1,16 @@
-"""The local exchange: a Binance-compatible (spot + USDⓈ-M) REST server that unmodified ccxt talks to.
+"""The local exchange: a REST server that unmodified ccxt classes talk to, in one exchange's dialect.
 
-Scenario files seed it, Engine holds the state and money math, the aiohttp server speaks Binance's wire format.
+Scenario files seed it, Engine holds the state and money math (dialect-neutral, refusing with neutral
+Rejection reasons), the aiohttp server routes, faults and persists, and dialects/<exchange>/ speak each
+exchange's wire format (binance, bybit, okx).
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from .engine import BinanceError, Engine, OrderRequest, SimClock, cross_liquidation_price, fill_position
+from .engine import Engine, OrderRequest, SimClock, cross_liquidation_price, fill_position
+from .rejections import Reason, Rejection
 from .scenario import (
     DEFAULT_API_KEY,
     DEFAULT_API_SECRET,
@@ -42,8 +45,8 @@ def __getattr__(name: str) -> Any:
 
 
 __all__ = [
-    "BinanceError", "DEFAULT_API_KEY", "DEFAULT_API_SECRET", "Engine", "FaultSpec", "MarketSpec",
-    "OrderRequest", "RemoteBindRefused", "RunningExchange", "Scenario", "ScenarioError", "SimClock",
+    "DEFAULT_API_KEY", "DEFAULT_API_SECRET", "Engine", "FaultSpec", "MarketSpec",
+    "OrderRequest", "Reason", "Rejection", "RemoteBindRefused", "RunningExchange", "Scenario", "ScenarioError", "SimClock",
     "SimServer", "coerce_scenario", "cross_liquidation_price", "example_scenario", "exchange_in_thread",
     "fill_position", "load_scenario", "scenario_from_dict", "serve_forever", "start_exchange",
 ]

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field, replace
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
+from .rejections import Reason, Rejection
 from .scenario import MAX_NOTIONAL_CAP, QUOTE, Bracket, MarketSpec, Scenario
 
 ZERO = Decimal(0)
@@ -18,56 +19,6 @@ TWO = Decimal(2)
 OPEN_STATUSES = frozenset({"NEW", "PARTIALLY_FILLED"})
 TIME_IN_FORCE = frozenset({"GTC", "IOC", "FOK", "GTX"})
 MAX_NOTIONAL_VALUE = int(MAX_NOTIONAL_CAP)  # the default single leverage bracket's cap
-# Unmapped by ccxt (-> plain ExchangeError, never retried): used where the sim refuses something
-# a real account could do, so tests see a clear, permanent error instead of a fake Binance one.
-SIM_UNSUPPORTED = -9900
-
-# Binance's own texts, because ccxt matches some of them exactly before looking at the code.
-MESSAGES: dict[int, str] = {
-    -1000: "An unknown error occured while processing the request.",
-    -1001: "Internal error; unable to process your request. Please try again.",
-    -1003: "Too many requests; current limit of IP is 2400 requests per minute.",
-    -1006: "An unexpected response was received from the message bus. Execution status unknown.",
-    -1007: "Timeout waiting for response from backend server. Send status unknown; execution status unknown.",
-    -1008: "Server is currently overloaded with other requests. Please try again in a few minutes.",
-    -1013: "Filter failure: LOT_SIZE",
-    -1015: "Too many new orders; current limit is 300 orders per TEN_SECONDS.",
-    -1021: "Timestamp for this request is outside of the recvWindow.",
-    -1022: "Signature for this request is not valid.",
-    -1111: "Precision is over the maximum defined for this asset.",
-    -1121: "Invalid symbol.",
-    -2010: "Account has insufficient balance for requested action.",
-    -2011: "Unknown order sent.",
-    -2013: "Order does not exist.",
-    -2014: "API-key format invalid.",
-    -2015: "Invalid API-key, IP, or permissions for action.",
-    -2018: "Balance is insufficient.",
-    -2019: "Margin is insufficient.",
-    -2022: "ReduceOnly Order is rejected.",
-    -2027: "Exceeded the maximum allowable position at current leverage.",
-    -2028: "Leverage is smaller than permitted: insufficient margin balance.",
-    -4003: "Quantity less than or equal to zero.",
-    -4005: "Quantity greater than max quantity.",
-    -4014: "Price not increased by tick size.",
-    -4046: "No need to change margin type.",
-    -4059: "No need to change position side.",
-    -4061: "Order's position side does not match user's setting.",
-    -4068: "Position side cannot be changed if there exists position.",
-    -4116: "ClientOrderId is duplicated.",
-    -4164: "Order's notional must be no smaller than 5 (unless you choose reduce only).",
-}
-
-
-class BinanceError(Exception):
-    """A Binance-style rejection: the server sends `{"code": code, "msg": msg}` with HTTP `status`."""
-
-    def __init__(self, code: int, msg: str | None = None, status: int = 400) -> None:
-        self.code = code
-        self.msg = msg if msg is not None else MESSAGES.get(code, f"Request rejected (code {code}).")
-        self.status = status
-        super().__init__(f"{code}: {self.msg}")
-
-
 def wall_clock_ms() -> int:
     return int(time.time() * 1000)
 
@@ -474,7 +425,7 @@ class Engine:
         """The market for a Binance id; -1121 if unknown or without the requested (perp/spot) side."""
         m = self.markets.get(symbol)
         if m is None or (perp and not m.spec.perp) or (not perp and not m.spec.spot):
-            raise BinanceError(-1121)
+            raise Rejection(Reason.UNKNOWN_SYMBOL)
         return m
 
     def perp_markets(self) -> list[MarketState]:
@@ -501,7 +452,7 @@ class Engine:
                 return order
             if order_id is None and client_order_id is not None and order.client_order_id == client_order_id:
                 return order
-        raise BinanceError(-2013)
+        raise Rejection(Reason.ORDER_NOT_FOUND)
 
     def open_orders(self, symbol: str | None = None) -> list[Order]:
         return [o for o in self.orders if o.is_open and (symbol is None or o.symbol == symbol)]
@@ -583,7 +534,7 @@ class Engine:
     # ------------------------------------------------------------------ orders
 
     def place_order(self, req: OrderRequest) -> Order:
-        """Validate and execute a USDⓈ-M order; raises BinanceError with Binance's code on rejection.
+        """Validate and execute a USDⓈ-M order; raises Rejection with a neutral reason on refusal.
 
         MARKET fills at the ask (buy) / bid (sell), i.e. the mark price +- half the spread.
         LIMIT fills at once at the better book price when marketable (GTX is then expired),
@@ -604,7 +555,7 @@ class Engine:
         quantity = req.quantity
         if req.reduce_only:
             if pos.amount == 0 or side == sign(pos.amount):
-                raise BinanceError(-2022)
+                raise Rejection(Reason.REDUCE_ONLY_REJECTED)
             quantity = min(quantity, abs(pos.amount))  # clamp, as Binance does
 
         bid, ask = self.book(m)
@@ -616,8 +567,7 @@ class Engine:
             marketable = req.price >= ask if req.side == "BUY" else req.price <= bid
             reference = req.price
         if not req.reduce_only and quantity * reference < spec.min_notional:
-            raise BinanceError(
-                -4164,
+            raise Rejection(Reason.MIN_NOTIONAL,
                 f"Order's notional must be no smaller than {plain(spec.min_notional)} (unless you choose reduce only).",
             )
         if not req.reduce_only:
@@ -702,50 +652,47 @@ class Engine:
         spec = m.spec
         self._check_position_side(req)
         if m.margin_type != "CROSSED":
-            raise BinanceError(
-                SIM_UNSUPPORTED, "exchange-sim simulates CROSSED margin only; set marginType=CROSSED to trade."
+            raise Rejection(Reason.UNSUPPORTED, "exchange-sim simulates CROSSED margin only; set marginType=CROSSED to trade."
             )
         if req.side not in ("BUY", "SELL"):
-            raise BinanceError(-1117, "Invalid side.")
+            raise Rejection(Reason.BAD_SIDE, "Invalid side.")
         if req.quantity <= 0:
-            raise BinanceError(-4003)
+            raise Rejection(Reason.QUANTITY_NOT_POSITIVE)
         if req.client_order_id is not None and any(
             o.client_order_id == req.client_order_id for o in self.open_orders()
         ):
-            raise BinanceError(-4116)
+            raise Rejection(Reason.DUPLICATE_CLIENT_ID)
         if req.type == "MARKET":
             if req.price is not None:
-                raise BinanceError(-1106, "Parameter 'price' sent when not required.")
+                raise Rejection(Reason.PRICE_NOT_ALLOWED, "Parameter 'price' sent when not required.")
         elif req.type == "LIMIT":
             if req.price is None:
-                raise BinanceError(-1102, "Mandatory parameter 'price' was not sent, was empty/null, or malformed.")
+                raise Rejection(Reason.MISSING_PARAMETER, "Mandatory parameter 'price' was not sent, was empty/null, or malformed.")
             if req.time_in_force is None:
-                raise BinanceError(
-                    -1102, "Mandatory parameter 'timeInForce' was not sent, was empty/null, or malformed."
+                raise Rejection(Reason.MISSING_PARAMETER, "Mandatory parameter 'timeInForce' was not sent, was empty/null, or malformed."
                 )
             if req.time_in_force not in TIME_IN_FORCE:
-                raise BinanceError(-1115, "Invalid timeInForce.")
+                raise Rejection(Reason.BAD_TIME_IN_FORCE, "Invalid timeInForce.")
             if req.price <= 0 or req.price % spec.price_tick != 0:
-                raise BinanceError(-4014)
+                raise Rejection(Reason.BAD_PRICE_TICK)
         else:
-            raise BinanceError(-1116, "Invalid orderType.")
+            raise Rejection(Reason.BAD_ORDER_TYPE, "Invalid orderType.")
         # MARKET orders are bounded by MARKET_LOT_SIZE maxQty, LIMIT orders by LOT_SIZE maxQty.
-        max_qty = spec.market_max_qty if req.type == "MARKET" else spec.max_qty
-        assert max_qty is not None
+        max_qty = spec.base_market_max_qty if req.type == "MARKET" else spec.base_max_qty
         if req.quantity > max_qty:
-            raise BinanceError(-4005)
-        if req.quantity % spec.amount_step != 0 or req.quantity < spec.min_qty:
+            raise Rejection(Reason.QUANTITY_ABOVE_MAX)
+        if req.quantity % spec.base_step != 0 or req.quantity < spec.base_min_qty:
             lot = "MARKET_LOT_SIZE" if req.type == "MARKET" else "LOT_SIZE"
-            raise BinanceError(-1013, f"Filter failure: {lot}")
+            raise Rejection(Reason.LOT_SIZE, f"Filter failure: {lot}")
 
     def _check_position_side(self, req: OrderRequest) -> None:
         side = req.position_side
         if self.dual_side_position:
             if side in (None, "BOTH"):
-                raise BinanceError(-4061)
-            raise BinanceError(SIM_UNSUPPORTED, "exchange-sim does not simulate hedge-mode (LONG/SHORT) positions.")
+                raise Rejection(Reason.POSITION_SIDE_MISMATCH)
+            raise Rejection(Reason.UNSUPPORTED, "exchange-sim does not simulate hedge-mode (LONG/SHORT) positions.")
         if side not in (None, "BOTH"):
-            raise BinanceError(-4061)
+            raise Rejection(Reason.POSITION_SIDE_MISMATCH)
 
     def _check_position_limit(self, m: MarketState, pos: Position, delta: Decimal) -> None:
         """-2027: a growing post-trade position above the notional cap the current leverage allows (at mark)."""
@@ -753,7 +700,7 @@ class Engine:
         if after <= abs(pos.amount):
             return
         if after * m.mark_price > m.spec.max_notional(m.leverage):
-            raise BinanceError(-2027)
+            raise Rejection(Reason.POSITION_LIMIT)
 
     def _check_margin(
         self, symbol: str, pos: Position, side: int, plan: list[tuple[Decimal, Decimal]], rest: Decimal, order: Order
@@ -776,7 +723,7 @@ class Engine:
             orders = [*orders, replace(order, executed_qty=filled, fills=[])]
         after = self._account(positions, wallet, orders)
         if after.initial_margin > after.margin_balance:
-            raise BinanceError(-2019)
+            raise Rejection(Reason.INSUFFICIENT_MARGIN)
 
     def _fill(self, order: Order, plan: list[tuple[Decimal, Decimal]], fee_rate: Decimal, *, maker: bool) -> None:
         """Trade `plan` = [(price, qty), ...] for `order`: one Fill (trade id, income rows) per level.
@@ -818,10 +765,10 @@ class Engine:
         """Cancel an open order; -2011 when it is unknown or no longer open (as Binance answers)."""
         try:
             order = self.find_order(symbol, order_id, client_order_id)
-        except BinanceError:
-            raise BinanceError(-2011) from None
+        except Rejection:
+            raise Rejection(Reason.CANCEL_UNKNOWN_ORDER) from None
         if not order.is_open:
-            raise BinanceError(-2011)
+            raise Rejection(Reason.CANCEL_UNKNOWN_ORDER)
         order.status = "CANCELED"
         order.update_time = self.clock()
         return order
@@ -852,15 +799,15 @@ class Engine:
     def set_leverage(self, symbol: str, leverage: int) -> MarketState:
         m = self.market(symbol)
         if not 1 <= leverage <= m.spec.max_leverage:
-            raise BinanceError(-4028, f"Leverage {leverage} is not valid")
+            raise Rejection(Reason.BAD_LEVERAGE, f"Leverage {leverage} is not valid")
         notional = abs(self.positions[m.symbol].amount) * m.mark_price
         if notional > m.spec.max_notional(leverage):
-            raise BinanceError(-2027)  # the position is above what that leverage allows
+            raise Rejection(Reason.POSITION_LIMIT)  # the position is above what that leverage allows
         previous, m.leverage = m.leverage, leverage
         account = self.account()
         if account.initial_margin > account.margin_balance:
             m.leverage = previous
-            raise BinanceError(-2028)
+            raise Rejection(Reason.LEVERAGE_INSUFFICIENT_MARGIN)
         return m
 
     def set_margin_type(self, symbol: str, margin_type: str) -> None:
@@ -871,20 +818,20 @@ class Engine:
         """
         m = self.market(symbol)
         if margin_type not in ("CROSSED", "ISOLATED"):
-            raise BinanceError(-1102, "Mandatory parameter 'marginType' was not sent, was empty/null, or malformed.")
+            raise Rejection(Reason.MISSING_PARAMETER, "Mandatory parameter 'marginType' was not sent, was empty/null, or malformed.")
         if margin_type == m.margin_type:
-            raise BinanceError(-4046)
+            raise Rejection(Reason.MARGIN_MODE_UNCHANGED)
         if self.open_orders(symbol):
-            raise BinanceError(-4047, "Margin type cannot be changed if there exists open orders.")
+            raise Rejection(Reason.MARGIN_MODE_OPEN_ORDERS, "Margin type cannot be changed if there exists open orders.")
         if self.positions[symbol].amount:
-            raise BinanceError(-4048, "Margin type cannot be changed if there exists position.")
+            raise Rejection(Reason.MARGIN_MODE_POSITION, "Margin type cannot be changed if there exists position.")
         m.margin_type = margin_type
 
     def set_dual_side(self, dual: bool) -> None:
         if dual == self.dual_side_position:
-            raise BinanceError(-4059)
+            raise Rejection(Reason.POSITION_MODE_UNCHANGED)
         if any(p.amount for p in self.positions.values()) or self.open_orders():
-            raise BinanceError(-4068)
+            raise Rejection(Reason.POSITION_MODE_POSITION)
         self.dual_side_position = dual
 
     # ------------------------------------------------------------------ market moves (admin)
@@ -959,6 +906,7 @@ class Engine:
             positions[self.markets[symbol].asset] = {
                 "symbol": symbol,
                 "amount": plain(risk.amount),
+                "contracts": plain(risk.amount / self.markets[symbol].spec.contract_size),
                 "entry_price": plain(risk.entry_price),
                 "mark_price": plain(risk.mark_price),
                 "notional": plain(risk.notional),
@@ -1016,7 +964,7 @@ class Engine:
 
 
 __all__ = [
-    "AccountRisk", "BinanceError", "Engine", "Fill", "Income", "MarketState", "Order", "OrderRequest",
+    "AccountRisk", "Engine", "Fill", "Income", "MarketState", "Order", "OrderRequest",
     "Position", "PositionRisk", "SimClock", "cross_liquidation_price", "fill_position", "tiered_liquidation_price",
-    "MESSAGES", "SIM_UNSUPPORTED", "plain", "fixed", "decimals_of",
+    "plain", "fixed", "decimals_of",
 ]

@@ -19,6 +19,7 @@ from typing import Any, AsyncIterator, Iterator, Mapping
 
 from aiohttp import web
 
+from .dialects import DEFAULT_DIALECT, DIALECTS, dialect_class
 from .engine import Engine
 from .scenario import Scenario, ScenarioError, coerce_scenario
 from .server import SimServer
@@ -42,12 +43,21 @@ class RunningExchange:
     server: SimServer
 
     @property
+    def dialect(self) -> str:
+        return self.server.dialect_name
+
+    @property
     def api_key(self) -> str:
         return self.scenario.auth.api_key
 
     @property
     def api_secret(self) -> str:
         return self.scenario.auth.api_secret
+
+    @property
+    def password(self) -> str | None:
+        """The passphrase, for the dialects whose venue signs with one (okx, weex); else None."""
+        return self.scenario.auth.password if self.server.dialect.uses_password else None
 
 
 def is_loopback(host: str) -> bool:
@@ -79,11 +89,12 @@ async def start_exchange(
     port: int = 0,
     state_file: str | os.PathLike[str] | None = None,
     allow_remote: bool = False,
+    dialect: str = DEFAULT_DIALECT,
 ) -> AsyncIterator[RunningExchange]:
-    """Serve `scenario` on host:port (0 = a free port) for the duration of the `async with` block."""
+    """Serve `scenario` in `dialect` on host:port (0 = a free port) for the duration of the `async with` block."""
     check_bind_address(host, allow_remote)
     sc = coerce_scenario(scenario)
-    server = SimServer(sc, state_file=state_file)
+    server = SimServer(sc, dialect=dialect, state_file=state_file)
     # handler_cancellation: a client that gives up on a held (dropped) response frees its handler.
     runner = web.AppRunner(server.app, handler_cancellation=True, access_log=None)
     await runner.setup()
@@ -145,12 +156,14 @@ def serve_forever(
     port: int = 0,
     state_file: str | os.PathLike[str] | None = None,
     allow_remote: bool = False,
+    dialect: str = DEFAULT_DIALECT,
 ) -> int:
     """Run until SIGINT/SIGTERM, printing the base URL as the first line of stdout; returns 0.
 
     Raises ScenarioError / RemoteBindRefused (both ValueError) for the CLI to print.
     """
     check_bind_address(host, allow_remote)
+    dialect_class(dialect)  # an unknown dialect fails here, before the port is taken
     scenario = coerce_scenario(Path(scenario_path))
 
     async def main() -> int:
@@ -159,7 +172,7 @@ def serve_forever(
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
         async with start_exchange(
-            scenario, host=host, port=port, state_file=state_file, allow_remote=allow_remote
+            scenario, host=host, port=port, state_file=state_file, allow_remote=allow_remote, dialect=dialect
         ) as running:
             print(running.base_url, flush=True)
             await stop.wait()
@@ -170,7 +183,9 @@ def serve_forever(
 
 def main(argv: list[str] | None = None) -> int:
     """`python -m rebalancer.exchange_sim.runner --scenario FILE`: the same as `rebalancer exchange-sim`."""
-    parser = argparse.ArgumentParser(prog="exchange-sim", description="Serve the local Binance-compatible exchange.")
+    parser = argparse.ArgumentParser(prog="exchange-sim", description="Serve the local exchange in one exchange's dialect.")
+    parser.add_argument("--dialect", default=DEFAULT_DIALECT, choices=sorted(DIALECTS),
+                        help="which exchange's API to speak (default: %(default)s)")
     parser.add_argument("--scenario", required=True, help="scenario TOML file")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=0, help="0 picks a free port")
@@ -178,8 +193,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--allow-remote", action="store_true", help="allow binding a non-loopback address")
     args = parser.parse_args(argv)
     try:
-        return serve_forever(args.scenario, args.host, args.port, args.state_file, args.allow_remote)
-    except (ScenarioError, RemoteBindRefused, OSError) as exc:
+        return serve_forever(args.scenario, args.host, args.port, args.state_file, args.allow_remote, args.dialect)
+    except (ScenarioError, RemoteBindRefused, OSError, ValueError) as exc:
         print(f"exchange-sim: {exc}", file=sys.stderr)
         return 2
 

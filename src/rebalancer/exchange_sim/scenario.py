@@ -52,6 +52,7 @@ QUOTE = "USDT"
 # is safer than inventing secrets that end up in shell history.
 DEFAULT_API_KEY = "local-key"
 DEFAULT_API_SECRET = "local-secret"
+DEFAULT_PASSWORD = "local-pass"
 
 DEFAULT_LEVERAGE = 20  # Binance's default for a fresh USDⓈ-M account
 DEFAULT_FEE_RATE = Decimal("0.0004")  # taker
@@ -119,12 +120,32 @@ class MarketSpec:
     market_max_qty: Decimal | None = None  # MARKET_LOT_SIZE maxQty; None: max_qty
     depth: tuple[Decimal, ...] = ()  # base quantity per book level; empty: unlimited at the best price
     depth_step: Decimal = DEFAULT_DEPTH_STEP
+    # Base units per contract. amount_step, min_qty, max_qty and market_max_qty count contracts, as
+    # the venue does (OKX BTC-USDT-SWAP ctVal 0.01); the engine works in base units (the base_* values).
+    contract_size: Decimal = Decimal(1)
 
     def __post_init__(self) -> None:
         if not self.brackets:
             object.__setattr__(self, "brackets", single_bracket(self.mmr, self.max_leverage))
         if self.market_max_qty is None:
             object.__setattr__(self, "market_max_qty", self.max_qty)
+
+    @property
+    def base_step(self) -> Decimal:
+        return self.amount_step * self.contract_size
+
+    @property
+    def base_min_qty(self) -> Decimal:
+        return self.min_qty * self.contract_size
+
+    @property
+    def base_max_qty(self) -> Decimal:
+        return self.max_qty * self.contract_size
+
+    @property
+    def base_market_max_qty(self) -> Decimal:
+        assert self.market_max_qty is not None
+        return self.market_max_qty * self.contract_size
 
     @property
     def symbol(self) -> str:
@@ -177,10 +198,12 @@ class FuturesSpec:
 
 @dataclass(frozen=True)
 class AuthSpec:
-    """The one API key/secret pair the exchange accepts (HMAC-SHA256)."""
+    """The one API key/secret pair the exchange accepts (HMAC-SHA256), and the passphrase of the
+    dialects whose venue signs with one (okx, weex)."""
 
     api_key: str = DEFAULT_API_KEY
     api_secret: str = DEFAULT_API_SECRET
+    password: str = DEFAULT_PASSWORD
 
 
 @dataclass(frozen=True)
@@ -311,12 +334,12 @@ def _is_multiple(value: Decimal, step: Decimal) -> bool:
 _MARKET_KEYS = (
     "spot_price", "mark_price", "funding_rate", "funding_interval_hours", "amount_step",
     "min_qty", "max_qty", "min_notional", "price_tick", "mmr", "max_leverage", "spot", "perp",
-    "brackets", "market_max_qty", "depth", "depth_step",
+    "brackets", "market_max_qty", "depth", "depth_step", "contract_size",
 )
 _BRACKET_KEYS = ("notional_cap", "mmr", "max_leverage")
 _FUTURES_KEYS = ("wallet", "leverage", "positions", "fee_rate", "maker_fee_rate", "spread")
 _POSITION_KEYS = ("symbol", "amount", "entry_price")
-_AUTH_KEYS = ("api_key", "api_secret")
+_AUTH_KEYS = ("api_key", "api_secret", "password")
 FAULT_KEYS = tuple(f.name for f in fields(FaultSpec))
 _TOP_KEYS = ("markets", "spot", "futures", "auth", "faults")
 
@@ -368,7 +391,8 @@ def _parse_market(asset: str, raw: Any) -> MarketSpec:
         if mmr * max_leverage >= 1:
             raise ScenarioError(key("max_leverage"), f"1/max_leverage must stay above mmr {mmr}")
         brackets = single_bracket(mmr, max_leverage)
-    depth = _parse_depth(table.get("depth", []), key("depth"), step)
+    contract_size = _positive(table.get("contract_size", 1), key("contract_size"))
+    depth = _parse_depth(table.get("depth", []), key("depth"), step * contract_size)
     depth_step = _positive(table.get("depth_step", DEFAULT_DEPTH_STEP), key("depth_step"))
     if depth_step >= Decimal("0.1"):
         raise ScenarioError(key("depth_step"), f"must be < 0.1 (a fraction, not percent), got {depth_step}")
@@ -394,6 +418,7 @@ def _parse_market(asset: str, raw: Any) -> MarketSpec:
         market_max_qty=market_max_qty,
         depth=depth,
         depth_step=depth_step,
+        contract_size=contract_size,
     )
     if not spec.spot and not spec.perp:
         raise ScenarioError(prefix, "a market needs spot = true or perp = true")
@@ -482,8 +507,8 @@ def _parse_position(raw: Any, index: int, markets: Mapping[str, MarketSpec]) -> 
     amount = to_decimal(table["amount"], f"{prefix}.amount")
     if amount == 0:
         raise ScenarioError(f"{prefix}.amount", "must not be 0 (leave flat positions out)")
-    if not _is_multiple(abs(amount), spec.amount_step):
-        raise ScenarioError(f"{prefix}.amount", f"must be a multiple of amount_step {spec.amount_step}")
+    if not _is_multiple(abs(amount), spec.base_step):
+        raise ScenarioError(f"{prefix}.amount", f"must be a multiple of amount_step x contract_size {spec.base_step}")
     return PositionSpec(asset, amount, _positive(table["entry_price"], f"{prefix}.entry_price"))
 
 
