@@ -167,3 +167,12 @@ async def test_sim_refusals_are_permanent_exchange_errors(ready_client: Any) -> 
     with pytest.raises(ccxt.ExchangeError, match="does not simulate spot trading") as info:
         await ready_client.create_order(SPOT_BTC, "market", "buy", 0.01)
     assert not isinstance(info.value, ccxt.OperationFailed)
+
+
+def test_every_neutral_reason_has_a_binance_code() -> None:
+    """The engine refuses in neutral reasons; the binance dialect must answer each in a Binance code
+    (a reason left out would surface as a KeyError inside the server, not as Binance's error)."""
+    from rebalancer.exchange_sim.dialects.base import rejection_table_complete
+    from rebalancer.exchange_sim.dialects.binance.codes import CODES
+
+    assert rejection_table_complete(CODES) == []
