@@ -369,7 +369,7 @@ async def test_every_reason_maps_like_production(reason: Reason, client: Any, st
         assert seen[0] is expected[reason]
 
 
-def test_code_table_covers_every_reason() -> None:
+async def test_code_table_covers_every_reason() -> None:
     """Every neutral reason has an OKX code."""
     assert rejection_table_complete(CODES) == []
     assert OkxDialect.uses_password is True
@@ -553,7 +553,7 @@ def _validate_all(exchange: Any, parsed: dict[str, list[Any]], now: int) -> None
         ccxt_test_ledger_entry(exchange, SKIPPED["ledger"], "fetchLedger", entry, entry["currency"], now)
 
 
-def test_ccxt_validators_accept_the_recordings(stock: Any) -> None:
+async def test_ccxt_validators_accept_the_recordings(stock: Any) -> None:
     """The same validators and skips pass on what ccxt parsed from the real OKX replies."""
     responses = recorded("responses")
 

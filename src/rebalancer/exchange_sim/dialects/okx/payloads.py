@@ -11,14 +11,13 @@ from __future__ import annotations
 from decimal import ROUND_FLOOR, Decimal
 from typing import Any, Iterable
 
-from ...engine import Engine, Fill, Income, MarketState, Order, plain
+from ...engine import Engine, Fill, MarketState, Order, plain
 from ...scenario import QUOTE
 from .codes import OkxError
 
 ZERO = Decimal(0)
 LIST_TIME = "1611907686000"
 ACCOUNT_UID = "44705892343619584"
-SPOT_SUFFIX, SWAP_SUFFIX = "", "-SWAP"
 
 STATES = {"NEW": "live", "PARTIALLY_FILLED": "partially_filled", "FILLED": "filled",
           "CANCELED": "canceled", "EXPIRED": "canceled"}
@@ -216,7 +215,8 @@ def position(engine: Engine, m: MarketState) -> dict[str, Any]:
         "quoteBorrowed": "", "quoteInterest": "", "realizedPnl": text(pnl + fee + funding), "spotInUseAmt": "",
         "spotInUseCcy": "", "thetaBS": "", "thetaPA": "", "tradeId": text(last_trade),
         "uTime": ms(r.update_time), "upl": text(r.unrealized_pnl), "uplLastPx": text(r.unrealized_pnl),
-        "uplRatio": _ratio(r.unrealized_pnl, r.initial_margin), "uplRatioLastPx": _ratio(r.unrealized_pnl, r.initial_margin),
+        "uplRatio": _ratio(r.unrealized_pnl, r.initial_margin),
+        "uplRatioLastPx": _ratio(r.unrealized_pnl, r.initial_margin),
         "usdPx": "", "vegaBS": "", "vegaPA": "",
     }
 
@@ -388,10 +388,6 @@ def bills(engine: Engine, tags: dict[int, str]) -> list[dict[str, Any]]:
         balance += e["_change"]
         rows.append(_bill(e["m"], e["id"], e["type"], e["sub"], e["_change"], balance, time, **e["fields"]))
     return rows
-
-
-def funding_incomes(engine: Engine) -> list[Income]:
-    return [i for i in engine.income if i.income_type == "FUNDING_FEE"]
 
 
 __all__ = [

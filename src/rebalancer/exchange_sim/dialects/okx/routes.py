@@ -17,7 +17,9 @@ from ...engine import Order, OrderRequest
 from ...rejections import Reason, Rejection
 from ..base import Dialect, Route
 from . import auth, payloads
-from .codes import BATCH_FAILED, BATCH_PARTIAL, SIM_UNSUPPORTED, OkxError, bad, error_response, missing, okx_code, okx_message
+from .codes import (
+    BATCH_FAILED, BATCH_PARTIAL, SIM_UNSUPPORTED, OkxError, bad, error_response, missing, okx_code, okx_message,
+)
 
 PREFIX = "/api/v5/"
 ORDER_PATHS = frozenset({PREFIX + "trade/order", PREFIX + "trade/batch-orders"})
@@ -308,7 +310,8 @@ class OkxDialect(Dialect):
         sz = _number(entry, "sz")
         m, swap = payloads.resolve(self.engine, inst_id)
         if not swap:
-            raise OkxError(SIM_UNSUPPORTED, "exchange-sim does not simulate spot trading (the rebalancer never trades spot).")
+            raise OkxError(SIM_UNSUPPORTED,
+                           "exchange-sim does not simulate spot trading (the rebalancer never trades spot).")
         if mode not in ("cross", "isolated", "cash", "spot_isolated"):
             raise bad("tdMode")
         if mode != "cross":
@@ -361,7 +364,8 @@ class OkxDialect(Dialect):
     def _reply(self, rows: list[dict[str, Any]], started_us: int) -> dict[str, Any]:
         failed = sum(1 for r in rows if r["sCode"] != "0")
         code = "0" if not failed else BATCH_FAILED if failed == len(rows) else BATCH_PARTIAL
-        msg = "" if not failed else "All operations failed" if code == BATCH_FAILED else "Bulk operation partially succeeded"
+        msg = ("" if not failed else "All operations failed" if code == BATCH_FAILED
+               else "Bulk operation partially succeeded")
         return {"code": code, "data": rows, "inTime": str(started_us), "msg": msg,
                 "outTime": str(self.clock() * 1000)}
 
