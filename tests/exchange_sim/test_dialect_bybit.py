@@ -306,18 +306,18 @@ def production_class(rejection: Rejection) -> type[Exception] | None:
     return None
 
 
-def test_code_table_covers_every_reason() -> None:
+async def test_code_table_covers_every_reason() -> None:
     assert rejection_table_complete(CODES) == []
     assert set(EXPECTED) == set(CODES)
 
 
 @pytest.mark.parametrize("reason", list(CODES), ids=lambda r: r.value)
-def test_each_reason_maps_to_the_class_production_ccxt_raises(reason: Reason) -> None:
+async def test_each_reason_maps_to_the_class_production_ccxt_raises(reason: Reason) -> None:
     """Production ccxt raises, for the code each reason answers, exactly the class the rebalancer expects."""
     assert production_class(Rejection(reason)) is EXPECTED[reason]
 
 
-def test_forced_code_maps_like_production() -> None:
+async def test_forced_code_maps_like_production() -> None:
     """reject_orders_with="110007" answers retCode 110007: InsufficientFunds, as in production."""
     assert production_class(Rejection(Reason.FORCED, code="110007")) is ccxt.InsufficientFunds
 
@@ -550,7 +550,7 @@ LEDGER_SKIPS = {"account": True}
 RECORDING_ONLY = {"positionMargin": True, "currency": True}
 
 
-def test_validator_skips_are_exactly_what_the_recorded_real_payloads_need() -> None:
+async def test_validator_skips_are_exactly_what_the_recorded_real_payloads_need() -> None:
     """With the skips the recorded payloads pass; without any one of them they fail."""
     exchange = ccxt.bybit()
     now = exchange.milliseconds()
