@@ -454,8 +454,8 @@ def test_rebalance_when_invalid_then_problem_names_key(problems, rebalance: str,
             'venues.main.mode: "testnet" is not available for okx; use "demo"',
         ),
         (
-            'exchange = "bybit"\nmode = "local"\nbase_url = "http://127.0.0.1:8765"\nroles = ["spot", "hedge"]',
-            'venues.main.mode: "local" is not available for bybit',
+            'exchange = "binanceusdm"\nmode = "testnet"\nroles = ["hedge"]',
+            'venues.main.mode: "testnet" is not available for binanceusdm; use "demo"',
         ),
         (
             'exchange = "binance"\nmode = "local"\nroles = ["spot", "hedge"]',
@@ -625,15 +625,23 @@ levrage = 2
     ]
 
 
-def test_exchange_profiles_when_compared_then_agree_with_venue_capabilities() -> None:
-    """Config validation and the venue layer accept the same modes and passphrase rule per exchange."""
-    capabilities = pytest.importorskip("rebalancer.venues.capabilities")
-    from rebalancer.settings import EXCHANGE_PROFILES
+@pytest.mark.parametrize("exchange", ["binance", "binanceusdm", "bybit", "okx"])
+@pytest.mark.parametrize("mode", ["live", "demo", "testnet", "local"])
+def test_venue_mode_when_validated_then_accepted_exactly_when_the_exchange_spec_has_it(load, problems, exchange, mode):
+    """Config accepts a mode iff the venue layer's ExchangeSpec can reach it, and a refusal carries the spec's hint."""
+    from rebalancer.venues.exchanges import EXCHANGES
 
-    assert set(EXCHANGE_PROFILES) == set(capabilities.CAPABILITIES)
-    for name, profile in EXCHANGE_PROFILES.items():
-        caps = capabilities.CAPABILITIES[name]
-        assert (profile.modes, profile.needs_password) == (caps.modes, caps.needs_password), name
+    spec = EXCHANGES[exchange]
+    roles = '["spot", "hedge"]' if spec.has_spot else '["hedge"]'
+    spot = "" if spec.has_spot else '\n[venues.spot]\nexchange = "binance"\nroles = ["spot"]\n'
+    base_url = '\nbase_url = "http://127.0.0.1:8765"' if mode == "local" else ""
+    text = ('[portfolio]\ntargets = { BTC = 0.5, ETH = 0.5 }\n[venues.main]\n'
+            f'exchange = "{exchange}"\nmode = "{mode}"\nroles = {roles}{base_url}\n{spot}')
+    if mode in spec.modes:
+        assert load(text).venues["main"].mode == mode
+    else:
+        (line,) = [p for p in problems(text) if p.startswith("venues.main.mode")]
+        assert f'"{mode}" is not available for {exchange}; {spec.mode_problem(mode)}' in line
 
 
 # --------------------------------------------------------------------------- paths

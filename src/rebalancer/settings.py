@@ -33,6 +33,7 @@ from pydantic import (
 from pydantic_settings import BaseSettings, EnvSettingsSource, SettingsConfigDict
 
 from rebalancer.domain import NavBasis, PlanParams, RiskLimits
+from rebalancer.venues.exchanges import EXCHANGES
 
 ENV_PREFIX = "REBALANCER_"
 ENV_DELIMITER = "__"
@@ -57,45 +58,8 @@ class ConfigError(Exception):
 
 # --------------------------------------------------------------------------- exchanges
 
-
-class ExchangeProfile(BaseModel):
-    """What the config layer must know about one exchange: its modes and wallets (data, not branches)."""
-
-    model_config = ConfigDict(frozen=True)
-
-    modes: frozenset[str]
-    has_spot: bool = True
-    needs_password: bool = False
-    # why a mode is unavailable and what to use instead
-    mode_hints: Mapping[str, str] = {}
-
-
-_LOCAL_HINT = 'the local exchange speaks the Binance API only; use exchange = "binance"'
-_BINANCE_TESTNET_HINT = (
-    'use "demo": ccxt no longer supports the Binance futures testnet, '
-    "demo trading (demo.binance.com) replaced it"
-)
-
-EXCHANGE_PROFILES: Mapping[str, ExchangeProfile] = {
-    "binance": ExchangeProfile(
-        modes=frozenset({"live", "demo", "local"}), mode_hints={"testnet": _BINANCE_TESTNET_HINT}
-    ),
-    "binanceusdm": ExchangeProfile(
-        modes=frozenset({"live", "demo", "local"}),
-        has_spot=False,
-        mode_hints={"testnet": _BINANCE_TESTNET_HINT},
-    ),
-    "bybit": ExchangeProfile(modes=frozenset({"live", "demo", "testnet"}), mode_hints={"local": _LOCAL_HINT}),
-    "okx": ExchangeProfile(
-        modes=frozenset({"live", "demo"}),
-        needs_password=True,
-        mode_hints={
-            "testnet": 'use "demo": OKX demo trading is its testnet (ccxt sandbox mode, demo-trading API keys)',
-            "local": _LOCAL_HINT,
-        },
-    ),
-}
-SUPPORTED_EXCHANGES = tuple(EXCHANGE_PROFILES)
+# The one table of exchanges (modes, hints, wallets, passphrase rule) is the venue layer's; config reads it.
+SUPPORTED_EXCHANGES = tuple(EXCHANGES)
 MODES_DOC = "docs/configuration.md#venue-modes"
 
 
@@ -402,10 +366,9 @@ class RebalanceSettings(_Section):
 
 
 def _mode_problem(exchange: str, mode: str) -> str | None:
-    profile = EXCHANGE_PROFILES[exchange]
-    if mode in profile.modes:
+    hint = EXCHANGES[exchange].mode_problem(mode)
+    if hint is None:
         return None
-    hint = profile.mode_hints.get(mode) or f"use one of {', '.join(sorted(profile.modes))}"
     return f'"{mode}" is not available for {exchange}; {hint} (see {MODES_DOC})'
 
 
@@ -420,7 +383,7 @@ def _base_url_iff_local(v: VenueSettings) -> Problem | None:
 def _roles_problem(exchange: str, roles: tuple[str, ...]) -> str | None:
     if len(set(roles)) != len(roles):
         return "a role is listed twice"
-    if "spot" in roles and not EXCHANGE_PROFILES[exchange].has_spot:
+    if "spot" in roles and not EXCHANGES[exchange].has_spot:
         return f'{exchange} has no spot wallet; use exchange = "binance" for the "spot" role'
     return None
 
@@ -434,7 +397,7 @@ def _key_pair_complete(v: VenueSettings) -> Problem | None:
 
 
 def _password_when_needed(v: VenueSettings) -> Problem | None:
-    if EXCHANGE_PROFILES[v.exchange].needs_password and v.api_key is not None and v.password is None:
+    if EXCHANGES[v.exchange].needs_password and v.api_key is not None and v.password is None:
         return ("password",), f"{v.exchange} API keys need their passphrase; set it like api_key (env or secrets dir)"
     return None
 
@@ -460,7 +423,7 @@ class VenueSettings(_Section):
     @classmethod
     def _supported_exchange(cls, value: str) -> str:
         exchange = value.strip().lower()
-        if exchange not in EXCHANGE_PROFILES:
+        if exchange not in EXCHANGES:
             close = difflib.get_close_matches(exchange, SUPPORTED_EXCHANGES, n=1)
             hint = f'; did you mean "{close[0]}"?' if close else ""
             raise ValueError(f'"{value}" is not supported (supported: {", ".join(SUPPORTED_EXCHANGES)}){hint}')

@@ -8,7 +8,8 @@ import pytest
 
 from rebalancer.domain import PlannedOrder, Side
 from rebalancer.exchange_sim.runner import start_exchange
-from rebalancer.venues import capabilities as caps_module
+from rebalancer.venues import exchanges as exchanges_module
+from rebalancer.venues.exchanges import IncomeLedgerFees, TradeFees
 from rebalancer.venues.ccxt_venue import CcxtVenue, VenueConfig
 
 pytestmark = pytest.mark.integration
@@ -21,8 +22,9 @@ SCENARIO = {"markets": {"BTC": {"spot_price": 40000, "amount_step": 0.001}, "ETH
 @pytest.mark.parametrize("source", ["income", "trades"])
 async def test_fees_when_two_legs_on_one_symbol_then_split_by_notional(monkeypatch, source):
     """A close ($1,000) and an open ($2,000) on BTC pay 0.4 and 0.8 USDT (taker 0.04%), however read."""
-    binance = caps_module.CAPABILITIES["binance"]
-    monkeypatch.setitem(caps_module.CAPABILITIES, "binance", replace(binance, fee_source=source))
+    binance = exchanges_module.EXCHANGES["binance"]
+    reader = IncomeLedgerFees() if source == "income" else TradeFees()
+    monkeypatch.setitem(exchanges_module.EXCHANGES, "binance", replace(binance, fee_reader=reader))
     async with start_exchange(SCENARIO) as ex:
         cfg = VenueConfig("main", "binance", "local", ex.base_url, ex.api_key, ex.api_secret)
         venue = CcxtVenue(hedge=cfg, spot=cfg, quote="USDT", assets=["BTC", "ETH"])

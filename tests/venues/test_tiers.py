@@ -96,8 +96,8 @@ class FakeClient:
         self.calls.append("load_markets")
         return self.markets
 
-    async def fetch_position_mode(self, symbol):
-        return {"hedged": False}
+    async def fetch_position_mode(self, symbol=None):
+        return {"hedged": False, "info": {"posMode": "net_mode", "dualSidePosition": False}}
 
     async def fetch_market_leverage_tiers(self, symbol):
         self.calls.append(f"fetch_market_leverage_tiers {symbol}")
@@ -115,8 +115,11 @@ class FakeClient:
     async def fetch_balance(self, params=None):
         return {"USDT": {"total": 1000, "free": 1000, "used": 0}, "total": {"USDT": 1000}}
 
-    async def fetch_positions(self, symbols):
+    async def fetch_positions(self, symbols, params=None):
         return []
+
+    async def privateGetV5AccountInfo(self, params=None):  # noqa: N802 - ccxt's implicit method (Bybit account check)
+        return {"retCode": 0, "result": {"marginMode": "REGULAR_MARGIN", "unifiedMarginStatus": 5}}
 
     async def fetch_funding_rates(self, symbols):
         self.calls.append("fetch_funding_rates")

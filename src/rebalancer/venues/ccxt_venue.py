@@ -35,17 +35,17 @@ from ..domain import (
     Tier,
     tiers_with_cum,
 )
-from .capabilities import Capabilities, capabilities
 from .errors import (
     ClockSkewError,
     FatalError,
     RateLimitedError,
-    RejectedError,
     TransientError,
     VenueError,
     Where,
     translate,
 )
+from .exchanges import ExchangeSpec, FundingPayment, spec as exchange_spec
+from .local import apply_steps, local_class
 from ..logs import add_secret
 
 TIME_RESYNC_S = 600.0  # ccxt only syncs the clock inside load_markets: refresh it on a timer too
@@ -171,8 +171,8 @@ class VenueConfig:
     spot_wallet_types: tuple[str, ...] = ("spot",)
 
     @property
-    def caps(self) -> Capabilities:
-        return capabilities(self.exchange)
+    def spec(self) -> ExchangeSpec:
+        return exchange_spec(self.exchange)
 
 
 class Venue(Protocol):
@@ -184,6 +184,7 @@ class Venue(Protocol):
     async def place(self, order: PlannedOrder, client_order_id: str, order_type: str,
                     limit_price: Decimal | None) -> OrderResult: ...
     async def fees(self, fills: Iterable[tuple[str, str, Decimal]], since: datetime) -> dict[str, tuple[Decimal, str | None]]: ...
+    async def funding_payments(self, since: datetime) -> list[FundingPayment]: ...
     async def lookup(self, symbol: str, client_order_id: str) -> OrderResult | None: ...
     async def fills_since(self, symbol: str, since: datetime) -> list[Fill]: ...
     async def positions(self) -> dict[str, Position]: ...
@@ -193,16 +194,22 @@ class Venue(Protocol):
 
 
 def build_client(cfg: VenueConfig, *, session: Any = None) -> Any:
-    """A ccxt async client for one venue in its mode; the only place that knows how modes are reached."""
-    caps = cfg.caps
-    if cfg.mode not in caps.modes:
+    """A ccxt async client for one venue in its mode; the only place that knows how modes are reached
+    (the steps are the spec's data: demo trading, sandbox, the local exchange's base URL)."""
+    spec = cfg.spec
+    steps = spec.modes.get(cfg.mode)
+    if steps is None:
         raise FatalError(f"venues.{cfg.name}.mode: {cfg.mode!r} is not available for {cfg.exchange}")
+    local = "local" in steps
+    if local and not cfg.base_url:
+        raise FatalError(f"venues.{cfg.name}.base_url: required with mode = \"local\"")
     for secret in (cfg.api_key, cfg.api_secret, cfg.password):
         add_secret(secret)  # redacted wherever they might surface, whoever configured logging
-    config: dict[str, Any] = {
-        "timeout": cfg.timeout_ms,
-        "options": {k: (dict(v) if isinstance(v, Mapping) else v) for k, v in caps.options.items()},
-    }
+    config: dict[str, Any] = {"timeout": cfg.timeout_ms, "options": spec.ccxt_options()}
+    if local:
+        # The local exchange has no weight limits (429s are injected faults); ccxt's throttler would
+        # otherwise wait up to 1 s before some account calls.
+        config["enableRateLimit"] = False
     if cfg.api_key:
         config["apiKey"] = cfg.api_key
     if cfg.api_secret:
@@ -211,20 +218,8 @@ def build_client(cfg: VenueConfig, *, session: Any = None) -> Any:
         config["password"] = cfg.password
     if session is not None:
         config["session"] = session  # through the config, so close() never closes a shared session
-    if cfg.mode == "local":
-        from .binance_local import make_local_binance
-
-        if not cfg.base_url:
-            raise FatalError(f"venues.{cfg.name}.base_url: required with mode = \"local\"")
-        return make_local_binance(cfg.base_url, cfg.api_key or "", cfg.api_secret or "", session=session,
-                                  timeout=cfg.timeout_ms)
-    client = getattr(ccxt_async, cfg.exchange)(config)
-    switch = caps.mode_switch.get(cfg.mode)
-    if switch == "demo_trading":
-        client.enable_demo_trading(True)  # the constructor option only sets a flag; this moves the URLs
-    elif switch == "sandbox":
-        client.set_sandbox_mode(True)
-    return client
+    cls = local_class(cfg.exchange) if local else getattr(ccxt_async, cfg.exchange)
+    return apply_steps(cls(config), spec, steps, cfg.base_url)
 
 
 class CcxtVenue:
@@ -266,7 +261,7 @@ class CcxtVenue:
         self.spot_symbols: dict[str, str] = {}
         # Target assets the spot venue lists no {asset}/{quote} market for (cold coins, valued at mark).
         self.spot_unlisted: frozenset[str] = frozenset()
-        # Funding interval (hours) per asset as read in the last snapshot (caps.funding_interval_source).
+        # Funding interval (hours) per asset as read in the last snapshot (spec.funding_interval_source).
         self.intervals: dict[str, Decimal] = {}
         self._tiers_read_at: float | None = None  # self.monotonic() of the last complete tier read
         self._tier_warnings: list[str] = []
@@ -340,10 +335,14 @@ class CcxtVenue:
     # ------------------------------------------------------------------ lifecycle
 
     async def connect(self) -> None:
-        """Load markets once (lean), check one-way mode, map assets to perp and spot markets."""
-        await self._read("load_markets", self.hedge_client.load_markets)
+        """Load markets once (lean), check the account (one-way mode, margin mode), map assets to perp
+        and spot markets. Reads that do not depend on each other go out together: both venues'
+        markets, then the tiers with the account check (and, where the spec reads them, the
+        symbols' leverage settings after the tiers, which seed the cache those need)."""
+        loads = [self._read("load_markets", self.hedge_client.load_markets)]
         if self.spot_client is not self.hedge_client:
-            await self._read("load_markets", self.spot_client.load_markets, client=self.spot_client)
+            loads.append(self._read("load_markets", self.spot_client.load_markets, client=self.spot_client))
+        await _gather_all(loads)
         self._last_resync = time.monotonic()
         self.markets, self.spot_symbols = {}, {}
         for asset in self.assets:
@@ -355,22 +354,17 @@ class CcxtVenue:
                 self.spot_symbols[asset] = spot_symbol
         self.spot_unlisted = frozenset(a for a in self.assets if a not in self.spot_symbols)
         self._tiers_read_at, self._tier_warnings = None, []
-        # The position mode and the leverage tiers are independent reads: one round trip for both.
+        # The account check and the leverage tiers are independent reads: one round trip for both.
+        spec, symbols = self.hedge_cfg.spec, [m.symbol for m in self.markets.values()]
         reads: list[Awaitable[Any]] = [self._read_tiers()]
-        if self.hedge_cfg.caps.has_position_mode and self.markets:
-            first = next(iter(self.markets.values())).symbol
-            reads.append(self._read("fetch_position_mode", self.hedge_client.fetch_position_mode, first))
-        outcomes = await asyncio.gather(*reads, return_exceptions=True)
-        for outcome in outcomes:  # every read has finished; report the first failure
-            if isinstance(outcome, BaseException):
-                raise outcome
+        if spec.account_check is not None and self.markets:
+            reads.append(spec.account_check.problem(self._read, self.hedge_client, symbols, self.hedge_cfg.margin_mode))
+        outcomes = await _gather_all(reads)
         self._apply_tiers(outcomes[0])
-        if len(outcomes) > 1 and outcomes[1].get("hedged"):
-            raise FatalError(
-                f"{self.hedge_cfg.name}: the futures account is in hedge (dual-side) position mode; "
-                "switch it to one-way mode in the exchange's futures settings, then run again"
-            )
-        await self._read_symbol_settings()
+        if len(outcomes) > 1 and outcomes[1]:
+            raise FatalError(f"{self.hedge_cfg.name}: {outcomes[1]}")
+        if spec.read_symbol_settings:
+            await self._read_symbol_settings()
 
     async def _read_symbol_settings(self) -> None:
         """Read every hedge market's leverage and margin mode once, at connect (a read: dry runs stay
@@ -413,7 +407,7 @@ class CcxtVenue:
             # 4.5.90 puts in the non-standard limits['market'] (binance.parse_market).
             max_amount=_positive((limits.get("amount") or {}).get("max")),
             max_market_amount=_positive((limits.get("market") or {}).get("max")),
-            reduce_only_min_cost_exempt=self.hedge_cfg.caps.reduce_only_min_cost_exempt,
+            reduce_only_min_cost_exempt=self.hedge_cfg.spec.reduce_only_min_cost_exempt,
         )
 
     # ------------------------------------------------------------------ leverage tiers
@@ -437,7 +431,7 @@ class CcxtVenue:
         symbols = [m.symbol for m in self.markets.values()]
         if not symbols:
             return {}
-        how, has = self.hedge_cfg.caps.leverage_tiers, self.hedge_client.has
+        how, has = self.hedge_cfg.spec.leverage_tiers, self.hedge_client.has
         if how == "batch" and has.get("fetchLeverageTiers"):
             try:
                 return dict(await self._read("fetch_leverage_tiers", self.hedge_client.fetch_leverage_tiers, symbols)
@@ -501,7 +495,7 @@ class CcxtVenue:
     def _seed_bracket_cache(self) -> None:
         """Hand the brackets just read to ccxt's own cache (Binance options['leverageBrackets']), so
         fetch_leverages and the first fetch_positions do not read /fapi/v1/leverageBracket again."""
-        key = self.hedge_cfg.caps.bracket_cache_option
+        key = self.hedge_cfg.spec.bracket_cache_option
         if key is None:
             return
         cache = {m.symbol: [[_plain(t.floor), _plain(t.mmr)] for t in m.tiers] for m in self.markets.values()
@@ -523,21 +517,23 @@ class CcxtVenue:
         than tiers_max_age_s (hourly)."""
         if time.monotonic() - self._last_resync > TIME_RESYNC_S:
             await self.resync_clock()
-        caps = self.hedge_cfg.caps
+        spec = self.hedge_cfg.spec
         perp_symbols = [m.symbol for m in self.markets.values()]
         spot_symbols = list(self.spot_symbols.values())
         tasks: dict[str, Awaitable[Any]] = {
             "futures": self._read("fetch_balance_futures", self.hedge_client.fetch_balance,
-                                  dict(self.hedge_cfg.caps.futures_balance_params)),
+                                  dict(spec.futures_balance_params)),
         }
         for wallet in self.spot_cfg.spot_wallet_types:
             params = {} if wallet == "spot" else {"type": wallet}
             tasks[f"spot:{wallet}"] = self._read("fetch_balance_spot", self.spot_client.fetch_balance, params,
                                                  client=self.spot_client)
         if perp_symbols:
-            tasks["positions"] = self._read("fetch_positions", self.hedge_client.fetch_positions, perp_symbols)
+            tasks["positions"] = self._read_positions(perp_symbols)
             tasks["funding"] = self._read("fetch_funding_rates", self.hedge_client.fetch_funding_rates, perp_symbols)
-            if caps.funding_interval_source == "intervals":
+            if spec.mark_source == "mark_prices":
+                tasks["marks"] = self._read("fetch_mark_prices", self.hedge_client.fetch_mark_prices, perp_symbols)
+            if spec.funding_interval_source == "intervals":
                 tasks["intervals"] = self._read("fetch_funding_intervals", self.hedge_client.fetch_funding_intervals,
                                                 perp_symbols)
         if self._tiers_due():
@@ -581,14 +577,14 @@ class CcxtVenue:
             if asset is None:
                 continue
             ts = _ms_to_dt(_local_ms(self.hedge_client, fr.get("timestamp")), now)
-            if fr.get("markPrice"):
+            if spec.mark_source == "funding" and fr.get("markPrice"):
                 mark_prices[asset] = Quote(D(fr["markPrice"]), ts)
             if fr.get("fundingRate") is None:
                 continue
-            if caps.funding_interval_source == "intervals":
+            if spec.funding_interval_source == "intervals":
                 # fundingInfo lists only the symbols off the venue's documented default
                 hours = (_interval_hours((listed.get(symbol) or {}).get("interval")) if symbol in listed
-                         else caps.funding_interval_default_hours)
+                         else spec.funding_interval_default_hours)
             else:
                 hours = _interval_hours(fr.get("interval"))
             if hours is None:
@@ -596,6 +592,10 @@ class CcxtVenue:
                 continue
             intervals[asset] = hours
             funding[asset] = Funding(D(fr["fundingRate"]), hours, ts)
+        for symbol, t in (results.get("marks") or {}).items():
+            asset = by_symbol.get(symbol)
+            if asset is not None and _dec(t.get("markPrice")):
+                mark_prices[asset] = Quote(D(t["markPrice"]), _ms_to_dt(_local_ms(self.hedge_client, t.get("timestamp")), now))
         self.intervals = intervals
         self._funding_warnings = []
         if no_interval:
@@ -619,20 +619,8 @@ class CcxtVenue:
         )
 
     def _parse_account(self, balance: Mapping[str, Any]) -> HedgeAccount | None:
-        info = balance.get("info") or {}
-        if isinstance(info, dict) and "totalMarginBalance" in info:
-            return HedgeAccount(
-                equity=D(info["totalMarginBalance"]),
-                wallet=D(info.get("totalWalletBalance", info["totalMarginBalance"])),
-                initial_margin=D(info.get("totalInitialMargin", 0)),
-                maintenance_margin=D(info.get("totalMaintMargin", 0)),
-                available=D(info.get("availableBalance", 0)),
-            )
-        entry = balance.get(self.quote)
-        if not entry or entry.get("total") is None:
-            return None
-        return HedgeAccount(equity=D(entry["total"]), wallet=D(entry["total"]),
-                            initial_margin=D(entry.get("used") or 0), available=D(entry.get("free") or 0))
+        """The account's own totals, where the spec says they are; a missing figure is None (a denial)."""
+        return self.hedge_cfg.spec.account.parse(balance or {})
 
     def _parse_positions(self, raw: Iterable[Mapping[str, Any]]) -> dict[str, Position]:
         by_symbol = {m.symbol: a for a, m in self.markets.items()}
@@ -661,19 +649,15 @@ class CcxtVenue:
 
     async def open_orders(self, symbols: Iterable[str]) -> list[OpenOrder]:
         """The orders resting on the hedge symbols (ours or not): one request for all symbols where
-        the venue's capabilities accept the all-symbol call (Binance: weight 40), else one per symbol,
+        the spec gives the all-symbol call's params (Binance: weight 40), else one per symbol,
         concurrently."""
         symbols = list(symbols)
         client = self.hedge_client
         if not symbols or not client.has.get("fetchOpenOrders"):
             return []
-        caps = self.hedge_cfg.caps
-        if (caps.options.get("fetchOpenOrders") or {}).get("warnWithoutSymbol") is False:
-            options = client.options.get("fetchOpenOrders")
-            if isinstance(options, dict):  # the local client is built without the caps' options
-                options["warnWithoutSymbol"] = False
-            raw = await self._read("fetch_open_orders", client.fetch_open_orders, None, None, None,
-                                   dict(caps.futures_balance_params))
+        params = self.hedge_cfg.spec.open_orders_all_params
+        if params is not None:
+            raw = await self._read("fetch_open_orders", client.fetch_open_orders, None, None, None, dict(params))
         else:
             replies = await asyncio.gather(*(self._read("fetch_open_orders", client.fetch_open_orders, s)
                                              for s in symbols))
@@ -681,18 +665,29 @@ class CcxtVenue:
         wanted = set(symbols)
         return [parse_open_order(o) for o in raw if o.get("symbol") in wanted]
 
+    async def _read_positions(self, symbols: list[str]) -> list[Mapping[str, Any]]:
+        """One read: fetch_positions(symbols), or (Bybit, which refuses more than one symbol per call)
+        every position settled in the quote, filtered to `symbols`."""
+        client = self.hedge_client
+        if self.hedge_cfg.spec.position_read == "settle_coin":
+            raw = await self._read("fetch_positions", client.fetch_positions, None, {"settleCoin": self.quote})
+            wanted = set(symbols)
+            return [p for p in raw or () if p.get("symbol") in wanted]
+        return await self._read("fetch_positions", client.fetch_positions, symbols)
+
     async def positions(self) -> dict[str, Position]:
         symbols = [m.symbol for m in self.markets.values()]
         if not symbols:
             return {}
-        return self._parse_positions(await self._read("fetch_positions", self.hedge_client.fetch_positions, symbols))
+        return self._parse_positions(await self._read_positions(symbols))
 
     # ------------------------------------------------------------------ orders
 
     async def prepare(self, symbols: Iterable[str]) -> None:
-        """Set margin mode and leverage once per symbol per process, symbols concurrently. Both calls
-        are idempotent settings, so they retry like reads (a -1021 resyncs the clock, a 429 waits
-        Retry-After); a refusal to change the margin mode (-4046: already as wanted) is ignored."""
+        """Set margin mode and leverage once per symbol per process, symbols concurrently, as the
+        spec's setup says (Binance two calls, OKX one with `lever`, Bybit unified the leverage only).
+        They are idempotent settings, so they retry like reads (a -1021 resyncs the clock, a 429
+        waits Retry-After); the venue's "already as wanted" answers (-4046, 110043) are success."""
         todo = [s for s in dict.fromkeys(symbols) if s not in self._prepared]
         outcomes = await asyncio.gather(*(self._prepare_symbol(s) for s in todo), return_exceptions=True)
         for outcome in outcomes:  # every call has finished; report the first failure
@@ -700,16 +695,15 @@ class CcxtVenue:
                 raise outcome
 
     async def _prepare_symbol(self, symbol: str) -> None:
-        try:
-            await self._read("set_margin_mode", self.hedge_client.set_margin_mode, self.hedge_cfg.margin_mode, symbol)
-        except RejectedError:
-            pass  # -4046 "No need to change margin type" (MarginModeAlreadySet): already as wanted
-        await self._read("set_leverage", self.hedge_client.set_leverage, self.hedge_cfg.leverage, symbol)
+        cfg = self.hedge_cfg
+        await cfg.spec.setup.prepare(self._read, self.hedge_client, symbol, cfg.margin_mode, cfg.leverage)
         self._prepared.add(symbol)
 
     async def place(self, order: PlannedOrder, client_order_id: str, order_type: str,
                     limit_price: Decimal | None) -> OrderResult:
-        """One create_order, never retried here: a failure is translated for the executor to resolve."""
+        """One create_order, never retried here: a failure is translated for the executor to resolve.
+        Where the reply carries ids only (Bybit, OKX), the order is looked up by its client id once,
+        right after, so its state is known; if that lookup fails, the reply's UNKNOWN stands."""
         params: dict[str, Any] = {"clientOrderId": client_order_id}
         if order.reduce_only:
             params["reduceOnly"] = True
@@ -728,63 +722,44 @@ class CcxtVenue:
                             where=self._where(self.hedge_client)) from exc
         finally:
             self._observe("create_order", time.perf_counter() - started)
-        return parse_order(raw, client_order_id, order.amount)
+        result = parse_order(raw, client_order_id, order.amount)
+        if self.hedge_cfg.spec.create_reply_final or result.state is not OrderState.UNKNOWN:
+            return result
+        try:
+            found = await self.hedge_cfg.spec.lookup.find(self._read, self.hedge_client, order.symbol, client_order_id)
+        except VenueError as exc:
+            log.warning("order_reply_lookup_failed", client_order_id=client_order_id, error=str(exc))
+            return result
+        if found is None:
+            return result
+        looked_up = parse_order(found, client_order_id, order.amount)
+        if looked_up.exchange_order_id is None:
+            looked_up = replace(looked_up, exchange_order_id=result.exchange_order_id)
+        return looked_up
 
     async def fees(self, fills: Iterable[tuple[str, str, Decimal]], since: datetime) -> dict[str, tuple[Decimal, str | None]]:
-        """Commission per exchange order id for `fills` = (symbol, exchange order id, filled notional).
-
-        Order responses carry no fee on Binance futures. With fee_source "income" one read of the
-        account's COMMISSION ledger serves every symbol; a symbol's commission is shared among this
-        cycle's orders on it by notional (they are all taker orders, so the share is exact unless
-        someone else traded the symbol in the same seconds). Otherwise fetch_my_trades per symbol."""
+        """Commission per exchange order id for `fills` = (symbol, exchange order id, filled notional),
+        read the spec's way (Binance: the income ledger, one read; Bybit, OKX: the trades per symbol)."""
         fills = list(fills)
         since_ms = int(since.timestamp() * 1000) - 1000
-        if self.hedge_cfg.caps.fee_source != "income":
-            symbols = sorted({symbol for symbol, _, _ in fills})
-            replies = await asyncio.gather(*(self._read("fetch_my_trades", self.hedge_client.fetch_my_trades, s, since_ms)
-                                             for s in symbols))
-            out: dict[str, tuple[Decimal, str | None]] = {}
-            for trade in (t for reply in replies for t in reply):
-                fee = trade.get("fee") or {}
-                if trade.get("order") is None or fee.get("cost") is None:
-                    continue
-                oid = str(trade["order"])
-                out[oid] = (out.get(oid, (ZERO, None))[0] + D(fee["cost"]), fee.get("currency"))
-            return out
-        rows = await self._read("fetch_commissions", self.hedge_client.fapiPrivateGetIncome,
-                                {"incomeType": "COMMISSION", "startTime": since_ms, "limit": 1000})
-        paid: dict[str, tuple[Decimal, str | None]] = {}
-        for row in rows:
-            market_id = row.get("symbol")
-            paid[market_id] = (paid.get(market_id, (ZERO, None))[0] - D(row.get("income", 0)), row.get("asset"))
-        by_symbol: dict[str, list[tuple[str, Decimal]]] = {}
-        for symbol, order_id, notional in fills:
-            by_symbol.setdefault(self.hedge_client.market(symbol)["id"], []).append((order_id, notional))
-        out = {}
-        for market_id, orders in by_symbol.items():
-            if market_id not in paid:
-                continue
-            total_fee, asset = paid[market_id]
-            total_notional = sum((n for _, n in orders), ZERO)
-            for order_id, notional in orders:
-                if len(orders) == 1:
-                    out[order_id] = (total_fee, asset)
-                    continue
-                share = notional / total_notional if total_notional else Decimal(1) / len(orders)
-                out[order_id] = ((total_fee * share).quantize(Decimal("1e-8")), asset)
-        return out
+        return await self.hedge_cfg.spec.fee_reader.fees(self._read, self.hedge_client, fills, since_ms)
+
+    async def funding_payments(self, since: datetime) -> list[FundingPayment]:
+        """The funding the hedge symbols paid or received from `since` on, oldest first, read the spec's
+        way (Binance: the FUNDING_FEE income ledger; Bybit: funding executions per symbol; OKX: bills of
+        type 8). Amounts > 0 were received."""
+        symbols = [m.symbol for m in self.markets.values()]
+        if not symbols:
+            return []
+        since_ms = int(since.timestamp() * 1000)
+        return await self.hedge_cfg.spec.funding_reader.payments(self._read, self.hedge_client, symbols,
+                                                                 self.quote, since_ms)
 
     async def lookup(self, symbol: str, client_order_id: str) -> OrderResult | None:
-        """The order with this client id, or None when the exchange says it does not exist."""
-        from .errors import OrderNotFoundError
-
-        try:
-            raw = await self._read("fetch_order", self.hedge_client.fetch_order, None, symbol,
-                                   {"clientOrderId": client_order_id})
-        except OrderNotFoundError:
-            return None
-        return parse_order(raw, client_order_id, None)
-
+        """The order with this client id, or None when the exchange says it does not exist (the
+        spec's way: Binance origClientOrderId, OKX clOrdId, Bybit orderLinkId in open + history)."""
+        raw = await self.hedge_cfg.spec.lookup.find(self._read, self.hedge_client, symbol, client_order_id)
+        return parse_order(raw, client_order_id, None) if raw is not None else None
 
     async def fills_since(self, symbol: str, since: datetime) -> list["Fill"]:
         """The account's fills on `symbol` from `since` on (fetch_my_trades), oldest first: the
@@ -799,16 +774,26 @@ class CcxtVenue:
             if not isinstance(t, Mapping) or t.get("order") is None or t.get("amount") is None:
                 continue
             info = t.get("info") if isinstance(t.get("info"), Mapping) else {}
+            cid = next((info[k] for k in self.hedge_cfg.spec.trade_client_id_keys if info.get(k)), None)
             fills.append(Fill(
                 symbol=symbol,
                 order_id=str(t["order"]),
-                client_order_id=(info.get("clientOrderId") or info.get("origClientOrderId")) or None,
+                client_order_id=cid or None,
                 side=str(t.get("side") or "").lower(),
                 amount=D(t["amount"]),
                 price=_dec(t.get("price")),
                 at=_ms_to_dt(t.get("timestamp"), self.clock()),
             ))
         return fills
+
+
+async def _gather_all(reads: Iterable[Awaitable[Any]]) -> list[Any]:
+    """Await every read together; once all have finished, raise the first failure."""
+    outcomes = await asyncio.gather(*reads, return_exceptions=True)
+    for outcome in outcomes:
+        if isinstance(outcome, BaseException):
+            raise outcome
+    return list(outcomes)
 
 
 FILL_WINDOW_MARGIN_S = 10.0  # fills_since opens this much before the send (clock offset, ms rounding)
@@ -881,4 +866,4 @@ def _interval_hours(value: Any) -> Decimal | None:
     return None
 
 
-__all__ = ["CcxtVenue", "Fill", "Venue", "VenueConfig", "VenueError", "build_client", "parse_order", "parse_tiers", "utc_now"]
+__all__ = ["CcxtVenue", "Fill", "FundingPayment", "Venue", "VenueConfig", "VenueError", "build_client", "parse_order", "parse_tiers", "utc_now"]

@@ -1,0 +1,570 @@
+"""The one table of supported exchanges: one ExchangeSpec per exchange, read by settings and the venue.
+
+Data where data suffices (modes and how ccxt reaches them, id rules, lean options, batching), a small
+strategy object where it does not (account parser, margin setup, order lookup, fee and funding readers).
+Nothing here imports ccxt; nothing anywhere branches on an exchange's name.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from decimal import Decimal, InvalidOperation
+from typing import Any, Awaitable, Callable, Mapping, Protocol
+
+from ..domain import ZERO, HedgeAccount
+
+# CcxtVenue._read: (label, bound ccxt method, *args) -> the call's result, retried on transient errors and
+# translated into venue errors.
+Read = Callable[..., Awaitable[Any]]
+
+MODES = ("live", "demo", "testnet", "local")
+# What each step of reaching a mode does to a freshly built ccxt client (applied in order by build_client):
+#   demo_trading = client.enable_demo_trading(True)  (the constructor option only sets a flag)
+#   sandbox      = client.set_sandbox_mode(True)     (OKX: the header x-simulated-trading: 1, same host)
+#   local        = every urls['api'] entry rewritten to base_url + its path (the local exchange)
+STEPS = ("demo_trading", "sandbox", "local")
+
+
+def _number(value: Any) -> Decimal | None:
+    """A number the exchange sent, or None when it sent nothing usable (never a zero in its place)."""
+    if value is None or value == "" or isinstance(value, bool):
+        return None
+    try:
+        number = Decimal(str(value))
+    except (InvalidOperation, ValueError):
+        return None
+    return number if number.is_finite() else None
+
+
+def _dig(info: Any, path: tuple[str | int, ...]) -> Any:
+    for step in path:
+        if isinstance(step, int):
+            if not isinstance(info, list) or len(info) <= step:
+                return None
+            info = info[step]
+        else:
+            if not isinstance(info, Mapping):
+                return None
+            info = info.get(step)
+    return info
+
+
+def _error_code(exc: BaseException) -> str | None:
+    return getattr(exc, "code", None)
+
+
+# --------------------------------------------------------------------------- account: what "equity" is
+
+
+@dataclass(frozen=True)
+class AccountFields:
+    """Where the hedge account's totals sit in the raw balance reply (ccxt's balance['info']).
+
+    `path` leads from the reply to the object holding them; `available` is a key there, or None when
+    the venue gives none: then equity - initial margin. Any missing figure makes the whole account
+    None (a denial downstream), never a zero."""
+
+    path: tuple[str | int, ...]
+    equity: str
+    wallet: str
+    initial_margin: str
+    maintenance_margin: str
+    available: str | None = None
+
+    def parse(self, balance: Mapping[str, Any]) -> HedgeAccount | None:
+        totals = _dig(balance.get("info"), self.path)
+        if not isinstance(totals, Mapping):
+            return None
+        equity, wallet = _number(totals.get(self.equity)), _number(totals.get(self.wallet))
+        im, mm = _number(totals.get(self.initial_margin)), _number(totals.get(self.maintenance_margin))
+        available = _number(totals.get(self.available)) if self.available else (
+            equity - im if equity is not None and im is not None else None)
+        if None in (equity, wallet, im, mm, available):
+            return None
+        return HedgeAccount(equity=equity, wallet=wallet, initial_margin=im, maintenance_margin=mm,
+                            available=available)  # type: ignore[arg-type]
+
+
+# --------------------------------------------------------------------------- account checks at connect
+
+
+class AccountCheck(Protocol):
+    """One read at connect that says whether the account can be traded as configured: a problem
+    sentence (the venue raises it as a FatalError) or None."""
+
+    async def problem(self, read: Read, client: Any, symbols: list[str], margin_mode: str) -> str | None: ...
+
+
+@dataclass(frozen=True)
+class PositionModeCheck:
+    """fetch_position_mode: one-way wanted. `key`/`one_way` read the raw answer where ccxt's `hedged`
+    is not precise enough (OKX posMode must be exactly net_mode); `per_symbol` passes the first symbol
+    (Binance's answer is account-wide but ccxt wants a market to pick USDⓈ-M)."""
+
+    per_symbol: bool = True
+    key: str | None = None
+    one_way: str | None = None
+
+    async def problem(self, read: Read, client: Any, symbols: list[str], margin_mode: str) -> str | None:
+        if not symbols:
+            return None
+        args = (symbols[0],) if self.per_symbol else ()
+        mode = await read("fetch_position_mode", client.fetch_position_mode, *args) or {}
+        if self.key is not None:
+            value = (mode.get("info") or {}).get(self.key)
+            if value != self.one_way:
+                return (f"the account's position mode is {self.key}={value!r}, not {self.one_way!r} (one-way); "
+                        "switch it to one-way (net) mode in the exchange's settings, then run again")
+            return None
+        if mode.get("hedged"):
+            return ("the futures account is in hedge (dual-side) position mode; switch it to one-way mode "
+                    "in the exchange's futures settings, then run again")
+        return None
+
+
+@dataclass(frozen=True)
+class UnifiedAccountCheck:
+    """Bybit: the margin mode of a unified account is account-wide (GET /v5/account/info marginMode),
+    so it is read once here and never switched by a start (ccxt's set_margin_mode would send an
+    account-wide setMarginMode on every start). A classic (non-unified) account is refused: ccxt is
+    told the account is unified (lean options), which spares its two signed detection reads."""
+
+    margin_modes: Mapping[str, str] = field(default_factory=lambda: {"cross": "REGULAR_MARGIN"})
+    classic_status: frozenset[int] = frozenset({1})  # unifiedMarginStatus 1 = classic account
+
+    async def problem(self, read: Read, client: Any, symbols: list[str], margin_mode: str) -> str | None:
+        reply = await read("fetch_account_info", client.privateGetV5AccountInfo)
+        result = (reply or {}).get("result") or {}
+        status = _number(result.get("unifiedMarginStatus"))
+        if status is not None and int(status) in self.classic_status:
+            return ("the account is a classic account; only a unified trading account is supported "
+                    "(upgrade it to UTA in Bybit's account settings)")
+        wanted, actual = self.margin_modes.get(margin_mode), result.get("marginMode")
+        if wanted is None or actual != wanted:
+            return (f"the unified account's margin mode is {actual!r}, not {wanted!r} ({margin_mode}); it is "
+                    "account-wide, so it is never switched for you: set it in Bybit's account settings")
+        return None
+
+
+# --------------------------------------------------------------------------- leverage and margin setup
+
+
+class MarginSetup(Protocol):
+    async def prepare(self, read: Read, client: Any, symbol: str, margin_mode: str, leverage: int) -> None: ...
+
+
+async def _setting(read: Read, already_set: frozenset[str], label: str, fn: Any, *args: Any) -> None:
+    """An idempotent setting: the venue's "already as wanted" answers are success."""
+    from .errors import VenueError
+
+    try:
+        await read(label, fn, *args)
+    except VenueError as exc:
+        if _error_code(exc) not in already_set:
+            raise
+
+
+@dataclass(frozen=True)
+class MarginThenLeverage:
+    """set_margin_mode(mode, symbol) then set_leverage(n, symbol) (Binance: -4046 "No need to change
+    margin type" is success). `margin_per_symbol` False: the margin mode is account-wide and checked
+    at connect (Bybit unified), so only the leverage is set; 110043 "leverage not modified" is success."""
+
+    margin_already_set: frozenset[str] = frozenset()
+    leverage_already_set: frozenset[str] = frozenset()
+    margin_per_symbol: bool = True
+
+    async def prepare(self, read: Read, client: Any, symbol: str, margin_mode: str, leverage: int) -> None:
+        if self.margin_per_symbol:
+            await _setting(read, self.margin_already_set, "set_margin_mode", client.set_margin_mode, margin_mode, symbol)
+        await _setting(read, self.leverage_already_set, "set_leverage", client.set_leverage, leverage, symbol)
+
+
+@dataclass(frozen=True)
+class MarginWithLever:
+    """OKX: set_margin_mode needs `lever` and goes to /account/set-leverage, the same request
+    set_leverage sends: one call sets both."""
+
+    already_set: frozenset[str] = frozenset()
+
+    async def prepare(self, read: Read, client: Any, symbol: str, margin_mode: str, leverage: int) -> None:
+        await _setting(read, self.already_set, "set_margin_mode", client.set_margin_mode, margin_mode, symbol,
+                       {"lever": leverage})
+
+
+# --------------------------------------------------------------------------- finding an order by client id
+
+
+class OrderLookup(Protocol):
+    async def find(self, read: Read, client: Any, symbol: str, client_order_id: str) -> Mapping[str, Any] | None: ...
+
+
+@dataclass(frozen=True)
+class FetchOrderByClientId:
+    """fetch_order(None, symbol, {param: cid}): Binance origClientOrderId (-2013 -> not found), OKX
+    clOrdId (51603 -> not found)."""
+
+    param: str
+
+    async def find(self, read: Read, client: Any, symbol: str, client_order_id: str) -> Mapping[str, Any] | None:
+        from .errors import OrderNotFoundError
+
+        try:
+            return await read("fetch_order", client.fetch_order, None, symbol, {self.param: client_order_id})
+        except OrderNotFoundError:
+            return None
+
+
+_FINAL = ("closed", "canceled", "expired", "rejected")
+
+
+@dataclass(frozen=True)
+class OpenOrHistoryByClientId:
+    """Bybit: fetch_order raises ArgumentsRequired on unified accounts (and drops the client id even
+    with `acknowledged`). The open orders (GET /v5/order/realtime) and the order history (GET
+    /v5/order/history, closed and cancelled alike, so a partly filled IOC is found too) are read
+    concurrently, filtered by orderLinkId: one round trip. A final state wins over an open one."""
+
+    param: str = "orderLinkId"
+
+    async def find(self, read: Read, client: Any, symbol: str, client_order_id: str) -> Mapping[str, Any] | None:
+        params = {self.param: client_order_id}
+        open_, done = await asyncio.gather(
+            read("fetch_open_orders", client.fetch_open_orders, symbol, None, None, dict(params)),
+            read("fetch_closed_orders", client.fetch_canceled_and_closed_orders, symbol, None, None, dict(params)),
+        )
+        found = [o for o in (*(done or ()), *(open_ or ())) if o.get("clientOrderId") == client_order_id]
+        found.sort(key=lambda o: o.get("status") not in _FINAL)
+        return found[0] if found else None
+
+
+# --------------------------------------------------------------------------- fees and funding payments
+
+
+@dataclass(frozen=True)
+class FundingPayment:
+    """One funding payment on the hedge account: `amount` > 0 received, < 0 paid, in `currency`."""
+
+    symbol: str
+    amount: Decimal
+    currency: str | None
+    at: datetime
+    payment_id: str | None
+
+
+def _at(ms: Any) -> datetime | None:
+    number = _number(ms)
+    return datetime.fromtimestamp(int(number) / 1000, tz=timezone.utc) if number is not None else None
+
+
+class FeeReader(Protocol):
+    async def fees(self, read: Read, client: Any, fills: list[tuple[str, str, Decimal]],
+                   since_ms: int) -> dict[str, tuple[Decimal, str | None]]: ...
+
+
+@dataclass(frozen=True)
+class IncomeLedgerFees:
+    """Binance USDⓈ-M: one read of the account's COMMISSION ledger (GET /fapi/v1/income) serves every
+    symbol; a symbol's commission is shared among this cycle's orders on it by notional (all taker
+    orders, so the share is exact unless someone else traded the symbol in the same seconds)."""
+
+    method: str = "fapiPrivateGetIncome"
+    income_type: str = "COMMISSION"
+
+    async def fees(self, read: Read, client: Any, fills: list[tuple[str, str, Decimal]],
+                   since_ms: int) -> dict[str, tuple[Decimal, str | None]]:
+        rows = await read("fetch_commissions", getattr(client, self.method),
+                          {"incomeType": self.income_type, "startTime": since_ms, "limit": 1000})
+        paid: dict[str, tuple[Decimal, str | None]] = {}
+        for row in rows or ():
+            income = _number(row.get("income"))
+            if income is None:
+                continue
+            market_id = row.get("symbol")
+            paid[market_id] = (paid.get(market_id, (ZERO, None))[0] - income, row.get("asset"))
+        by_symbol: dict[str, list[tuple[str, Decimal]]] = {}
+        for symbol, order_id, notional in fills:
+            by_symbol.setdefault(client.market(symbol)["id"], []).append((order_id, notional))
+        out: dict[str, tuple[Decimal, str | None]] = {}
+        for market_id, orders in by_symbol.items():
+            if market_id not in paid:
+                continue
+            total_fee, asset = paid[market_id]
+            total_notional = sum((n for _, n in orders), ZERO)
+            for order_id, notional in orders:
+                if len(orders) == 1:
+                    out[order_id] = (total_fee, asset)
+                    continue
+                share = notional / total_notional if total_notional else Decimal(1) / len(orders)
+                out[order_id] = ((total_fee * share).quantize(Decimal("1e-8")), asset)
+        return out
+
+
+@dataclass(frozen=True)
+class TradeFees:
+    """fetch_my_trades per symbol, concurrently: each trade's fee by its order id (Bybit GET
+    /v5/execution/list execFee; OKX GET /api/v5/trade/fills-history fee, which ccxt negates so a paid
+    fee is positive)."""
+
+    async def fees(self, read: Read, client: Any, fills: list[tuple[str, str, Decimal]],
+                   since_ms: int) -> dict[str, tuple[Decimal, str | None]]:
+        symbols = sorted({symbol for symbol, _, _ in fills})
+        replies = await asyncio.gather(*(read("fetch_my_trades", client.fetch_my_trades, s, since_ms) for s in symbols))
+        out: dict[str, tuple[Decimal, str | None]] = {}
+        for trade in (t for reply in replies for t in (reply or ())):
+            fee = trade.get("fee") or {}
+            cost = _number(fee.get("cost"))
+            if trade.get("order") is None or cost is None:
+                continue
+            oid = str(trade["order"])
+            out[oid] = (out.get(oid, (ZERO, None))[0] + cost, fee.get("currency"))
+        return out
+
+
+class FundingReader(Protocol):
+    async def payments(self, read: Read, client: Any, symbols: list[str], quote: str,
+                       since_ms: int) -> list[FundingPayment]: ...
+
+
+@dataclass(frozen=True)
+class FundingHistoryPayments:
+    """fetch_funding_history: Binance in one read for every symbol (GET /fapi/v1/income
+    incomeType=FUNDING_FEE, amount > 0 received); Bybit one symbol per read (GET /v5/execution/list
+    execType=Funding), whose amount is execFee, > 0 when the account paid: `paid_positive` flips it."""
+
+    per_symbol: bool = False
+    paid_positive: bool = False
+
+    async def payments(self, read: Read, client: Any, symbols: list[str], quote: str,
+                       since_ms: int) -> list[FundingPayment]:
+        if self.per_symbol:
+            replies = await asyncio.gather(*(read("fetch_funding_history", client.fetch_funding_history, s, since_ms)
+                                             for s in symbols))
+        else:
+            replies = [await read("fetch_funding_history", client.fetch_funding_history, None, since_ms)]
+        wanted, out = set(symbols), []
+        for entry in (e for reply in replies for e in (reply or ())):
+            amount, at = _number(entry.get("amount")), _at(entry.get("timestamp"))
+            if entry.get("symbol") not in wanted or amount is None or at is None:
+                continue
+            out.append(FundingPayment(entry["symbol"], -amount if self.paid_positive else amount,
+                                      entry.get("code"), at, entry.get("id")))
+        return sorted(out, key=lambda p: p.at)
+
+
+@dataclass(frozen=True)
+class BillsFundingPayments:
+    """OKX: the account bills of type 8 (funding fee) for swaps (GET /api/v5/account/bills
+    instType=SWAP&type=8), one read for every symbol; balChg > 0 received. ccxt's fetch_ledger cannot
+    send the bill type (its `type` param is taken as the market type), so the implicit endpoint is
+    called and its rows parsed by ccxt's own parse_ledger."""
+
+    bill_type: str = "8"
+
+    async def payments(self, read: Read, client: Any, symbols: list[str], quote: str,
+                       since_ms: int) -> list[FundingPayment]:
+        reply = await read("fetch_funding_bills", client.privateGetAccountBills,
+                           {"instType": "SWAP", "type": self.bill_type, "ccy": quote, "begin": since_ms})
+        wanted, out = set(symbols), []
+        for entry in client.parse_ledger((reply or {}).get("data") or []):
+            amount, at = _number(entry.get("amount")), _at(entry.get("timestamp"))
+            if entry.get("symbol") not in wanted or amount is None or at is None:
+                continue
+            out.append(FundingPayment(entry["symbol"], amount, entry.get("currency"), at, entry.get("id")))
+        return sorted(out, key=lambda p: p.at)
+
+
+# --------------------------------------------------------------------------- the spec
+
+
+@dataclass(frozen=True)
+class ExchangeSpec:
+    """Everything the config layer and the venue know about one exchange (ccxt id `exchange`)."""
+
+    exchange: str
+    # mode -> the steps (STEPS) that reach it from a freshly built client; live = ().
+    modes: Mapping[str, tuple[str, ...]]
+    mode_hints: Mapping[str, str]  # why a mode is unavailable and what to use instead
+    client_id_max: int
+    client_id_pattern: str  # characters the exchange accepts in a client order id
+    account: AccountFields
+    setup: MarginSetup
+    lookup: OrderLookup
+    fee_reader: FeeReader
+    funding_reader: FundingReader
+    has_spot: bool = True
+    needs_password: bool = False
+    options: Mapping[str, Any] = field(default_factory=dict)  # lean ccxt options
+    has_overrides: Mapping[str, Any] = field(default_factory=dict)  # where ccxt ignores its own option
+    # ccxt picks Binance's spot/linear error maps by production host; the local exchange needs the path.
+    path_error_maps: bool = False
+    futures_balance_params: Mapping[str, Any] = field(default_factory=dict)
+    account_check: AccountCheck | None = None
+    # Positions: "symbols" = fetch_positions(symbols) in one read; "settle_coin" = one read of every
+    # position settled in the quote (fetch_positions(None, {"settleCoin": quote})), filtered here
+    # (Bybit refuses more than one symbol per call).
+    position_read: str = "symbols"
+    # Open orders of every symbol in one read with these params, or None: one read per symbol.
+    open_orders_all_params: Mapping[str, Any] | None = None
+    # Where the mark price comes from: "funding" = fetch_funding_rates carries it; "mark_prices" = a
+    # fetch_mark_prices(symbols) beside it in the same snapshot (OKX funding has no mark).
+    mark_source: str = "funding"
+    # The create reply's status is final ("RESULT" on Binance); else the order is looked up once,
+    # right after create_order, so it is not journaled UNKNOWN (Bybit, OKX reply with ids only).
+    create_reply_final: bool = True
+    # Keys of a trade's raw info that carry the client order id (Binance's trade list has none).
+    trade_client_id_keys: tuple[str, ...] = ()
+    # Leverage tiers: "batch" = fetch_leverage_tiers(symbols); "per_symbol" =
+    # fetch_market_leverage_tiers(symbol), concurrently; "none". ccxt's `has` must agree.
+    leverage_tiers: str = "per_symbol"
+    # ccxt option caching the brackets for fetch_positions / fetch_leverages (Binance leverageBrackets).
+    bracket_cache_option: str | None = None
+    # "intervals" = fetch_funding_intervals beside the rates (lists only symbols off
+    # funding_interval_default_hours); "rates" = the unified `interval` of fetch_funding_rates.
+    funding_interval_source: str = "rates"
+    funding_interval_default_hours: Decimal | None = None
+    reduce_only_min_cost_exempt: bool = False  # Binance -4164 "... unless reduce only"
+    read_symbol_settings: bool = False  # fetch_leverages at connect spares prepare() where already set
+
+    def valid_client_id(self, cid: str) -> bool:
+        return len(cid) <= self.client_id_max and re.fullmatch(self.client_id_pattern, cid) is not None
+
+    @property
+    def mode_names(self) -> frozenset[str]:
+        return frozenset(self.modes)
+
+    def mode_problem(self, mode: str) -> str | None:
+        """None when `mode` is available, else why not and what to use instead."""
+        if mode in self.modes:
+            return None
+        return self.mode_hints.get(mode) or f"use one of {', '.join(sorted(self.modes))}"
+
+    def ccxt_options(self) -> dict[str, Any]:
+        """A fresh copy (ccxt mutates its options)."""
+        return {k: (dict(v) if isinstance(v, Mapping) else v) for k, v in self.options.items()}
+
+
+_BINANCE_OPTIONS = {
+    "fetchMarkets": {"types": ["spot", "linear"]},
+    "fetchCurrencies": False,  # else a signed sapi call that demo keys cannot make
+    "fetchMargins": False,
+    "adjustForTimeDifference": True,
+    "fetchOpenOrders": {"warnWithoutSymbol": False},
+}
+_BINANCE_TESTNET_HINT = (
+    'use "demo": ccxt no longer supports the Binance futures testnet, demo trading (demo.binance.com) replaced it'
+)
+
+
+def _binance(exchange: str, *, has_spot: bool, options: Mapping[str, Any]) -> ExchangeSpec:
+    return ExchangeSpec(
+        exchange=exchange,
+        modes={"live": (), "demo": ("demo_trading",), "local": ("local",)},
+        mode_hints={"testnet": _BINANCE_TESTNET_HINT},
+        client_id_max=36,
+        client_id_pattern=r"[.A-Z:/a-z0-9_-]+",
+        account=AccountFields(path=(), equity="totalMarginBalance", wallet="totalWalletBalance",
+                              initial_margin="totalInitialMargin", maintenance_margin="totalMaintMargin",
+                              available="availableBalance"),
+        setup=MarginThenLeverage(margin_already_set=frozenset({"-4046"})),
+        lookup=FetchOrderByClientId("origClientOrderId"),
+        fee_reader=IncomeLedgerFees(),
+        funding_reader=FundingHistoryPayments(),
+        has_spot=has_spot,
+        options=options,
+        path_error_maps=True,
+        futures_balance_params={"type": "future"},
+        account_check=PositionModeCheck(per_symbol=True),
+        open_orders_all_params={"type": "future"},
+        trade_client_id_keys=("clientOrderId", "origClientOrderId"),
+        leverage_tiers="batch",
+        bracket_cache_option="leverageBrackets",
+        funding_interval_source="intervals",
+        funding_interval_default_hours=Decimal(8),
+        reduce_only_min_cost_exempt=True,
+        read_symbol_settings=True,
+    )
+
+
+EXCHANGES: Mapping[str, ExchangeSpec] = {
+    "binance": _binance("binance", has_spot=True, options=_BINANCE_OPTIONS),
+    "binanceusdm": _binance("binanceusdm", has_spot=False,
+                            options={k: v for k, v in _BINANCE_OPTIONS.items() if k != "fetchMarkets"}),
+    "bybit": ExchangeSpec(
+        exchange="bybit",
+        modes={"live": (), "demo": ("demo_trading",), "testnet": ("sandbox",), "local": ("local",)},
+        mode_hints={},
+        client_id_max=36,
+        client_id_pattern=r"[A-Za-z0-9_-]+",
+        # Unified account: the account's totals (GET /v5/account/wallet-balance accountType=UNIFIED).
+        # totalMarginBalance is the collateral value with uPnL that margin is measured against;
+        # totalEquity would also count coins that are not collateral.
+        account=AccountFields(path=("result", "list", 0), equity="totalMarginBalance", wallet="totalWalletBalance",
+                              initial_margin="totalInitialMargin", maintenance_margin="totalMaintenanceMargin",
+                              available="totalAvailableBalance"),
+        setup=MarginThenLeverage(leverage_already_set=frozenset({"110043"}), margin_per_symbol=False),
+        lookup=OpenOrHistoryByClientId(),
+        fee_reader=TradeFees(),
+        funding_reader=FundingHistoryPayments(per_symbol=True, paid_positive=True),
+        options={
+            "fetchMarkets": {"types": ["spot", "linear"]},
+            "fetchCurrencies": False,
+            "adjustForTimeDifference": True,
+            # Unified trading account (checked at connect by UnifiedAccountCheck): spares ccxt's signed
+            # /v5/user/query-api + /v5/account/info detection before the first private call.
+            "enableUnifiedAccount": True,
+            "enableUnifiedMargin": False,
+        },
+        has_overrides={"fetchCurrencies": False},  # bybit ignores the option: a signed coin-info call
+        account_check=UnifiedAccountCheck(),
+        position_read="settle_coin",
+        open_orders_all_params={},  # linear + settleCoin USDT by ccxt's defaults: one read
+        create_reply_final=False,
+        trade_client_id_keys=("orderLinkId",),
+        # fetch_leverage_tiers(symbols) pages through the risk limits of symbols[0] only: one per call.
+        leverage_tiers="per_symbol",
+    ),
+    "okx": ExchangeSpec(
+        exchange="okx",
+        # OKX demo trading is ccxt's sandbox (same host, header x-simulated-trading: 1); the local
+        # exchange is reached the same way, so its paths and headers are the demo ones.
+        modes={"live": (), "demo": ("sandbox",), "local": ("sandbox", "local")},
+        mode_hints={"testnet": 'use "demo": OKX demo trading is its testnet (ccxt sandbox mode, demo-trading API keys)'},
+        client_id_max=32,
+        client_id_pattern=r"[A-Za-z0-9]+",
+        # GET /api/v5/account/balance data[0]: adjEq is the account's adjusted (collateral) equity, imr /
+        # mmr its margins; totalEq (all coins, USD) stands in for the wallet, which OKX does not total.
+        account=AccountFields(path=("data", 0), equity="adjEq", wallet="totalEq", initial_margin="imr",
+                              maintenance_margin="mmr", available=None),
+        setup=MarginWithLever(),
+        lookup=FetchOrderByClientId("clOrdId"),
+        fee_reader=TradeFees(),
+        funding_reader=BillsFundingPayments(),
+        needs_password=True,
+        options={"fetchMarkets": {"types": ["spot", "swap"]}, "fetchCurrencies": False,
+                 "adjustForTimeDifference": True},
+        account_check=PositionModeCheck(per_symbol=False, key="posMode", one_way="net_mode"),
+        open_orders_all_params={},
+        mark_source="mark_prices",
+        create_reply_final=False,
+        trade_client_id_keys=("clOrdId",),
+        leverage_tiers="per_symbol",  # has['fetchLeverageTiers'] is False: /public/position-tiers per symbol
+    ),
+}
+SUPPORTED_EXCHANGES = tuple(EXCHANGES)
+
+# Client order ids are built from this alphabet so one id is valid on every exchange above.
+CLIENT_ID_SAFE_MAX = min(s.client_id_max for s in EXCHANGES.values())
+
+
+def spec(exchange: str) -> ExchangeSpec:
+    try:
+        return EXCHANGES[exchange]
+    except KeyError:
+        raise ValueError(
+            f"exchange {exchange!r} is not supported; choose one of {', '.join(sorted(EXCHANGES))}"
+        ) from None
+
