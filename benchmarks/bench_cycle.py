@@ -1,16 +1,25 @@
-"""Benchmark: one executing cycle's wall time and HTTP requests against the local exchange adding a fixed
-latency L per request, for 2, 10 and 50 hedged assets that all drift (so every asset trades).
+"""Benchmark: round trips on a cycle's critical path, per dialect of the local exchange (binance, bybit, okx),
+for 2, 10 and 50 hedged assets that all drift (so every asset trades), with the HTTP requests by endpoint.
 
-Run: `.venv/bin/python benchmarks/bench_cycle.py [--latency-ms 50] [--assets 2,10,50]`. Printed, not asserted.
-Targets: under 4 L at 10 assets and under 5 L at 50; at most 6 reads + 2 requests per order per cycle.
-The exchange runs in its own process (as a real exchange would be), so its work is not on the bot's clock.
-Markets are loaded once (connect), then cycles are timed: snapshot -> plan -> gate -> execute -> confirm.
+Run: `.venv/bin/python benchmarks/bench_cycle.py [--latency-ms 50] [--assets 2,10,50] [--dialects binance,bybit,okx]
+[--cold-runs 2] [--no-cold]`. Printed, not asserted. The exchange adds L ms to every request and runs in its own
+process (as a real exchange would), so its work is not on the bot's clock. Two measures:
+
+- daemon cycle: markets loaded once (connect), the process warm; a cycle = snapshot -> plan -> gate -> execute ->
+  confirm -> journal. "in L" = wall / L (the bot's own CPU and fsyncs included); "RT" = (wall - the same cycle's
+  wall at L = 0) / L, the round trips alone.
+- cold CLI: `rebalancer rebalance --execute` in a fresh process (connect + one cycle), timed from the end of its
+  imports to its exit. "RT" = (that time - the same command's at L = 0) / L, so process start, imports and the
+  bot's own work are left out.
+Targets (issue 12): a daemon cycle within 3.5 L at 10 assets, a cold CLI within 5 RT; requests per cycle constant in
+the number of assets except where a venue forces per-symbol reads (the table marks those rows).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import subprocess
 import sys
 import tempfile
@@ -23,12 +32,19 @@ import aiohttp
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
-from rebalancer.exchange_sim.scenario import DEFAULT_API_KEY, DEFAULT_API_SECRET  # noqa: E402
+from rebalancer.exchange_sim.scenario import DEFAULT_API_KEY, DEFAULT_API_SECRET, DEFAULT_PASSWORD  # noqa: E402
 from rebalancer.logs import configure_logging  # noqa: E402
 from rebalancer.service import Rebalancer  # noqa: E402
 from rebalancer.settings import load_settings  # noqa: E402
 
 LEVERAGE = 3
+DIALECTS = ("binance", "bybit", "okx")
+# The request that places an order, per dialect: everything else a cycle POSTs is setup (margin mode, leverage).
+ORDER_ENDPOINTS = {
+    "binance": "POST /fapi/v1/order",
+    "bybit": "POST /v5/order/create",
+    "okx": "POST /api/v5/trade/order",
+}
 
 CONFIG = """\
 [portfolio]
@@ -42,14 +58,14 @@ relative_band = 0.1
 min_order_notional = 10
 
 [venues.main]
-exchange = "binance"
+exchange = "{exchange}"
 mode = "local"
 base_url = "{base_url}"
 roles = ["spot", "hedge"]
 leverage = {leverage}
 api_key = "{api_key}"
 api_secret = "{api_secret}"
-timeout_ms = 10000
+{password}timeout_ms = 10000
 
 [risk]
 max_margin_usage = 0.5
@@ -82,51 +98,65 @@ def scenario_toml(n: int, latency_ms: float, leverage: int) -> str:
     return "\n".join(lines)
 
 
-class Exchange:
-    """`python -m rebalancer.exchange_sim.runner` in a subprocess, and its admin API."""
+def config_toml(dialect: str, n: int, base_url: str, var: Path) -> str:
+    targets = ", ".join(f"{a} = {1 / n!r}" for a in asset_names(n))
+    password = f'password = "{DEFAULT_PASSWORD}"\n' if dialect == "okx" else ""
+    return CONFIG.format(exchange=dialect, targets=targets, base_url=base_url, leverage=LEVERAGE,
+                         api_key=DEFAULT_API_KEY, api_secret=DEFAULT_API_SECRET, password=password,
+                         var=var.as_posix())
 
-    def __init__(self, scenario: Path) -> None:
+
+def drifted_prices(n: int, k: int) -> dict[str, float]:
+    """Cycle k's prices: even assets +20% per step, odd -20%, so every asset trades again on the same side as
+    before (no position crosses zero, which would add a second leg)."""
+    return {a: round(100 * (1.2 if i % 2 == 0 else 0.8) ** k, 4) for i, a in enumerate(asset_names(n))}
+
+
+class Exchange:
+    """`python -m rebalancer.exchange_sim.runner --dialect D` in a subprocess, and its admin API."""
+
+    def __init__(self, scenario: Path, dialect: str) -> None:
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "rebalancer.exchange_sim.runner", "--scenario", str(scenario), "--port", "0"],
+            [sys.executable, "-m", "rebalancer.exchange_sim.runner", "--scenario", str(scenario), "--port", "0",
+             "--dialect", dialect],
             stdout=subprocess.PIPE, text=True,
         )
-        self.base_url = self.proc.stdout.readline().strip()
+        self.base_url = (self.proc.stdout.readline() if self.proc.stdout else "").strip()
         if not self.base_url.startswith("http://"):
-            raise RuntimeError("the local exchange did not start")
+            self.stop()
+            raise RuntimeError(f"the local exchange did not start in the {dialect} dialect")
 
     async def admin(self, method: str, path: str, body: dict | None = None) -> Any:
         async with aiohttp.ClientSession() as http:
             async with http.request(method, f"{self.base_url}/_sim/{path}", json=body) as resp:
                 return await resp.json()
 
+    async def requests(self) -> Counter:
+        return Counter((await self.admin("GET", "state"))["requests"])
+
     def stop(self) -> None:
         self.proc.terminate()
         self.proc.wait(timeout=10)
 
 
-def split_requests(counts: dict[str, int]) -> tuple[int, int, int, Counter]:
+def split_requests(dialect: str, counts: Counter) -> tuple[int, int, int]:
+    """(reads, order placements, setup POSTs) of one cycle."""
+    order = ORDER_ENDPOINTS[dialect]
     reads = sum(v for k, v in counts.items() if k.startswith("GET "))
-    orders = counts.get("POST /fapi/v1/order", 0)
-    setup = sum(v for k, v in counts.items() if k.startswith("POST ") and k != "POST /fapi/v1/order")
-    return reads, orders, setup, Counter(counts)
+    setup = sum(v for k, v in counts.items() if not k.startswith("GET ") and k != order)
+    return reads, counts.get(order, 0), setup
 
 
-async def bench(n: int, latency_ms: float, *, fresh_account: bool) -> list[dict]:
-    """Connect, then two timed executing cycles (the second after prices move so every asset trades again)."""
+async def daemon_cycles(dialect: str, n: int, latency_ms: float) -> list[dict]:
+    """Connect once, then executing cycles after prices move: a first cycle, three timed at L, one at L = 0."""
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         var = Path(tmp)
-        # A fresh account still has another leverage than the config: its first orders need
-        # set_margin_mode + set_leverage first. A configured account already has them as wanted.
-        (var / "scenario.toml").write_text(scenario_toml(n, latency_ms, LEVERAGE + 2 if fresh_account else LEVERAGE))
-        ex = Exchange(var / "scenario.toml")
+        (var / "scenario.toml").write_text(scenario_toml(n, latency_ms, LEVERAGE))
+        ex = Exchange(var / "scenario.toml", dialect)
         try:
-            targets = ", ".join(f"{a} = {1 / n!r}" for a in asset_names(n))
-            (var / "rebalancer.toml").write_text(CONFIG.format(
-                targets=targets, base_url=ex.base_url, leverage=LEVERAGE, api_key=DEFAULT_API_KEY,
-                api_secret=DEFAULT_API_SECRET, var=var.as_posix()))
-            settings = load_settings(var / "rebalancer.toml", env={})
-            rb = Rebalancer(settings)
+            (var / "rebalancer.toml").write_text(config_toml(dialect, n, ex.base_url, var))
+            rb = Rebalancer(load_settings(var / "rebalancer.toml", env={}))
             for client in {id(c): c for c in (rb.venue.hedge_client, rb.venue.spot_client)}.values():
                 client.timeout_on_exit = 0
             try:
@@ -134,27 +164,25 @@ async def bench(n: int, latency_ms: float, *, fresh_account: bool) -> list[dict]
                 started = time.perf_counter()
                 await rb.start()
                 connect_s = time.perf_counter() - started
-                connect_counts = (await ex.admin("GET", "state"))["requests"]
-                # Each later cycle: even assets +20%, odd -20%, so every asset trades again, on the same side
-                # as before (no position crosses zero, which would add a second leg).
-                labels = ("first cycle", "next cycle", "next cycle", "next cycle")
-                for k, label in enumerate(labels):
+                connect_requests = sum((await ex.requests()).values())
+                plan = [("first", latency_ms), ("next", latency_ms), ("next", latency_ms), ("next", latency_ms),
+                        ("zero", 0.0)]
+                for k, (label, lat) in enumerate(plan):
                     if k:
-                        await ex.admin("POST", "prices", {a: round(100 * (1.2 if i % 2 == 0 else 0.8) ** k, 4)
-                                                          for i, a in enumerate(asset_names(n))})
+                        await ex.admin("POST", "prices", drifted_prices(n, k))
+                    await ex.admin("POST", "faults", {"latency_ms": lat})
                     await ex.admin("POST", "reset-counters")
                     started, cpu = time.perf_counter(), time.process_time()
                     report = await rb.cycle(execute=True)
                     wall, cpu = time.perf_counter() - started, time.process_time() - cpu
-                    counts = (await ex.admin("GET", "state"))["requests"]
+                    counts = await ex.requests()
                     if report.outcome != "done":
-                        raise RuntimeError(f"{n} assets, {label}: {report.outcome} {report.error}")
-                    reads, orders, setup, by_endpoint = split_requests(counts)
-                    rows.append({"assets": n, "account": "fresh" if fresh_account else "configured",
-                                 "cycle": label, "wall": wall, "L": wall / (latency_ms / 1000), "cpu": cpu,
+                        raise RuntimeError(f"{dialect}, {n} assets, {label} cycle: {report.outcome} {report.error}")
+                    reads, orders, setup = split_requests(dialect, counts)
+                    rows.append({"dialect": dialect, "assets": n, "cycle": label, "wall": wall, "cpu": cpu,
                                  "orders": len(report.executed), "reads": reads, "order_requests": orders,
-                                 "setup": setup, "by_endpoint": by_endpoint, "connect_s": connect_s,
-                                 "connect_requests": sum(connect_counts.values())})
+                                 "setup": setup, "by_endpoint": counts, "connect_s": connect_s,
+                                 "connect_requests": connect_requests})
             finally:
                 await rb.close()
         finally:
@@ -162,48 +190,149 @@ async def bench(n: int, latency_ms: float, *, fresh_account: bool) -> list[dict]
     return rows
 
 
-def summarize(rows: list[dict]) -> list[dict]:
-    """The first cycle as measured; the later ones as their median (by wall time)."""
-    out = []
-    for key in dict.fromkeys((r["assets"], r["account"], r["cycle"]) for r in rows):
-        group = sorted((r for r in rows if (r["assets"], r["account"], r["cycle"]) == key), key=lambda r: r["wall"])
-        out.append({**group[len(group) // 2], "runs": len(group)})
-    return out
+# The real CLI entry point (rebalancer.cli:main) in a fresh interpreter, after importing what it will import, so the
+# imports (seconds on a busy 2-core machine, varying by more than the round trips measured) are timed apart.
+CLI_WRAPPER = """\
+import sys, time
+import rebalancer.cli, rebalancer.daemon, rebalancer.report, rebalancer.service
+sys.stderr.write(f"bench-imported {time.monotonic()}\\n")
+sys.argv = ["rebalancer", *sys.argv[1:]]
+rebalancer.cli.main()
+"""
 
 
-def print_tables(rows: list[dict], latency_ms: float) -> None:
-    rows = summarize(rows)
-    print(f"\nCycle latency, local exchange adding L = {latency_ms:g} ms per request (markets loaded once; "
-          "'next cycle' = median of 3)")
-    head = f"{'assets':>6} {'account':>10} {'cycle':>11} {'orders':>6} {'wall ms':>8} {'in L':>6} {'bot CPU ms':>10} " \
-           f"{'reads':>5} {'order req':>9} {'setup req':>9} {'connect ms':>10}"
+def run_cli(args: list[str], env: dict[str, str]) -> tuple[float, float, subprocess.CompletedProcess]:
+    """(wall from start, wall after the imports, the finished process): monotonic is system-wide on Linux."""
+    started = time.monotonic()
+    done = subprocess.run([sys.executable, "-c", CLI_WRAPPER, *args], capture_output=True, text=True, env=env,
+                          timeout=300)
+    ended = time.monotonic()
+    imported = next((float(line.split()[1]) for line in done.stderr.splitlines()
+                     if line.startswith("bench-imported ")), started)
+    return ended - started, ended - imported, done
+
+
+async def cold_cli(dialect: str, n: int, latency_ms: float, runs: int) -> list[dict]:
+    """`rebalancer rebalance --execute --json` in fresh processes, alternately at L and at L = 0, each after a
+    price move (so each run connects and trades every asset)."""
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        var = Path(tmp)
+        (var / "scenario.toml").write_text(scenario_toml(n, latency_ms, LEVERAGE))
+        ex = Exchange(var / "scenario.toml", dialect)
+        try:
+            config = var / "rebalancer.toml"
+            config.write_text(config_toml(dialect, n, ex.base_url, var))
+            env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1] / "src")}
+            k = 0
+            for lat in [x for _ in range(runs) for x in (latency_ms, 0.0)]:
+                k += 1
+                await ex.admin("POST", "prices", drifted_prices(n, k))
+                await ex.admin("POST", "faults", {"latency_ms": lat})
+                await ex.admin("POST", "reset-counters")
+                wall, after_imports, done = run_cli(
+                    ["rebalance", "--execute", "--json", "--config", str(config)], env)
+                counts = await ex.requests()
+                if done.returncode != 0:
+                    raise RuntimeError(f"{dialect}, {n} assets, cold CLI exited {done.returncode}: "
+                                       f"{done.stderr.strip()[-500:]}")
+                reads, orders, setup = split_requests(dialect, counts)
+                rows.append({"dialect": dialect, "assets": n, "latency": lat, "wall": wall, "run": after_imports, "reads": reads,
+                             "order_requests": orders, "setup": setup, "by_endpoint": counts})
+        finally:
+            ex.stop()
+    return rows
+
+
+def median(values: list[float]) -> float:
+    values = sorted(values)
+    return values[len(values) // 2]
+
+
+def print_daemon(rows: list[dict], latency_ms: float) -> None:
+    L = latency_ms / 1000
+    print(f"\nDaemon cycle, local exchange adding L = {latency_ms:g} ms per request (markets loaded once; "
+          "'next' = median of 3; RT = (wall - wall at L = 0) / L)")
+    head = (f"{'dialect':>8} {'assets':>6} {'cycle':>6} {'orders':>6} {'wall ms':>8} {'in L':>6} {'RT':>5} "
+            f"{'bot CPU ms':>10} {'reads':>5} {'order req':>9} {'setup req':>9} {'connect ms':>10} {'connect req':>11}")
     print(head)
     print("-" * len(head))
-    for r in rows:
-        print(f"{r['assets']:>6} {r['account']:>10} {r['cycle']:>11} {r['orders']:>6} {r['wall'] * 1000:>8.0f} "
-              f"{r['L']:>6.2f} {r['cpu'] * 1000:>10.0f} {r['reads']:>5} {r['order_requests']:>9} {r['setup']:>9} "
-              f"{r['connect_s'] * 1000:>10.0f}")
-    print("\nHTTP requests per cycle by endpoint (configured account, next cycle)")
-    picked = [r for r in rows if r["account"] == "configured" and r["cycle"] == "next cycle"]
-    endpoints = sorted(set().union(*(r["by_endpoint"] for r in picked)))
-    print(f"{'endpoint':<32}" + "".join(f"{str(r['assets']) + ' assets':>11}" for r in picked))
+    for key in dict.fromkeys((r["dialect"], r["assets"]) for r in rows):
+        group = [r for r in rows if (r["dialect"], r["assets"]) == key]
+        zero = next(r["wall"] for r in group if r["cycle"] == "zero")
+        for label in ("first", "next"):
+            picked = sorted((r for r in group if r["cycle"] == label), key=lambda r: r["wall"])
+            r = picked[len(picked) // 2]
+            print(f"{r['dialect']:>8} {r['assets']:>6} {label:>6} {r['orders']:>6} {r['wall'] * 1000:>8.0f} "
+                  f"{r['wall'] / L:>6.2f} {(r['wall'] - zero) / L:>5.2f} {r['cpu'] * 1000:>10.0f} {r['reads']:>5} "
+                  f"{r['order_requests']:>9} {r['setup']:>9} {r['connect_s'] * 1000:>10.0f} "
+                  f"{r['connect_requests']:>11}")
+
+
+def print_cold(rows: list[dict], latency_ms: float) -> None:
+    L = latency_ms / 1000
+    print(f"\nCold CLI `rebalancer rebalance --execute` (a fresh process: connect + one cycle), L = {latency_ms:g} ms; "
+          "'run' = from the end of the imports to the exit; RT = (median run at L - median run at L = 0) / L")
+    head = (f"{'dialect':>8} {'assets':>6} {'wall ms':>8} {'run ms':>7} {'run L=0':>7} {'RT':>5} {'reads':>5} "
+            f"{'order req':>9} {'setup req':>9}")
+    print(head)
+    print("-" * len(head))
+    for key in dict.fromkeys((r["dialect"], r["assets"]) for r in rows):
+        group = [r for r in rows if (r["dialect"], r["assets"]) == key]
+        at_l = [r for r in group if r["latency"]]
+        run, zero = median([r["run"] for r in at_l]), median([r["run"] for r in group if not r["latency"]])
+        r = at_l[0]
+        print(f"{r['dialect']:>8} {r['assets']:>6} {median([r['wall'] for r in at_l]) * 1000:>8.0f} {run * 1000:>7.0f} "
+              f"{zero * 1000:>7.0f} {(run - zero) / L:>5.2f} {r['reads']:>5} {r['order_requests']:>9} {r['setup']:>9}")
+
+
+def print_endpoints(rows: list[dict], title: str, dialect: str) -> None:
+    """Requests by endpoint for each number of assets; '*' marks reads that grow with the assets."""
+    picked = {r["assets"]: r for r in rows if r["dialect"] == dialect}
+    if not picked:
+        return
+    sizes = sorted(picked)
+    order = ORDER_ENDPOINTS[dialect]
+    print(f"\n{title}: {dialect} (* = grows with the number of assets: per-symbol requests)")
+    print(f"{'endpoint':<40}" + "".join(f"{str(n) + ' assets':>11}" for n in sizes))
+    endpoints = sorted(set().union(*(picked[n]["by_endpoint"] for n in sizes)))
     for e in endpoints:
-        print(f"{e:<32}" + "".join(f"{r['by_endpoint'].get(e, 0):>11}" for r in picked))
-    print(f"{'reads (GET)':<32}" + "".join(f"{r['reads']:>11}" for r in picked))
-    print(f"{'budget 6 + 2 x orders':<32}" + "".join(f"{6 + 2 * r['orders']:>11}" for r in picked))
+        counts = [picked[n]["by_endpoint"].get(e, 0) for n in sizes]
+        grows = e != order and len(set(counts)) > 1
+        print(f"{('* ' if grows else '  ') + e:<40}" + "".join(f"{c:>11}" for c in counts))
+    print(f"{'  all but orders':<40}" + "".join(
+        f"{sum(picked[n]['by_endpoint'].values()) - picked[n]['by_endpoint'].get(order, 0):>11}" for n in sizes))
 
 
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--latency-ms", type=float, default=50)
     parser.add_argument("--assets", default="2,10,50")
+    parser.add_argument("--dialects", default=",".join(DIALECTS))
+    parser.add_argument("--cold-runs", type=int, default=2, help="cold CLI runs at L (each paired with one at L = 0)")
+    parser.add_argument("--no-cold", action="store_true", help="skip the cold CLI runs")
     args = parser.parse_args()
     configure_logging(level="error", fmt="json", file=None)
-    rows: list[dict] = []
-    for n in (int(x) for x in args.assets.split(",")):
-        rows += await bench(n, args.latency_ms, fresh_account=False)
-        rows += await bench(n, args.latency_ms, fresh_account=True)
-    print_tables(rows, args.latency_ms)
+    dialects = [d for d in args.dialects.split(",") if d]
+    unknown = [d for d in dialects if d not in ORDER_ENDPOINTS]
+    if unknown:
+        parser.error(f"--dialects: unknown {', '.join(unknown)} (known: {', '.join(DIALECTS)})")
+    sizes = [int(x) for x in args.assets.split(",")]
+    daemon: list[dict] = []
+    cold: list[dict] = []
+    for dialect in dialects:
+        for n in sizes:
+            daemon += await daemon_cycles(dialect, n, args.latency_ms)
+            if not args.no_cold:
+                cold += await cold_cli(dialect, n, args.latency_ms, args.cold_runs)
+    print_daemon(daemon, args.latency_ms)
+    if cold:
+        print_cold(cold, args.latency_ms)
+    for dialect in dialects:
+        print_endpoints([r for r in daemon if r["cycle"] == "next"], "HTTP requests per daemon cycle", dialect)
+        if cold:
+            print_endpoints([r for r in cold if r["latency"]], "HTTP requests per cold CLI run (connect + cycle)",
+                            dialect)
 
 
 if __name__ == "__main__":
