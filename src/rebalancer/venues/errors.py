@@ -68,7 +68,12 @@ class AuthError(FatalError):
     """The API key or secret was refused."""
 
 
-_CODE_RE = re.compile(r'"code"\s*:\s*"?(-?\d+)')
+# Binance {"code":-2019}, Bybit {"retCode":110043} (or v3 "ret_code"), OKX {"code":"1","data":[{"sCode":"51008"}]}:
+# an order's own sCode says more than OKX's top-level "1" (a batch failed), so it is looked for first.
+_CODE_RES = (
+    re.compile(r'"sCode"\s*:\s*"?(-?[1-9]\d*)'),
+    re.compile(r'"(?:code|retCode|ret_code)"\s*:\s*"?(-?\d+)'),
+)
 
 # (ccxt class, class for reads, class for writes). First match wins: keep specific before general.
 _TABLE: tuple[tuple[type[Exception], type[VenueError], type[VenueError]], ...] = (
@@ -96,9 +101,14 @@ _TABLE: tuple[tuple[type[Exception], type[VenueError], type[VenueError]], ...] =
 
 
 def error_code(exc: BaseException) -> str | None:
-    """The exchange's numeric code from a ccxt message like 'binance {"code":-2019,"msg":...}'."""
-    match = _CODE_RE.search(str(exc))
-    return match.group(1) if match else None
+    """The exchange's numeric code from a ccxt message like 'binance {"code":-2019,"msg":...}' (Bybit's
+    retCode, OKX's order sCode before its top-level code)."""
+    text = str(exc)
+    for pattern in _CODE_RES:
+        match = pattern.search(text)
+        if match:
+            return match.group(1)
+    return None
 
 
 def _retry_after(headers: Any) -> float | None:
@@ -241,8 +251,12 @@ def _short_message(exc: BaseException) -> str:
     if start >= 0:
         try:
             body = json.loads(text[start:])
-            if isinstance(body, dict) and body.get("msg"):
-                return str(body["msg"])
+            if isinstance(body, dict):
+                data = body.get("data")
+                order = data[0] if isinstance(data, list) and data and isinstance(data[0], dict) else {}
+                for text_ in (order.get("sMsg"), body.get("msg"), body.get("retMsg"), body.get("ret_msg")):
+                    if text_:
+                        return str(text_)
         except ValueError:
             pass
     return " ".join(text.split())[:300]

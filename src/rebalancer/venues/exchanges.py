@@ -370,10 +370,12 @@ class BillsFundingPayments:
                            {"instType": "SWAP", "type": self.bill_type, "ccy": quote, "begin": since_ms})
         wanted, out = set(symbols), []
         for entry in client.parse_ledger((reply or {}).get("data") or []):
+            # ccxt's safe_ledger_entry drops the symbol it parsed: read the bill's own instId.
+            symbol = client.safe_symbol((entry.get("info") or {}).get("instId"))
             amount, at = _number(entry.get("amount")), _at(entry.get("timestamp"))
-            if entry.get("symbol") not in wanted or amount is None or at is None:
+            if symbol not in wanted or amount is None or at is None:
                 continue
-            out.append(FundingPayment(entry["symbol"], amount, entry.get("currency"), at, entry.get("id")))
+            out.append(FundingPayment(symbol, amount, entry.get("currency"), at, entry.get("id")))
         return sorted(out, key=lambda p: p.at)
 
 
