@@ -576,16 +576,24 @@ def cycles(
 
 
 @app.command()
-def demo(ctx: typer.Context) -> None:
+def demo(
+    ctx: typer.Context,
+    exchange: Annotated[
+        str, typer.Option("--exchange", help="Which exchange the local exchange speaks, through that exchange's "
+                          "own ccxt class: binance, bybit or okx.")
+    ] = "binance",
+) -> None:
     """Run DOMAIN.md example 2 end to end on the built-in local exchange (no network, no keys)."""
     import asyncio
 
     with reported_errors(ctx):
-        from rebalancer.demo import run_demo
+        from rebalancer.demo import EXCHANGES, run_demo
         from rebalancer.logs import configure_logging
 
+        if exchange not in EXCHANGES:
+            raise CommandError(f"--exchange: {exchange!r} is not one of {', '.join(EXCHANGES)}", exit_code=2)
         configure_logging(level="warning", fmt="console", file=None)
-        code = asyncio.run(run_demo())
+        code = asyncio.run(run_demo(exchange=exchange))
     raise typer.Exit(code)
 
 

@@ -1,7 +1,7 @@
-"""`rebalancer demo`: DOMAIN.md example 2 told with real numbers from the local exchange.
+"""`rebalancer demo [--exchange binance|bybit|okx]`: DOMAIN.md example 2 told with real numbers from the local exchange.
 
-Starts the exchange in-process on a free loopback port, runs one real cycle through ccxt,
-moves prices (BTC -10%, ETH +10%) and shows spot and hedge P&L netting to zero.
+Starts the exchange in-process, in that exchange's dialect, on a free loopback port, runs one real cycle through
+that exchange's unmodified ccxt class, moves prices (BTC -10%, ETH +10%) and shows spot and hedge P&L netting to zero.
 """
 
 from __future__ import annotations
@@ -29,6 +29,27 @@ SCENARIO: dict[str, Any] = {
     "futures": {"wallet": 3000, "leverage": 3},
 }
 
+EXCHANGES = ("binance", "bybit", "okx")
+NAMES = {"binance": "Binance", "bybit": "Bybit", "okx": "OKX"}
+# OKX counts perps in contracts of 0.01 BTC and 0.1 ETH (its live BTC-USDT-SWAP and ETH-USDT-SWAP ctVal).
+CONTRACT_SIZES: dict[str, dict[str, str]] = {"okx": {"BTC": "0.01", "ETH": "0.1"}}
+SIM_CONFIG_EXCHANGE = "binance"  # the exchange of config/demo.toml and config/sim-example.toml, named in the hint
+
+
+def scenario_for(exchange: str) -> dict[str, Any]:
+    """SCENARIO on `exchange`: where a perp counts in contracts of another size than 1, the market's lot step is
+    given in contracts (as the venue counts them), converted so every base amount of the story stays the same."""
+    sizes = CONTRACT_SIZES.get(exchange, {})
+    markets = {}
+    for asset, market in SCENARIO["markets"].items():
+        market = dict(market)
+        if asset in sizes:
+            size = D(sizes[asset])
+            market["contract_size"] = str(size)
+            market["amount_step"] = str((D(market["amount_step"]) / size).normalize())
+        markets[asset] = market
+    return {**SCENARIO, "markets": markets}
+
 CONFIG = """\
 [portfolio]
 quote = "USDT"
@@ -40,14 +61,14 @@ band = 0.02
 min_order_notional = 10
 
 [venues.local]
-exchange = "binance"
+exchange = "{exchange}"
 mode = "local"
 base_url = "{base_url}"
 roles = ["spot", "hedge"]
 leverage = 3
 api_key = "{api_key}"
 api_secret = "{api_secret}"
-
+{password}
 [risk]
 kill_switch_file = "{var}/HALT"
 
@@ -66,22 +87,38 @@ def spot_values(snap: Snapshot) -> dict[str, Decimal]:
     return {a: amounts.get(a, D(0)) * q.price for a, q in snap.spot_prices.items()}
 
 
-async def run_demo(console: Console | None = None) -> int:
+def demo_config(exchange: str, *, base_url: str, api_key: str, api_secret: str, password: str | None,
+                var: Path) -> str:
+    """The demo's config: one venue (spot and hedge) of `exchange` on the local exchange at `base_url`."""
+    line = f'password = "{password}"\n' if password else ""
+    return CONFIG.format(exchange=exchange, base_url=base_url, api_key=api_key, api_secret=api_secret,
+                         password=line, var=var.as_posix())
+
+
+async def run_demo(console: Console | None = None, *, exchange: str = "binance") -> int:
     from .exchange_sim.runner import start_exchange
     from .service import Rebalancer
     from .settings import load_settings
 
+    if exchange not in EXCHANGES:
+        raise ValueError(f"--exchange: {exchange!r} is not one of {', '.join(EXCHANGES)}")
     console = console or Console()
-    async with start_exchange(SCENARIO) as ex:
+    async with start_exchange(scenario_for(exchange), dialect=exchange) as ex:
         with tempfile.TemporaryDirectory(prefix="rebalancer-demo-") as var:
             path = Path(var) / "demo.toml"
-            path.write_text(CONFIG.format(base_url=ex.base_url, api_key=ex.api_key, api_secret=ex.api_secret,
-                                          var=Path(var).as_posix()))
+            # ex.password: the passphrase where the dialect signs with one (okx), else None.
+            path.write_text(demo_config(exchange, base_url=ex.base_url, api_key=ex.api_key,
+                                        api_secret=ex.api_secret, password=ex.password, var=Path(var)))
             settings = load_settings(path, env={})
-            console.rule("[bold]Synthetic rebalancing demo (DOMAIN.md example 2)")
-            console.print(f"Local Binance-compatible exchange at {ex.base_url}; every number below comes from it "
-                          "through the unmodified ccxt client.\nSpot: 0.1 BTC at 40,000 and 1 ETH at 2,000 "
-                          "(NAV $6,000); targets 50/50. Spot is never traded: perps carry the adjustment.\n")
+            console.rule(f"[bold]Synthetic rebalancing demo (DOMAIN.md example 2) on {NAMES[exchange]}")
+            contracts = CONTRACT_SIZES.get(exchange)
+            sizes = (f" {NAMES[exchange]} counts perps in contracts ("
+                     + ", ".join(f"{a} {s}" for a, s in contracts.items()) + "); amounts below are in base units."
+                     if contracts else "")
+            console.print(f"Local {NAMES[exchange]}-compatible exchange at {ex.base_url}; every number below comes "
+                          f"from it through ccxt's unmodified {exchange} class.{sizes}\nSpot: 0.1 BTC at 40,000 and "
+                          "1 ETH at 2,000 (NAV $6,000); targets 50/50. Spot is never traded: perps carry the "
+                          "adjustment.\n")
             rb = Rebalancer(settings)
             try:
                 await rb.start()
@@ -101,14 +138,22 @@ async def run_demo(console: Console | None = None) -> int:
                 console.rule("3. The next plan (dry run): bring the effective mix back to 50/50")
                 second = await rb.cycle(execute=False, record=False)  # a look, not journaled: no id to show
                 console.print(report_renderable(second))
-                console.print(Text(
-                    "Both adjustments shrink existing hedges, so they are reduce-only.\n"
-                    "Try the commands yourself: `rebalancer exchange-sim --scenario config/sim-example.toml "
-                    "--port 8765` in one terminal, then `rebalancer status --config config/demo.toml` and "
-                    "`rebalancer rebalance --execute --config config/demo.toml` in another.", style="dim"))
+                console.print(Text(try_it_yourself(exchange, ex.password), style="dim"))
                 return 0
             finally:
                 await rb.close()
+
+
+def try_it_yourself(exchange: str, password: str | None) -> str:
+    """The closing hint: the same story by hand, with the shipped configs (written for SIM_CONFIG_EXCHANGE)."""
+    same = exchange == SIM_CONFIG_EXCHANGE
+    dialect = "" if same else f" --dialect {exchange}"
+    venue = "" if same else (f" (with exchange = \"{exchange}\" in its [venues.local]"
+                             + (f', and password = "{password}"' if password else "") + ")")
+    return ("Both adjustments shrink existing hedges, so they are reduce-only.\n"
+            "Try the commands yourself: `rebalancer exchange-sim --scenario config/sim-example.toml "
+            f"--port 8765{dialect}` in one terminal, then `rebalancer status --config config/demo.toml` and "
+            f"`rebalancer rebalance --execute --config config/demo.toml`{venue} in another.")
 
 
 def pnl_table(before: Snapshot, after: Snapshot) -> Table:
@@ -117,15 +162,19 @@ def pnl_table(before: Snapshot, after: Snapshot) -> Table:
     t = Table(title="Spot vs hedge P&L after the move", title_justify="left")
     for col in ("asset", "spot before", "spot after", "spot change", "perp position", "perp P&L", "net"):
         t.add_column(col, justify="right")
-    total_spot = total_perp = D(0)
+    total_spot: Decimal | None = D(0)
+    total_perp: Decimal | None = D(0)
     for asset in sorted(spot1):
         pos = after.positions.get(asset)
-        pnl = (pos.unrealized_pnl or D(0)) if pos else D(0)
-        change = spot1[asset] - spot0.get(asset, D(0))
-        total_spot += change
-        total_perp += pnl
+        # No position: no perp P&L. A position whose uPnL the exchange did not give: unknown, never 0.
+        pnl = pos.unrealized_pnl if pos else D(0)
+        change = spot1[asset] - spot0[asset] if asset in spot0 else None
+        total_spot = None if total_spot is None or change is None else total_spot + change
+        total_perp = None if total_perp is None or pnl is None else total_perp + pnl
+        net = change + pnl if change is not None and pnl is not None else None
         t.add_row(asset, _money(spot0.get(asset)), _money(spot1[asset]), _money(change),
-                  str(pos.amount.normalize()) if pos else "0", _money(pnl), _money(change + pnl))
+                  str(pos.amount.normalize()) if pos else "0", _money(pnl), _money(net))
+    total = total_spot + total_perp if total_spot is not None and total_perp is not None else None
     t.add_row(Text("total", style="bold"), "", "", _money(total_spot), "", _money(total_perp),
-              Text(_money(total_spot + total_perp), style="bold green"))
+              Text(_money(total), style="bold green"))
     return t
