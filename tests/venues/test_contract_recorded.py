@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Any, AsyncIterator
 from urllib.parse import parse_qsl, urlsplit
 
-import ccxt.async_support as ccxt_async
 import pytest
 import pytest_asyncio
 
