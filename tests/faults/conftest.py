@@ -1,14 +1,15 @@
-"""Fault-suite helpers: the local exchange with extra fault middlewares, rebalancers wired for tests,
-an exchange-vs-journal audit, and the summary table printed at the end of the run.
+"""Fault-suite helpers: the local exchange in any dialect with extra fault middlewares, rebalancers
+wired for tests, an exchange-vs-journal audit, and the rows of the fault table printed at the end.
 
-Every test records one row (fault, cycles run, orders placed, duplicates, lost records) with `fault_row`.
+Every test records one row (dialect, fault, cycles run, orders placed, duplicates, lost records) with
+`fault_row`; every test takes the `dialect` fixture (tests/conftest.py) and runs on each dialect.
 """
 
 from __future__ import annotations
 
 import asyncio
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
+from dataclasses import astuple, dataclass, field
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, AsyncIterator, Awaitable, Callable, Iterable
@@ -22,14 +23,14 @@ from rebalancer.exchange_sim.scenario import coerce_scenario
 from rebalancer.exchange_sim.server import SimServer
 from rebalancer.journal import Journal
 from rebalancer.service import Rebalancer, make_venue
+from tests.conftest import FAULT_ROW
 from tests.integration.conftest import settings_for, sim_post, sim_state
+from tests.integration.dialects import Dialect, adapt_scenario, facts
 
 __all__ = [
     "Audit", "FaultRow", "RecordingSleep", "VenueProxy", "audit", "example_scenario", "make_rebalancer",
     "positions", "serve", "settings_for", "sim_post", "sim_state",
 ]
-
-ORDER_PATH = "/fapi/v1/order"
 
 
 # --------------------------------------------------------------------------- the summary table
@@ -37,6 +38,7 @@ ORDER_PATH = "/fapi/v1/order"
 
 @dataclass(frozen=True)
 class FaultRow:
+    dialect: str
     fault: str
     cycles: int
     orders: int
@@ -44,44 +46,23 @@ class FaultRow:
     lost: int
 
 
-FAULT_ROWS: list[FaultRow] = []
-
 # DOMAIN.md example 1, the portfolio most fault tests trade, and the book it should end with.
 TARGETS = {"BTC": 0.5, "ETH": 0.5}
 EXAMPLE_1 = {"BTC": Decimal("-0.025"), "ETH": Decimal("0.5")}
 
 
 @pytest.fixture
-def fault_row() -> Callable[..., None]:
-    """Record this test's line of the fault table: fault_row(name, cycles, audit)."""
+def fault_row(request: pytest.FixtureRequest) -> Callable[..., None]:
+    """Record this test's line of the fault table (tests/conftest.py prints it): fault_row(name, cycles,
+    audit). The row rides in the test's report, so the table is whole under xdist too."""
+    params = getattr(getattr(request.node, "callspec", None), "params", {})
+    name = str(params.get("dialect", "binance"))
 
     def record(fault: str, cycles: int, result: "Audit") -> None:
-        FAULT_ROWS.append(FaultRow(fault, cycles, result.orders_placed, len(result.duplicates), len(result.lost)))
+        row = FaultRow(name, fault, cycles, result.orders_placed, len(result.duplicates), len(result.lost))
+        request.node.user_properties.append((FAULT_ROW, astuple(row)))
 
     return record
-
-
-def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: Any) -> None:
-    if not FAULT_ROWS:
-        return
-    headers = ("fault", "cycles run", "orders placed", "duplicates", "lost records")
-    rows = [(r.fault, str(r.cycles), str(r.orders), str(r.duplicates), str(r.lost)) for r in FAULT_ROWS]
-    widths = [max(len(h), *(len(row[i]) for row in rows)) for i, h in enumerate(headers)]
-
-    def line(cells: Iterable[str]) -> str:
-        cells = list(cells)
-        return "  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(cells, widths)))
-
-    tr = terminalreporter
-    tr.write_sep("=", "fault suite")
-    tr.write_line(line(headers))
-    tr.write_line(line("-" * w for w in widths))
-    for row in rows:
-        tr.write_line(line(row))
-    totals = (sum(r.cycles for r in FAULT_ROWS), sum(r.orders for r in FAULT_ROWS),
-              sum(r.duplicates for r in FAULT_ROWS), sum(r.lost for r in FAULT_ROWS))
-    tr.write_line(line("-" * w for w in widths))
-    tr.write_line(line(("total", *map(str, totals))))
 
 
 # --------------------------------------------------------------------------- the exchange
@@ -105,11 +86,13 @@ Middleware = Callable[[web.Request, Callable[[web.Request], Awaitable[web.Stream
 
 
 @asynccontextmanager
-async def serve(scenario: Any, *, middlewares: Iterable[Middleware] = ()) -> AsyncIterator[RunningExchange]:
-    """Like runner.start_exchange (loopback, free port), with test middlewares in front of the
-    exchange's own: faults the exchange has no key for (a drop *rate*, HTTP 418)."""
-    sc = coerce_scenario(scenario)
-    server = SimServer(sc)
+async def serve(scenario: Any, dialect: Dialect | str, *,
+                middlewares: Iterable[Middleware] = ()) -> AsyncIterator[RunningExchange]:
+    """Like runner.start_exchange (loopback, free port) in `dialect`, the scenario adjusted for it
+    (dialects.adapt_scenario), with test middlewares in front of the exchange's own: faults the
+    exchange has no key for (a drop *rate*, HTTP 418)."""
+    sc = coerce_scenario(adapt_scenario(scenario, dialect) if isinstance(scenario, dict) else scenario)
+    server = SimServer(sc, dialect=facts(dialect).name)
     for i, mw in enumerate(middlewares):
         server.app.middlewares.insert(i, web.middleware(mw))
     runner = web.AppRunner(server.app, handler_cancellation=True, access_log=None)
@@ -181,10 +164,12 @@ class Audit:
     unknown: list[str] = field(default_factory=list)  # journaled UNKNOWN (allowed, with a reason)
 
 
-def audit(state: dict, journal: Journal) -> Audit:
+def audit(state: dict, journal: Journal, dialect: Dialect | str) -> Audit:
     """No duplicates: every client order id appears at most once among the exchange's orders.
     Nothing lost: every exchange order is journaled with the exchange's fill, every journaled fill
-    is on the exchange, every order is final (or UNKNOWN with a reason), and check_consistency() is clean."""
+    is on the exchange, every order is final (or UNKNOWN with a reason), and check_consistency() is clean.
+    Fills are compared in base units: the journal counts the venue's contracts, /_sim/state base units."""
+    d = facts(dialect)
     ex_orders = state["orders"]
     by_cid: dict[str, list[dict]] = {}
     for o in ex_orders:
@@ -201,10 +186,11 @@ def audit(state: dict, journal: Journal) -> Audit:
         executed = sum(Decimal(o["executed_qty"]) for o in found)
         if record.state is OrderState.UNKNOWN:
             continue  # checked below: it must carry a reason
+        filled = d.base(record.asset, record.filled)
         if record.state not in FILLED_STATES and executed > 0:
             lost.append(f"{cid}: journal says {record.state.value}, the exchange filled {executed}")
-        elif record.filled != executed:
-            lost.append(f"{cid}: journal filled {record.filled}, the exchange filled {executed}")
+        elif filled != executed:
+            lost.append(f"{cid}: journal filled {filled} (base units), the exchange filled {executed}")
     for cid, record in records.items():
         if record.state in FILLED_STATES and cid not in by_cid:
             lost.append(f"{cid}: journal says {record.state.value}, the exchange has no such order")

@@ -4,7 +4,11 @@ It forwards every request to the exchange unchanged and, for the requests a queu
 spoils the answer *after* the exchange has handled the request (so an order hit by a write fault
 IS executed), or forges an answer without asking the exchange at all (lookups):
 
-write faults (POST /fapi/v1/order), each consumed by one request, in the order queued:
+It speaks any dialect: the exchange's dialect (tests/integration/dialects.py) says which request places
+an order and which look one up.
+
+write faults (the dialect's order placement, e.g. POST /fapi/v1/order), each consumed by one request,
+in the order queued:
 - "reset":     forward, then abort the TCP connection without a byte of response.
 - "cut_body":  forward, send the status line, headers and half of the body, then abort
                (aiohttp: ClientPayloadError "Response payload is not completed").
@@ -13,9 +17,10 @@ write faults (POST /fapi/v1/order), each consumed by one request, in the order q
 - "html_502":  forward, answer 502 with a gateway's HTML page.
 - "late":      forward, then hold the answer `late_s` seconds (past the client timeout), then send it.
 
-lookup faults: `forge_not_found(n)` answers the next n GET /fapi/v1/order with Binance's
--2013 "Order does not exist." (HTTP 400) without asking the exchange (propagation lag, a wrong
-symbol, a proxy: the exchange executed it all the same).
+lookup faults: `forge_not_found(n)` answers the next n lookups by client id with the dialect's "no
+such order" (Binance -2013, OKX 51603, Bybit an empty realtime and history list) without asking the
+exchange (propagation lag, a wrong symbol, a proxy: the exchange executed it all the same). A lookup
+that reads several paths (Bybit: open orders and history, concurrently) is forged on each of them.
 
 Binds 127.0.0.1 only, on a free port; its lifetime is bounded by the `running_proxy` context
 (and `max_lifetime_s`: after that it stops forwarding and answers 503).
@@ -28,12 +33,14 @@ import time
 from collections import deque
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from collections import Counter
 from typing import Any, AsyncIterator
 
 import aiohttp
 from aiohttp import web
 
-ORDER_PATH = "/fapi/v1/order"
+from tests.integration.dialects import Dialect, facts
+
 WRITE_MODES = ("reset", "cut_body", "truncated", "garbage", "html_502", "late")
 HOP_HEADERS = {"connection", "keep-alive", "transfer-encoding", "content-length", "content-encoding", "host"}
 HTML_502 = (b"<html>\r\n<head><title>502 Bad Gateway</title></head>\r\n<body>\r\n"
@@ -45,15 +52,18 @@ class FaultProxy:
     """The proxy's state: queued write faults, the forged-lookup counter, and what it did."""
 
     upstream: str
+    dialect: Dialect
     late_s: float = 5.0
     max_lifetime_s: float = 120.0
     writes: deque[str] = field(default_factory=deque)
-    forge_lookups: int = 0
+    forge_lookups: Counter[str] = field(default_factory=Counter)  # lookup path -> forged answers left
     applied: list[str] = field(default_factory=list)  # every fault as it was applied
+    forged: Counter[str] = field(default_factory=Counter)  # lookup path -> forged answers given
     forwarded: int = 0
     base_url: str = ""
     api_key: str = ""
     api_secret: str = ""
+    password: str | None = None
     _started: float = field(default_factory=time.monotonic)
     _session: aiohttp.ClientSession | None = None
 
@@ -63,16 +73,24 @@ class FaultProxy:
         self.writes.extend([mode] * times)
 
     def forge_not_found(self, n: int) -> None:
-        self.forge_lookups += n
+        for path in self.dialect.lookup_paths:
+            self.forge_lookups[path] += n
+
+    @property
+    def forged_lookups(self) -> int:
+        """Lookups answered "no such order" by the proxy (each of a lookup's paths was forged)."""
+        return min(self.forged[path] for path in self.dialect.lookup_paths)
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
         if time.monotonic() - self._started > self.max_lifetime_s:
             return web.Response(status=503, text="fault proxy past its lifetime")
-        if request.method == "GET" and request.path == ORDER_PATH and self.forge_lookups > 0:
-            self.forge_lookups -= 1
-            self.applied.append("forged -2013")
-            return web.json_response({"code": -2013, "msg": "Order does not exist."}, status=400)
-        mode = self.writes.popleft() if request.method == "POST" and request.path == ORDER_PATH and self.writes else None
+        if self.dialect.is_lookup(request) and self.forge_lookups[request.path] > 0:
+            self.forge_lookups[request.path] -= 1
+            self.forged[request.path] += 1
+            self.applied.append("forged not found")
+            status, body = self.dialect.not_found
+            return web.json_response(dict(body), status=status)
+        mode = self.writes.popleft() if self.dialect.is_order(request) and self.writes else None
         status, headers, body = await self._forward(request)
         if mode is None:
             return web.Response(status=status, headers=headers, body=body)
@@ -118,9 +136,11 @@ def _abort(request: web.Request) -> None:
 @asynccontextmanager
 async def running_proxy(exchange: Any, *, late_s: float = 5.0, max_lifetime_s: float = 120.0) -> AsyncIterator[FaultProxy]:
     """A FaultProxy in front of `exchange` (a RunningExchange), on 127.0.0.1 and a free port; it is
-    stopped when the block ends. `base_url`, `api_key`, `api_secret` make it usable by settings_for."""
-    proxy = FaultProxy(upstream=exchange.base_url, late_s=late_s, max_lifetime_s=max_lifetime_s,
-                       api_key=exchange.api_key, api_secret=exchange.api_secret)
+    stopped when the block ends. `base_url`, `api_key`, `api_secret`, `password` and `dialect` make it
+    usable by settings_for."""
+    proxy = FaultProxy(upstream=exchange.base_url, dialect=facts(exchange.dialect), late_s=late_s,
+                       max_lifetime_s=max_lifetime_s, api_key=exchange.api_key, api_secret=exchange.api_secret,
+                       password=exchange.password)
     app = web.Application()
     app.router.add_route("*", "/{tail:.*}", proxy.handle)
     runner = web.AppRunner(app, handler_cancellation=True, access_log=None)

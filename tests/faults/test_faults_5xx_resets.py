@@ -31,12 +31,12 @@ MOVES = [{"BTC": 44000, "ETH": 1900}, {"BTC": 40000, "ETH": 2000}, {"BTC": 44000
 
 
 @pytest.mark.parametrize("target", ["reads", "orders"])
-async def test_connection_resets_when_a_burst_hits_then_cycle_done_on_plan(tmp_path, fault_row, target):
+async def test_connection_resets_when_a_burst_hits_then_cycle_done_on_plan(dialect, tmp_path, fault_row, target):
     """The next 3 requests (reads) or 2 order requests (placement) have their connection reset:
     reads are retried, orders are looked up, found missing and resent with the same id."""
     count = 3 if target == "reads" else 2
     faults = {"reset_connections": count, "faults_on": target}
-    async with serve(example_scenario(faults=faults)) as ex:
+    async with serve(example_scenario(faults=faults), dialect) as ex:
         settings = settings_for(tmp_path, ex, TARGETS)
         sleep = RecordingSleep()
         rb = make_rebalancer(settings, sleep=sleep)
@@ -46,7 +46,7 @@ async def test_connection_resets_when_a_burst_hits_then_cycle_done_on_plan(tmp_p
             report = await rb.cycle(execute=True)
             again = await rb.cycle(execute=True)
             state = await sim_state(ex)
-            result = audit(state, rb.journal)
+            result = audit(state, rb.journal, dialect)
         finally:
             await rb.close()
     assert state["faults"]["reset_connections"] == 0
@@ -63,10 +63,10 @@ async def test_connection_resets_when_a_burst_hits_then_cycle_done_on_plan(tmp_p
 
 
 async def test_5xx_when_every_order_request_fails_then_nothing_placed_reported_and_next_cycle_repairs(
-        tmp_path, fault_row):
+        dialect, tmp_path, fault_row):
     """A 5xx burst on placement that outlasts the send budget: no order exists, each is NOT_PLACED
     with the reason, the cycle is partial (exit 1); once the exchange recovers the next cycle lands on plan."""
-    async with serve(example_scenario()) as ex:
+    async with serve(example_scenario(), dialect) as ex:
         settings = settings_for(tmp_path, ex, TARGETS)
         rb = make_rebalancer(settings)
         try:
@@ -77,7 +77,7 @@ async def test_5xx_when_every_order_request_fails_then_nothing_placed_reported_a
             await sim_post(ex, "faults", {"error_rate_5xx": 0.0})
             repaired = await rb.cycle(execute=True)
             state = await sim_state(ex)
-            result = audit(state, rb.journal)
+            result = audit(state, rb.journal, dialect)
             records = rb.journal.orders(cycle_id=failed.cycle_id)
         finally:
             await rb.close()
@@ -92,13 +92,13 @@ async def test_5xx_when_every_order_request_fails_then_nothing_placed_reported_a
 
 
 @pytest.mark.parametrize("target", ["reads", "orders"])
-async def test_5xx_when_seeded_rate_then_no_duplicate_and_final_cycle_on_plan(tmp_path, fault_row, target):
+async def test_5xx_when_seeded_rate_then_no_duplicate_and_final_cycle_on_plan(dialect, tmp_path, fault_row, target):
     """A seeded 30% of requests (reads or order requests) answer 503 over four cycles with prices moving:
     a cycle either lands or reports why; no order is executed twice; after the exchange recovers,
     one more cycle puts the positions on plan."""
     reports = []
     faults = {"error_rate_5xx": 0.3, "faults_on": target, "seed": 11}
-    async with serve(example_scenario()) as ex:
+    async with serve(example_scenario(), dialect) as ex:
         settings = settings_for(tmp_path, ex, TARGETS)
         sleep = RecordingSleep()
         rb = make_rebalancer(settings, sleep=sleep)
@@ -113,7 +113,7 @@ async def test_5xx_when_seeded_rate_then_no_duplicate_and_final_cycle_on_plan(tm
             final = await rb.cycle(execute=True)
             replan = await rb.cycle(execute=False)
             state = await sim_state(ex)
-            result = audit(state, rb.journal)
+            result = audit(state, rb.journal, dialect)
         finally:
             await rb.close()
     for r in reports:

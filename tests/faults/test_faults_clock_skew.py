@@ -1,6 +1,8 @@
-"""-1021 (timestamp outside recvWindow) after the exchange's clock jumps: resync the clock and succeed.
+"""A timestamp rejection (Binance -1021, Bybit 10002, OKX 50102) after the exchange's clock jumps:
+resync the clock and succeed, on every dialect.
 
-Binance rejects such a request before matching, so even an order is certainly not executed and may be resent.
+The exchange rejects such a request before matching, so even an order is certainly not executed and may
+be resent.
 """
 
 from __future__ import annotations
@@ -25,8 +27,6 @@ from tests.faults.conftest import (
 
 pytestmark = [pytest.mark.faults, pytest.mark.integration]
 
-TIME = "GET /api/v3/time"
-
 
 class SkewBeforeWrites(VenueProxy):
     """The exchange's clock jumps right before the cycle's writes (the executor prepares leverage and
@@ -45,35 +45,35 @@ class SkewBeforeWrites(VenueProxy):
 
 
 @pytest.mark.parametrize("skew_ms", [30_000, -5_000], ids=["exchange-ahead-30s", "exchange-behind-5s"])
-async def test_clock_skew_when_reads_hit_1021_then_resync_and_cycle_done(tmp_path, fault_row, skew_ms):
-    """The exchange clock moves after connect: the snapshot's signed reads get -1021, the venue resyncs
-    (GET /api/v3/time) and retries, and the cycle lands on plan."""
-    async with serve(example_scenario()) as ex:
+async def test_clock_skew_when_reads_hit_1021_then_resync_and_cycle_done(dialect, tmp_path, fault_row, skew_ms):
+    """The exchange clock moves after connect: the snapshot's signed reads get the timestamp rejection,
+    the venue resyncs (the dialect's clock, e.g. GET /api/v3/time) and retries, and the cycle lands on plan."""
+    async with serve(example_scenario(), dialect) as ex:
         settings = settings_for(tmp_path, ex, TARGETS)
         rb = make_rebalancer(settings)
         try:
             await rb.start()
-            syncs_before = (await sim_state(ex))["requests"].get(TIME, 0)
+            syncs_before = (await sim_state(ex))["requests"].get(dialect.time_route, 0)
             await sim_post(ex, "faults", {"clock_skew_ms": skew_ms})
             report = await rb.cycle(execute=True)
             state = await sim_state(ex)
-            result = audit(state, rb.journal)
+            result = audit(state, rb.journal, dialect)
         finally:
             await rb.close()
     assert report.outcome == "done", report.error
-    assert state["requests"][TIME] > syncs_before
+    assert state["requests"].get(dialect.time_route, 0) > syncs_before
     assert positions(state) == EXAMPLE_1
     assert (result.orders_placed, result.duplicates, result.lost) == (2, [], [])
-    fault_row(f"-1021 clock skew {skew_ms:+d} ms on reads", 1, result)
+    fault_row(f"clock skew {skew_ms:+d} ms on reads ({dialect.timestamp_rejected})", 1, result)
 
 
 @pytest.mark.parametrize("prepared", [True, False], ids=["orders", "leverage-setup-and-orders"])
-async def test_clock_skew_when_writes_hit_1021_then_resync_resend_same_id_and_done(tmp_path, fault_row, prepared):
-    """The clock jumps between snapshot and orders: the writes get -1021, the clock is resynced and each
+async def test_clock_skew_when_writes_hit_1021_then_resync_resend_same_id_and_done(dialect, tmp_path, fault_row, prepared):
+    """The clock jumps between snapshot and orders: the writes get the timestamp rejection, the clock is resynced and each
     order is sent again with the same client id (it was refused before matching); no duplicate.
     Without an earlier cycle, leverage/margin setup meets the skew first and is retried after a resync."""
     cycles = 0
-    async with serve(example_scenario()) as ex:
+    async with serve(example_scenario(), dialect) as ex:
         settings = settings_for(tmp_path, ex, TARGETS)
         rb = make_rebalancer(settings, wrap=lambda v: SkewBeforeWrites(v, ex, 30_000))
         try:
@@ -84,7 +84,7 @@ async def test_clock_skew_when_writes_hit_1021_then_resync_resend_same_id_and_do
             report = await rb.cycle(execute=True)
             cycles += 1
             state = await sim_state(ex)
-            result = audit(state, rb.journal)
+            result = audit(state, rb.journal, dialect)
         finally:
             await rb.close()
     assert report.outcome == "done", report.error
@@ -93,4 +93,5 @@ async def test_clock_skew_when_writes_hit_1021_then_resync_resend_same_id_and_do
         assert all(e.sends == 2 and "clock skew" in e.note for e in report.executed)
     assert positions(state) == EXAMPLE_1
     assert (result.orders_placed, result.duplicates, result.lost) == (2, [], [])
-    fault_row("-1021 clock skew on " + ("orders" if prepared else "leverage setup + orders"), cycles, result)
+    fault_row(f"clock skew ({dialect.timestamp_rejected}) on " + ("orders" if prepared else "leverage setup + orders"),
+              cycles, result)

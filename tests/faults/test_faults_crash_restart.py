@@ -63,11 +63,11 @@ async def wait_for_orders(ex, count: int) -> None:
 
 @pytest.mark.parametrize("where", ["before_mark_sent", "before_request"])
 async def test_crash_when_intent_journaled_but_not_sent_then_restart_marks_not_placed_and_trades_once(
-        tmp_path, fault_row, where):
+        dialect, tmp_path, fault_row, where):
     """Killed after journaling the intents and before any request left (before or after the journal
     counted the send): at restart nothing is found, the orders become NOT_PLACED with a reason, the dead
     cycle is closed as interrupted, and the next cycle places each leg once."""
-    async with serve(example_scenario()) as ex:
+    async with serve(example_scenario(), dialect) as ex:
         settings = settings_for(tmp_path, ex, TARGETS)
         hang: list[Hang] = []
         rb = make_rebalancer(settings, wrap=lambda v: hang.append(Hang(v, send=False)) or hang[0])
@@ -92,7 +92,7 @@ async def test_crash_when_intent_journaled_but_not_sent_then_restart_marks_not_p
             settled = [restarted.journal.order(r.client_order_id) for r in pending]
             report = await restarted.cycle(execute=True)
             state = await sim_state(ex)
-            result = audit(state, restarted.journal)
+            result = audit(state, restarted.journal, dialect)
             closed = restarted.journal.cycle(dead_cycle)
             reasons = [reason(restarted.journal, r.client_order_id) for r in settled]
         finally:
@@ -112,11 +112,11 @@ def reason(journal, cid: str) -> str:
 
 
 async def test_crash_when_exchange_executed_but_response_lost_then_restart_finds_both_and_places_nothing(
-        tmp_path, fault_row):
+        dialect, tmp_path, fault_row):
     """Killed after both orders executed on the exchange and before their responses arrived: at restart
     each is found by client id and journaled FILLED with the exchange's fill; the next cycle has nothing
     to do; the exchange holds exactly the two orders."""
-    async with serve(example_scenario(faults={"drop_order_responses": 10})) as ex:
+    async with serve(example_scenario(faults={"drop_order_responses": 10}), dialect) as ex:
         settings = settings_for(tmp_path, ex, TARGETS)
         rb = make_rebalancer(settings, wrap=lambda v: Hang(v, send=True))
         task = asyncio.create_task(rb.cycle(execute=True))
@@ -132,15 +132,15 @@ async def test_crash_when_exchange_executed_but_response_lost_then_restart_finds
             settled = [restarted.journal.order(cid) for cid in before]
             report = await restarted.cycle(execute=True)
             state = await sim_state(ex)
-            result = audit(state, restarted.journal)
+            result = audit(state, restarted.journal, dialect)
             closed = restarted.journal.cycle(dead_cycle)
         finally:
             await restarted.close()
     assert [r.state for r in before.values()] == [OrderState.PENDING] * 2
     assert all(r.attempts == 1 for r in before.values())
     assert still == []
-    assert [(r.state, r.filled) for r in settled] == [(OrderState.FILLED, Decimal("0.025")),
-                                                      (OrderState.FILLED, Decimal("0.5"))]
+    assert [(r.state, dialect.base(r.asset, r.filled)) for r in settled] == [(OrderState.FILLED, Decimal("0.025")),
+                                                                            (OrderState.FILLED, Decimal("0.5"))]
     assert report.outcome == "nothing_to_do", report.error
     assert closed.outcome == "interrupted"
     assert positions(state) == EXAMPLE_1
@@ -149,12 +149,12 @@ async def test_crash_when_exchange_executed_but_response_lost_then_restart_finds
 
 
 async def test_crash_when_restart_cannot_ask_the_exchange_then_orders_unknown_with_reason_and_no_new_orders(
-        tmp_path, fault_row):
+        dialect, tmp_path, fault_row):
     """Killed after the sends were counted; at restart every read answers 503, so nobody can tell
     whether the orders exist: they become UNKNOWN with the reason (never left PENDING in a finished
     cycle), the cycle refuses new orders and says why; once the exchange answers, they are settled
     (NOT_PLACED) and the next cycle trades each leg once."""
-    async with serve(example_scenario()) as ex:
+    async with serve(example_scenario(), dialect) as ex:
         settings = settings_for(tmp_path, ex, TARGETS)
         hang: list[Hang] = []
         rb = make_rebalancer(settings, wrap=lambda v: hang.append(Hang(v, send=False)) or hang[0])
@@ -175,7 +175,7 @@ async def test_crash_when_restart_cannot_ask_the_exchange_then_orders_unknown_wi
             report = await restarted.cycle(execute=True)
             settled = [restarted.journal.order(cid).state for cid in cids]
             state = await sim_state(ex)
-            result = audit(state, restarted.journal)
+            result = audit(state, restarted.journal, dialect)
         finally:
             await restarted.close()
     assert (blocked.outcome, blocked.exit_code) == ("failed", 1)

@@ -14,7 +14,6 @@ from rebalancer.domain import OrderState
 from tests.faults.conftest import (
     EXAMPLE_1,
     TARGETS,
-    ORDER_PATH,
     audit,
     example_scenario,
     make_rebalancer,
@@ -28,17 +27,17 @@ from tests.faults.conftest import (
 pytestmark = [pytest.mark.faults, pytest.mark.integration]
 
 
-async def test_dropped_response_when_every_order_then_exact_plan_and_no_duplicate(tmp_path, fault_row):
+async def test_dropped_response_when_every_order_then_exact_plan_and_no_duplicate(dialect, tmp_path, fault_row):
     """drop_order_responses = N for every order: the cycle ends done with exactly the planned positions,
     each order found by client id (one send each), and a re-plan is empty."""
-    async with serve(example_scenario(faults={"drop_order_responses": 100})) as ex:
+    async with serve(example_scenario(faults={"drop_order_responses": 100}), dialect) as ex:
         settings = settings_for(tmp_path, ex, TARGETS, timeout_ms=600)
         rb = make_rebalancer(settings)
         try:
             report = await rb.cycle(execute=True)
             again = await rb.cycle(execute=True)
             state = await sim_state(ex)
-            result = audit(state, rb.journal)
+            result = audit(state, rb.journal, dialect)
         finally:
             await rb.close()
     assert report.outcome == "done", report.error
@@ -51,14 +50,14 @@ async def test_dropped_response_when_every_order_then_exact_plan_and_no_duplicat
     fault_row("dropped responses: every order", 2, result)
 
 
-def drop_rate_middleware(rate: float, seed: int):
+def drop_rate_middleware(dialect, rate: float, seed: int):
     """Executes the order, then holds the response until the client gives up (as drop_order_responses
-    does), for a seeded fraction of orders."""
+    does), for a seeded fraction of the dialect's order placements."""
     rng = random.Random(seed)
     dropped: list[str] = []
 
     async def middleware(request, handler):
-        if request.method != "POST" or request.path != ORDER_PATH:
+        if not dialect.is_order(request):
             return await handler(request)
         drop = rng.random() < rate
         response = await handler(request)
@@ -71,14 +70,14 @@ def drop_rate_middleware(rate: float, seed: int):
     return middleware
 
 
-async def test_dropped_response_when_seeded_30_percent_then_every_cycle_lands_on_plan(tmp_path, fault_row):
+async def test_dropped_response_when_seeded_30_percent_then_every_cycle_lands_on_plan(dialect, tmp_path, fault_row):
     """A seeded 30% of order responses dropped over six cycles with prices moving between them:
     every cycle ends at its plan, no order is executed twice, the journal holds each one."""
-    mw = drop_rate_middleware(0.3, seed=7)
+    mw = drop_rate_middleware(dialect, 0.3, seed=7)
     moves = [{"BTC": 44000, "ETH": 1900}, {"BTC": 38000, "ETH": 2150}, {"BTC": 42000, "ETH": 1800},
              {"BTC": 36000, "ETH": 2200}, {"BTC": 41000, "ETH": 2000}]
     reports = []
-    async with serve(example_scenario(), middlewares=[mw]) as ex:
+    async with serve(example_scenario(), middlewares=[mw], dialect) as ex:
         settings = settings_for(tmp_path, ex, TARGETS, timeout_ms=600)
         rb = make_rebalancer(settings)
         try:
@@ -88,7 +87,7 @@ async def test_dropped_response_when_seeded_30_percent_then_every_cycle_lands_on
                 reports.append(await rb.cycle(execute=True))
             replan = await rb.cycle(execute=False)
             state = await sim_state(ex)
-            result = audit(state, rb.journal)
+            result = audit(state, rb.journal, dialect)
         finally:
             await rb.close()
     assert [r.outcome for r in reports] == ["done"] * len(reports), [r.error for r in reports]

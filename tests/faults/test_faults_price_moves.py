@@ -56,12 +56,12 @@ def weights(state: dict) -> dict[str, Decimal]:
 @pytest.mark.parametrize("move", [{"BTC": 44000, "ETH": 1800}, {"BTC": 37000, "ETH": 2150}],
                          ids=["btc+10%-eth-10%", "btc-7.5%-eth+7.5%"])
 async def test_price_move_when_between_snapshot_and_orders_then_no_overshoot_and_next_cycle_corrects(
-        tmp_path, fault_row, move):
+        dialect, tmp_path, fault_row, move):
     """Planned at 40,000 / 2,000, executed after the move: each order fills exactly its planned base
     amount (rounded toward zero, never more), the notional differs from plan by at most the move, and
     the next cycle brings every weight back inside the band; a third cycle has nothing to do."""
     before = {"BTC": Decimal(40000), "ETH": Decimal(2000)}
-    async with serve(example_scenario()) as ex:
+    async with serve(example_scenario(), dialect) as ex:
         settings = settings_for(tmp_path, ex, TARGETS)
         rb = make_rebalancer(settings, wrap=lambda v: MoveBeforeFirstOrder(v, ex, move))
         try:
@@ -70,7 +70,7 @@ async def test_price_move_when_between_snapshot_and_orders_then_no_overshoot_and
             corrected = await rb.cycle(execute=True)
             settled = await rb.cycle(execute=True)
             state = await sim_state(ex)
-            result = audit(state, rb.journal)
+            result = audit(state, rb.journal, dialect)
         finally:
             await rb.close()
     assert moved.outcome == "done", moved.error
@@ -78,7 +78,7 @@ async def test_price_move_when_between_snapshot_and_orders_then_no_overshoot_and
     for e in moved.executed:
         assert e.result.state is OrderState.FILLED and e.result.filled == e.order.amount
         change = abs(Decimal(move[e.order.asset]) / before[e.order.asset] - 1)
-        traded = e.result.filled * e.result.average
+        traded = dialect.base(e.order.asset, e.result.filled) * e.result.average
         assert abs(traded - e.order.notional) <= e.order.notional * change
     assert any(abs(w - Decimal("0.5")) > BAND for w in weights(after_move).values())  # the move left drift
     assert corrected.outcome == "done" and corrected.plan.triggered, corrected.error

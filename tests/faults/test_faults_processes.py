@@ -1,7 +1,9 @@
 """Real processes: `rebalancer rebalance --execute` killed with SIGKILL at random points of its cycle and
 restarted 20 times in a row, then run to completion; and two processes on one journal and account.
 
-The exchange is a separate `rebalancer exchange-sim` process with added latency, so kills land mid-cycle.
+The exchange is a separate `rebalancer exchange-sim --dialect <dialect>` process with added latency, so
+kills land mid-cycle; every test runs on every dialect (orders left UNKNOWN by a kill are settled by
+client id at the next start, each venue its own way).
 """
 
 from __future__ import annotations
@@ -23,54 +25,41 @@ import pytest
 
 from rebalancer.daemon import Daemon, JournalLock, LockHeld
 from rebalancer.domain import OrderState
-from rebalancer.exchange_sim.scenario import DEFAULT_API_KEY, DEFAULT_API_SECRET
+from rebalancer.exchange_sim.dialects import dialect_class
+from rebalancer.exchange_sim.scenario import DEFAULT_API_KEY, DEFAULT_API_SECRET, DEFAULT_PASSWORD
 from rebalancer.journal import Journal
 from tests.faults.conftest import TARGETS, audit, make_rebalancer, positions, sim_post, sim_state
 from tests.integration.conftest import settings_for, write_config
+from tests.integration.dialects import Dialect, adapt_scenario, scenario_toml
 
 pytestmark = [pytest.mark.faults, pytest.mark.integration]
 
 REBALANCER = Path(sys.executable).parent / "rebalancer"  # the console script of this environment
 # Two price regimes the exchange alternates between after each kill, so every run has orders to place.
 REGIMES = ({"BTC": 40000, "ETH": 2000}, {"BTC": 44000, "ETH": 1850})
-SCENARIO = """\
-[markets.BTC]
-spot_price = 40000
-funding_rate = 0.0001
-amount_step = 0.001
-
-[markets.ETH]
-spot_price = 2000
-funding_rate = 0.0001
-amount_step = 0.001
-
-[spot]
-BTC = 0.15
-ETH = 2
-USDT = 0
-
-[futures]
-wallet = 10000
-leverage = 5
-
-[faults]
-latency_ms = {latency_ms}
-"""
+SCENARIO = {
+    "markets": {"BTC": {"spot_price": 40000, "funding_rate": 0.0001, "amount_step": 0.001},
+                "ETH": {"spot_price": 2000, "funding_rate": 0.0001, "amount_step": 0.001}},
+    "spot": {"BTC": 0.15, "ETH": 2, "USDT": 0},
+    "futures": {"wallet": 10000, "leverage": 5},
+}
 
 
 @dataclass
 class ExchangeProcess:
     base_url: str
     proc: subprocess.Popen
+    dialect: str
     api_key: str = DEFAULT_API_KEY
     api_secret: str = DEFAULT_API_SECRET
+    password: str | None = None
 
 
-def start_exchange_process(tmp_path: Path, latency_ms: int) -> ExchangeProcess:
+def start_exchange_process(tmp_path: Path, dialect: Dialect, latency_ms: int) -> ExchangeProcess:
     scenario = tmp_path / "scenario.toml"
-    scenario.write_text(SCENARIO.format(latency_ms=latency_ms))
+    scenario.write_text(scenario_toml({**adapt_scenario(SCENARIO, dialect), "faults": {"latency_ms": latency_ms}}))
     proc = subprocess.Popen(
-        [str(REBALANCER), "exchange-sim", "--scenario", str(scenario), "--port", "0",
+        [str(REBALANCER), "exchange-sim", "--dialect", dialect.name, "--scenario", str(scenario), "--port", "0",
          "--state-file", str(tmp_path / "exchange-state.json")],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )
@@ -78,15 +67,16 @@ def start_exchange_process(tmp_path: Path, latency_ms: int) -> ExchangeProcess:
     if not line.startswith("http://127.0.0.1:"):
         proc.kill()
         raise AssertionError(f"exchange-sim did not start: {line!r} {proc.stderr.read()}")
-    return ExchangeProcess(line, proc)
+    password = DEFAULT_PASSWORD if dialect_class(dialect.name).uses_password else None
+    return ExchangeProcess(line, proc, dialect.name, password=password)
 
 
 @pytest.fixture
-def exchange_process(tmp_path: Path) -> Iterator[Any]:
+def exchange_process(dialect: Dialect, tmp_path: Path) -> Iterator[Any]:
     started: list[ExchangeProcess] = []
 
     def start(latency_ms: int) -> ExchangeProcess:
-        ex = start_exchange_process(tmp_path, latency_ms)
+        ex = start_exchange_process(tmp_path, dialect, latency_ms)
         started.append(ex)
         return ex
 
@@ -125,7 +115,7 @@ class Run:
 
 
 async def test_sigkill_when_killed_at_random_points_20_times_then_one_full_run_leaves_no_duplicate_and_plan(
-        tmp_path, exchange_process, fault_row):
+        dialect, tmp_path, exchange_process, fault_row):
     """20 `rebalance --execute` processes are each SIGKILLed at a seeded random moment of their cycle
     (the exchange adds 100 ms per request, and for a seeded half of the runs it executes orders but
     holds their responses, so kills land while orders are unanswered too), prices moving between runs;
@@ -196,7 +186,7 @@ async def test_sigkill_when_killed_at_random_points_20_times_then_one_full_run_l
     assert final.returncode == 0, final.stderr
     state = await sim_state(ex)
     with Journal(journal_path) as journal:
-        result = audit(state, journal)
+        result = audit(state, journal, dialect)
         running = journal.running_cycles()
         cycles = journal.cycles()
         records = journal.orders()
@@ -226,7 +216,7 @@ async def test_sigkill_when_killed_at_random_points_20_times_then_one_full_run_l
     fault_row("SIGKILL at random points x20, then a full run", len(cycles), result)
 
 
-async def test_two_processes_when_same_journal_then_second_refuses_to_trade(tmp_path, exchange_process, fault_row):
+async def test_two_processes_when_same_journal_then_second_refuses_to_trade(dialect, tmp_path, exchange_process, fault_row):
     """Two `rebalance --execute` started together on one journal and account: one takes the lock and
     trades; the other exits 1 saying another rebalancer (with the winner's pid) trades with that
     journal, without touching the journal or the exchange."""
@@ -239,7 +229,7 @@ async def test_two_processes_when_same_journal_then_second_refuses_to_trade(tmp_
     errors = [p.stderr.read() for p in procs]
     state = await sim_state(ex)
     with Journal(journal_path) as journal:
-        result = audit(state, journal)
+        result = audit(state, journal, dialect)
         cycles = journal.cycles()
     assert sorted(codes) == [0, 1], errors
     winner, loser = (0, 1) if codes[0] == 0 else (1, 0)
@@ -251,10 +241,12 @@ async def test_two_processes_when_same_journal_then_second_refuses_to_trade(tmp_
     fault_row("two processes, one journal (subprocesses)", 1, result)
 
 
-async def test_two_daemons_when_same_journal_then_second_raises_lock_held_and_sends_nothing(tmp_path, fault_row):
+async def test_two_daemons_when_same_journal_then_second_raises_lock_held_and_sends_nothing(dialect, tmp_path, fault_row):
     """In-process: while a JournalLock is held, a second lock and a Daemon on the same journal raise
     LockHeld naming the holder's pid and the journal, before building a venue or sending anything."""
-    ex = types.SimpleNamespace(base_url="http://127.0.0.1:9", api_key=DEFAULT_API_KEY, api_secret=DEFAULT_API_SECRET)
+    password = DEFAULT_PASSWORD if dialect_class(dialect.name).uses_password else None
+    ex = types.SimpleNamespace(base_url="http://127.0.0.1:9", api_key=DEFAULT_API_KEY, api_secret=DEFAULT_API_SECRET,
+                               dialect=dialect.name, password=password)
     settings = settings_for(tmp_path, ex, TARGETS)
     built: list[Any] = []
     with JournalLock(settings.journal.path):
@@ -269,4 +261,4 @@ async def test_two_daemons_when_same_journal_then_second_raises_lock_held_and_se
     assert built == [] and daemon.cycles_run == 0
     JournalLock(settings.journal.path).acquire()  # released: the next one gets it
     with Journal(settings.journal.path) as journal:
-        fault_row("two daemons, one journal (in-process)", 0, audit({"orders": []}, journal))
+        fault_row("two daemons, one journal (in-process)", 0, audit({"orders": []}, journal, dialect))

@@ -14,7 +14,6 @@ from rebalancer.exchange_sim.server import RETRY_AFTER_SECONDS
 from tests.faults.conftest import (
     EXAMPLE_1,
     TARGETS,
-    ORDER_PATH,
     RecordingSleep,
     audit,
     example_scenario,
@@ -31,17 +30,18 @@ pytestmark = [pytest.mark.faults, pytest.mark.integration]
 LOOKUP_DELAY = 0.05  # make_rebalancer's executor lookup spacing
 
 
-def ban_middleware(count: int, retry_after: int, *, orders: bool):
-    """The next `count` reads (GET) or order requests answer HTTP 418 (IP banned) with Retry-After."""
+def ban_middleware(dialect, count: int, retry_after: int, *, orders: bool):
+    """The next `count` reads (GET) or order requests answer HTTP 418 (IP banned) with Retry-After and
+    the dialect's own "too many requests" body."""
     state = {"left": count, "sent": 0}
 
     async def middleware(request, handler):
-        is_order = request.method == "POST" and request.path == ORDER_PATH
-        targeted = is_order if orders else request.method == "GET" and not request.path.startswith("/_sim/")
+        targeted = dialect.is_order(request) if orders else (
+            request.method == "GET" and not request.path.startswith("/_sim/"))
         if targeted and state["left"] > 0:
             state["left"] -= 1
             state["sent"] += 1
-            return web.json_response({"code": -1003, "msg": "Way too many requests; IP banned."}, status=418,
+            return web.json_response(dict(dialect.rate_limited), status=418,
                                      headers={"Retry-After": str(retry_after)})
         return await handler(request)
 
@@ -52,13 +52,13 @@ def ban_middleware(count: int, retry_after: int, *, orders: bool):
 @pytest.mark.parametrize("status", [429, 418])
 @pytest.mark.parametrize("target", ["reads", "orders"])
 async def test_rate_limited_when_retry_after_then_waits_exactly_that_and_lands_on_plan(
-        tmp_path, fault_row, status, target):
+        dialect, tmp_path, fault_row, status, target):
     """One 429 (exchange fault rate_limit_429) or 418 (IP ban) with Retry-After on a read or on an order:
     the bot waits exactly Retry-After before trying again (an order: before looking it up by client id),
     and the cycle lands on plan with one order per leg."""
     retry_after = RETRY_AFTER_SECONDS if status == 429 else 3
-    middlewares = [ban_middleware(1, retry_after, orders=target == "orders")] if status == 418 else []
-    async with serve(example_scenario(), middlewares=middlewares) as ex:
+    middlewares = [ban_middleware(dialect, 1, retry_after, orders=target == "orders")] if status == 418 else []
+    async with serve(example_scenario(), middlewares=middlewares, dialect) as ex:
         settings = settings_for(tmp_path, ex, TARGETS)
         sleep = RecordingSleep()
         rb = make_rebalancer(settings, sleep=sleep)
@@ -68,7 +68,7 @@ async def test_rate_limited_when_retry_after_then_waits_exactly_that_and_lands_o
                 await sim_post(ex, "faults", {"rate_limit_429": 1, "faults_on": target})
             report = await rb.cycle(execute=True)
             state = await sim_state(ex)
-            result = audit(state, rb.journal)
+            result = audit(state, rb.journal, dialect)
         finally:
             await rb.close()
     if status == 429:

@@ -1,4 +1,4 @@
-"""Fixtures for end-to-end tests: the local exchange in-process and settings pointing at it."""
+"""Fixtures for end-to-end tests: the local exchange in-process in any dialect, and settings pointing at it."""
 
 from __future__ import annotations
 
@@ -12,6 +12,8 @@ import aiohttp
 import pytest
 
 from rebalancer.settings import load_settings
+from rebalancer.exchange_sim import runner
+from tests.integration.dialects import Dialect, adapt_scenario, facts
 
 # The `rebalancer` console script of this venv, for tests that run the real program.
 REBALANCER = str(Path(sys.executable).with_name("rebalancer"))
@@ -36,14 +38,14 @@ band = {band}
 min_order_notional = {min_order_notional}
 
 [venues.main]
-exchange = "binance"
+exchange = "{exchange}"
 mode = "local"
 base_url = "{base_url}"
 roles = ["spot", "hedge"]
 leverage = {leverage}
 api_key = "{api_key}"
 api_secret = "{api_secret}"
-timeout_ms = {timeout_ms}
+{password_line}timeout_ms = {timeout_ms}
 
 [risk]
 max_margin_usage = {max_margin_usage}
@@ -61,17 +63,36 @@ file = ""
 
 
 def write_config(tmp_path: Path, ex: Any, targets: dict[str, float], *, extra: str = "", **kw: Any) -> Path:
-    """A config for the exchange `ex` (anything with base_url/api_key/api_secret); `extra` is appended TOML."""
+    """A config for the exchange `ex` (anything with base_url/api_key/api_secret, and `dialect` and
+    `password` when it speaks another dialect than binance): the venue's exchange is the dialect's, and
+    `password` is written when the exchange has one. `extra` is appended TOML."""
     values = dict(nav="spot", band=0.02, min_order_notional=10, leverage=3, timeout_ms=3000,
                   max_margin_usage=0.5, min_liquidation_distance=0.25, schedule="15m")
     values.update(kw)
+    password = getattr(ex, "password", None)
     text = CONFIG.format(
         targets=", ".join(f"{a} = {w}" for a, w in targets.items()),
+        exchange=facts(getattr(ex, "dialect", "binance")).exchange,
+        password_line=f'password = "{password}"\n' if password is not None else "",
         base_url=ex.base_url, api_key=ex.api_key, api_secret=ex.api_secret, var=tmp_path.as_posix(), **values,
     )
     path = tmp_path / "rebalancer.toml"
     path.write_text(text + extra)
     return path
+
+
+def start_exchange(scenario: Any, dialect: Dialect | str, **kw: Any):
+    """runner.start_exchange in `dialect`, a dict scenario adjusted for it (dialects.adapt_scenario)."""
+    return runner.start_exchange(_for(scenario, dialect), dialect=facts(dialect).name, **kw)
+
+
+def exchange_in_thread(scenario: Any, dialect: Dialect | str, **kw: Any):
+    """runner.exchange_in_thread in `dialect`, a dict scenario adjusted for it."""
+    return runner.exchange_in_thread(_for(scenario, dialect), dialect=facts(dialect).name, **kw)
+
+
+def _for(scenario: Any, dialect: Dialect | str) -> Any:
+    return adapt_scenario(scenario, dialect) if isinstance(scenario, dict) else scenario
 
 
 def settings_for(tmp_path: Path, ex: Any, targets: dict[str, float], **kw: Any):

@@ -1,4 +1,5 @@
-"""The balanced book end to end: the real ccxt binance class over HTTP against the local exchange.
+"""The balanced book end to end, on every dialect: the real ccxt class of binance, bybit and okx over HTTP
+against the local exchange.
 
 DOMAIN.md worked examples 5, 8, 9 and 10, maintenance tiers and leverage caps read from the exchange,
 partial fills from a thin book, and order slicing (max_order_notional, MARKET_LOT_SIZE). Every test
@@ -15,16 +16,14 @@ from typing import Any
 import pytest
 
 from rebalancer.domain import Box, OrderState, Side
-from rebalancer.exchange_sim.runner import start_exchange
 from rebalancer.service import Rebalancer
 from rebalancer.settings import load_settings
-from tests.integration.conftest import journal_rows, sim_state, write_config
+from tests.integration.conftest import journal_rows, sim_state, start_exchange, write_config
 
 pytestmark = pytest.mark.integration
 D = Decimal
 
 BTC, ETH = "BTC/USDT:USDT", "ETH/USDT:USDT"
-ORDER_ROUTE = "POST /fapi/v1/order"
 
 
 # --------------------------------------------------------------------------- helpers
@@ -96,12 +95,12 @@ def codes(findings) -> list[tuple[str, str | None]]:
 EX1_SPOT = {"BTC": 0.15, "ETH": 2}  # $6,000 / $4,000 at 40,000 / 2,000
 
 
-async def test_example_5_when_eth_long_pays_over_cap_then_balanced_book_is_no_orders(tmp_path, fast_executor):
+async def test_example_5_when_eth_long_pays_over_cap_then_balanced_book_is_no_orders(dialect, tmp_path, fast_executor):
     """ETH +0.05%/8h = 54.75% a year: ETH may not grow long (box P <= 0). BTC alone would be $1,000 net
     short, so the balanced book sends nothing: the exchange sees no order, the ETH leg is journaled
     denied FUNDING, the cycle is 'denied' (exit 3)."""
     sc = scenario({"BTC": market(40000), "ETH": market(2000, funding=0.0005)}, EX1_SPOT)
-    async with start_exchange(sc) as ex:
+    async with start_exchange(sc, dialect) as ex:
         first, again = await cycles(rebalancer(tmp_path, ex, {"BTC": 0.5, "ETH": 0.5}, fast_executor))
         state = await sim_state(ex)
     v = first.verdict
@@ -116,7 +115,7 @@ async def test_example_5_when_eth_long_pays_over_cap_then_balanced_book_is_no_or
     assert (v.planned_net, v.net_residual, v.scale) == (D(0), D(0), D(1))
     assert [(o.asset, o.side, o.amount, o.denied_by) for o in v.denied] == [("ETH", Side.BUY, D("0.5"), ("FUNDING",))]
     # nothing reached the exchange
-    assert positions(state) == {} and state["orders"] == [] and state["requests"].get(ORDER_ROUTE, 0) == 0
+    assert positions(state) == {} and state["orders"] == [] and state["requests"].get(dialect.order_route, 0) == 0
     # the denied leg is journaled (never sent), once per cycle; BTC's leg is not an order at all
     assert journal(tmp_path) == [
         (first.cycle_id, "ETH", "buy", D("0.5"), False, "denied", D(0), None, "FUNDING"),
@@ -130,12 +129,13 @@ async def test_example_5_when_eth_long_pays_over_cap_then_balanced_book_is_no_or
     (4, "0.0002", "43.80%", True),  # 0.0002 x 2190 periods a year: over 30%
     (8, "0.0002", None, False),  # 0.0002 x 1095 = 21.9%: allowed
 ])
-async def test_example_5_funding_interval_is_read_from_the_exchange(tmp_path, fast_executor, hours, rate, apr, denied):
+async def test_example_5_funding_interval_is_read_from_the_exchange(dialect, tmp_path, fast_executor, hours, rate, apr, denied):
     """+0.02% per 4h is 43.8% a year (denied: no orders at all); the same rate per 8h is 21.9%
-    (allowed: both legs fill). The interval comes from GET /fapi/v1/fundingInfo, never assumed."""
+    (allowed: both legs fill). The interval comes from the exchange (Binance GET /fapi/v1/fundingInfo,
+    Bybit's and OKX's funding replies), never assumed."""
     sc = scenario({"BTC": market(40000),
                    "ETH": market(2000, funding=float(rate), funding_interval_hours=hours)}, EX1_SPOT)
-    async with start_exchange(sc) as ex:
+    async with start_exchange(sc, dialect) as ex:
         (report,) = await cycles(rebalancer(tmp_path, ex, {"BTC": 0.5, "ETH": 0.5}, fast_executor), 1)
         state = await sim_state(ex)
     assert report.snapshot.funding["ETH"].interval_hours == hours
@@ -162,13 +162,13 @@ async def test_example_5_funding_interval_is_read_from_the_exchange(tmp_path, fa
 # --------------------------------------------------------------------------- DOMAIN example 8
 
 
-async def test_example_8_when_doge_cannot_be_hedged_then_its_share_is_spread_by_weight(tmp_path, fast_executor):
+async def test_example_8_when_doge_cannot_be_hedged_then_its_share_is_spread_by_weight(dialect, tmp_path, fast_executor):
     """Spot BTC $5,000, ETH $2,000, DOGE $3,000 (spot market only, no perp), targets 0.4/0.4/0.2:
     DOGE's -$1,000 goes to BTC and ETH by weight: BTC -$1,500 (-0.03 at 50,000), ETH +$1,500 (+0.75
     at 2,000), net 0. The old per-asset plan (BTC -$1,000, ETH +$2,000) would be $1,000 net long."""
     sc = scenario({"BTC": market(50000), "ETH": market(2000), "DOGE": market(0.1, step=1, perp=False)},
                   {"BTC": 0.1, "ETH": 1, "DOGE": 30000})
-    async with start_exchange(sc) as ex:
+    async with start_exchange(sc, dialect) as ex:
         first, again = await cycles(rebalancer(tmp_path, ex, {"BTC": 0.4, "ETH": 0.4, "DOGE": 0.2}, fast_executor))
         state = await sim_state(ex)
     assert first.outcome == "done" and first.exit_code == 0, first.error
@@ -200,7 +200,7 @@ async def test_example_8_when_doge_cannot_be_hedged_then_its_share_is_spread_by_
 # --------------------------------------------------------------------------- DOMAIN example 9
 
 
-async def test_example_9_when_eth_denied_then_btc_and_sol_share_its_long_by_weight(tmp_path, fast_executor):
+async def test_example_9_when_eth_denied_then_btc_and_sol_share_its_long_by_weight(dialect, tmp_path, fast_executor):
     """Spot BTC $5,000, ETH $2,000, SOL $3,000, targets 0.4/0.3/0.3, ETH funding over the cap: ETH
     stays at 0, its +$1,000 goes to BTC and SOL by 4/7 and 3/7: BTC -$428.57, SOL +$428.57. At BTC
     50,000 step 0.0001 that is 0.0085714 -> 0.0085 BTC (-$425); at SOL 100 step 0.01, 4.2857 -> 4.28
@@ -208,7 +208,7 @@ async def test_example_9_when_eth_denied_then_btc_and_sol_share_its_long_by_weig
     sc = scenario({"BTC": market(50000, step=0.0001), "ETH": market(2000, funding=0.0005),
                    "SOL": market(100, step=0.01)},
                   {"BTC": 0.1, "ETH": 1, "SOL": 30})
-    async with start_exchange(sc) as ex:
+    async with start_exchange(sc, dialect) as ex:
         first, again = await cycles(rebalancer(tmp_path, ex, {"BTC": 0.4, "ETH": 0.3, "SOL": 0.3}, fast_executor))
         state = await sim_state(ex)
     v = first.verdict
@@ -240,7 +240,7 @@ async def test_example_9_when_eth_denied_then_btc_and_sol_share_its_long_by_weig
 # --------------------------------------------------------------------------- DOMAIN example 10
 
 
-async def test_example_10_when_margin_binds_then_every_leg_scales_by_half_and_the_net_holds(tmp_path, fast_executor):
+async def test_example_10_when_margin_binds_then_every_leg_scales_by_half_and_the_net_holds(dialect, tmp_path, fast_executor):
     """Book BTC -0.025 (-$1,000), ETH +0.5 (+$1,000); spot BTC 0.115 ($4,600), ETH 0.7 ($1,400),
     SOL 40 ($4,000), targets 0.4/0.3/0.3: the plan is BTC buy $400 (reduce-only), SOL sell $1,000, ETH
     buy $600 (gross 3,200). Leverage 2, equity 2,600, max usage 0.5: gross <= 2,600 = 2,000 + 1,200 k,
@@ -249,7 +249,7 @@ async def test_example_10_when_margin_binds_then_every_leg_scales_by_half_and_th
                   {"BTC": 0.115, "ETH": 0.7, "SOL": 40}, wallet=2600,
                   positions=[{"symbol": "BTC", "amount": -0.025, "entry_price": 40000},
                              {"symbol": "ETH", "amount": 0.5, "entry_price": 2000}])
-    async with start_exchange(sc) as ex:
+    async with start_exchange(sc, dialect) as ex:
         before = await sim_state(ex)
         # equity = totalMarginBalance = wallet + uPnL; positions opened at mark carry no uPnL
         assert (before["futures"]["wallet"], before["futures"]["unrealized_pnl"], before["futures"]["margin_balance"]) \
@@ -305,7 +305,7 @@ def tiered_mm(n: Decimal) -> Decimal:
     return n * D("0.2") - 15020
 
 
-async def test_liquidation_stress_uses_the_exchanges_tiers_and_scales_both_legs(tmp_path, fast_executor):
+async def test_liquidation_stress_uses_the_exchanges_tiers_and_scales_both_legs(dialect, tmp_path, fast_executor):
     """Example 1 (short BTC $1,000, long ETH $1,000) at leverage 10 with equity 532. Stressed by 25%:
     loss 500 k; the BTC short's shocked notional 1,250 k and the ETH long's 750 k both fall in tier 2
     (k > 2/3), so maintenance is 1,250 k x 0.05 - 20 + 750 k x 0.05 - 20 = 100 k - 40, and
@@ -313,7 +313,7 @@ async def test_liquidation_stress_uses_the_exchanges_tiers_and_scales_both_legs(
     500 + 10 = 510 <= 532: k = 1, see the next test.) BTC 953.33/40,000 -> 0.0238, ETH 953.33/2,000 -> 0.476."""
     sc = scenario({"BTC": market(40000, step=0.0001, brackets=TIERS), "ETH": market(2000, brackets=TIERS)},
                   EX1_SPOT, wallet=532)
-    async with start_exchange(sc) as ex:
+    async with start_exchange(sc, dialect) as ex:
         (report,) = await cycles(rebalancer(tmp_path, ex, {"BTC": 0.5, "ETH": 0.5}, fast_executor, leverage=10), 1)
         state = await sim_state(ex)
     v = report.verdict
@@ -336,11 +336,11 @@ async def test_liquidation_stress_uses_the_exchanges_tiers_and_scales_both_legs(
         "BTC": tiered_mm(D(952)), "ETH": tiered_mm(D(952))} == {"BTC": D("27.6"), "ETH": D("27.6")}
 
 
-async def test_liquidation_stress_at_a_flat_rate_would_not_scale(tmp_path, fast_executor):
+async def test_liquidation_stress_at_a_flat_rate_would_not_scale(dialect, tmp_path, fast_executor):
     """The same book and equity with one flat 0.005 bracket: 500 + 0.005 x (1,250 + 750) = 510 <= 532,
     nothing scales: the exchange ends -0.025 BTC / +0.5 ETH. So the tiers, not the stress, made k < 1."""
     sc = scenario({"BTC": market(40000, step=0.0001), "ETH": market(2000)}, EX1_SPOT, wallet=532)
-    async with start_exchange(sc) as ex:
+    async with start_exchange(sc, dialect) as ex:
         (report,) = await cycles(rebalancer(tmp_path, ex, {"BTC": 0.5, "ETH": 0.5}, fast_executor, leverage=10), 1)
         state = await sim_state(ex)
     v = report.verdict
@@ -352,13 +352,13 @@ async def test_liquidation_stress_at_a_flat_rate_would_not_scale(tmp_path, fast_
     assert positions(state) == {"BTC": D("-0.025"), "ETH": D("0.5")}
 
 
-async def test_leverage_tier_cap_scales_the_book_and_the_exchange_never_rejects_2027(tmp_path, fast_executor):
+async def test_leverage_tier_cap_scales_the_book_and_the_exchange_never_rejects_2027(dialect, tmp_path, fast_executor):
     """BTC's brackets allow leverage 20 only up to $600 of notional (Binance -2027 above it). The plan
     wants a $1,000 short at leverage 20: LEVERAGE_TIER scales every leg by 600/1,000 = 0.6, BTC -0.015
     (-$600, exactly the cap, which the exchange allows), ETH +0.3 (+$600). Every order sent fills."""
     brackets = [{"notional_cap": 600, "mmr": 0.01, "max_leverage": 20}, {"mmr": 0.05, "max_leverage": 10}]
     sc = scenario({"BTC": market(40000, brackets=brackets), "ETH": market(2000)}, EX1_SPOT)
-    async with start_exchange(sc) as ex:
+    async with start_exchange(sc, dialect) as ex:
         rb = rebalancer(tmp_path, ex, {"BTC": 0.5, "ETH": 0.5}, fast_executor, leverage=20)
         first, again = await cycles(rb)
         state = await sim_state(ex)
@@ -371,27 +371,27 @@ async def test_leverage_tier_cap_scales_the_book_and_the_exchange_never_rejects_
     assert positions(state) == {"BTC": D("-0.015"), "ETH": D("0.3")}
     assert state["markets"]["BTC"]["leverage"] == 20
     # every order request the exchange got was accepted (a -2027 is not in state["orders"]) and filled
-    assert state["requests"][ORDER_ROUTE] == len(state["orders"]) == 2
+    assert state["requests"][dialect.order_route] == len(state["orders"]) == 2
     assert sorted(orders_sent(state)) == [("BTCUSDT", "SELL", D("0.015"), "FILLED"),
                                           ("ETHUSDT", "BUY", D("0.3"), "FILLED")]
     assert [(r[1], r[5], r[6], r[8]) for r in journal(tmp_path)] == [
         ("BTC", "filled", D("0.015"), None), ("ETH", "filled", D("0.3"), None)]
     # at the cap BTC cannot grow; the balanced book then keeps ETH where it is too
     assert again.verdict.approved == () and again.outcome == "nothing_to_do"
-    assert state["requests"][ORDER_ROUTE] == 2
+    assert state["requests"][dialect.order_route] == 2
 
 
 # --------------------------------------------------------------------------- partial fills
 
 
 async def test_partial_fill_from_a_thin_book_is_journaled_exactly_and_the_next_cycle_plans_the_rest(
-        tmp_path, fast_executor):
+        dialect, tmp_path, fast_executor):
     """ETH's book holds 0.15 at 2,000 and 0.15 at 2,001 (5 bp up). The plan buys 0.5 ETH: the market
     order fills 0.3 at an average of 2,000.5 and the rest expires. The journal says partially_filled
     0.3 @ 2,000.5, the exchange holds +0.3 ETH, the cycle is 'partial' (exit 1) with no mismatch (the
     position is what the fills made). The next cycle buys the missing 0.2: 0.15 @ 2,000 + 0.05 @ 2,001."""
     sc = scenario({"BTC": market(40000), "ETH": market(2000, depth=[0.15, 0.15])}, EX1_SPOT)
-    async with start_exchange(sc) as ex:
+    async with start_exchange(sc, dialect) as ex:
         rb = rebalancer(tmp_path, ex, {"BTC": 0.5, "ETH": 0.5}, fast_executor)
         try:
             first = await rb.cycle(execute=True)
@@ -433,11 +433,11 @@ def exchange_orders(state: dict) -> list[tuple[str, str, Decimal, str, str]]:
     return [(o["symbol"], o["side"], D(o["orig_qty"]), o["status"], o["client_order_id"]) for o in state["orders"]]
 
 
-async def test_max_order_notional_slices_each_leg_into_equal_orders_under_the_cap(tmp_path, fast_executor):
+async def test_max_order_notional_slices_each_leg_into_equal_orders_under_the_cap(dialect, tmp_path, fast_executor):
     """max_order_notional 240: the $1,000 BTC short goes as 5 x 0.005 ($200 each; 4 slices would be
     $280 or $250) and the $1,000 ETH long as 5 x 0.1 ($200 each), every slice its own client id."""
     sc = scenario({"BTC": market(40000), "ETH": market(2000)}, EX1_SPOT)
-    async with start_exchange(sc) as ex:
+    async with start_exchange(sc, dialect) as ex:
         rb = rebalancer(tmp_path, ex, {"BTC": 0.5, "ETH": 0.5}, fast_executor, risk={"max_order_notional": 240})
         first, again = await cycles(rb)
         state = await sim_state(ex)
@@ -451,7 +451,7 @@ async def test_max_order_notional_slices_each_leg_into_equal_orders_under_the_ca
     ids = [s[4] for s in sent]
     assert len(set(ids)) == 10 and set(ids) == {o.client_order_id for o in first.verdict.approved}
     assert all(D(o["cum_quote"]) == 200 for o in state["orders"])
-    assert state["requests"][ORDER_ROUTE] == 10
+    assert state["requests"][dialect.order_route] == 10
     assert positions(state) == {"BTC": D("-0.025"), "ETH": D("0.5")}
     rows = journal(tmp_path)
     assert [(r[1], r[3], r[5], r[6]) for r in rows] == [("BTC", D("0.005"), "filled", D("0.005"))] * 5 + \
@@ -459,11 +459,11 @@ async def test_max_order_notional_slices_each_leg_into_equal_orders_under_the_ca
     assert again.outcome == "nothing_to_do"
 
 
-async def test_market_max_qty_slices_a_market_order_and_the_exchange_never_rejects_4005(tmp_path, fast_executor):
+async def test_market_max_qty_slices_a_market_order_and_the_exchange_never_rejects_4005(dialect, tmp_path, fast_executor):
     """ETH's MARKET_LOT_SIZE maxQty is 0.1 (LOT_SIZE is larger): the 0.5 ETH market buy goes as
     5 x 0.1; BTC's 0.025 fits in one order. The exchange accepts every request and fills them all."""
     sc = scenario({"BTC": market(40000), "ETH": market(2000, market_max_qty=0.1)}, EX1_SPOT)
-    async with start_exchange(sc) as ex:
+    async with start_exchange(sc, dialect) as ex:
         first, again = await cycles(rebalancer(tmp_path, ex, {"BTC": 0.5, "ETH": 0.5}, fast_executor))
         state = await sim_state(ex)
     assert first.snapshot.markets["ETH"].max_market_amount == D("0.1")
@@ -473,7 +473,7 @@ async def test_market_max_qty_slices_a_market_order_and_the_exchange_never_rejec
     assert sorted(s[:4] for s in sent) == [("BTCUSDT", "SELL", D("0.025"), "FILLED")] + \
         [("ETHUSDT", "BUY", D("0.1"), "FILLED")] * 5
     assert len({s[4] for s in sent}) == 6
-    assert state["requests"][ORDER_ROUTE] == 6  # no -4005 "Quantity greater than max quantity"
+    assert state["requests"][dialect.order_route] == 6  # no -4005 "Quantity greater than max quantity"
     assert positions(state) == {"BTC": D("-0.025"), "ETH": D("0.5")}
     assert [(r[1], r[3], r[5]) for r in journal(tmp_path)] == [("BTC", D("0.025"), "filled")] + \
         [("ETH", D("0.1"), "filled")] * 5
@@ -483,14 +483,14 @@ async def test_market_max_qty_slices_a_market_order_and_the_exchange_never_rejec
 # --------------------------------------------------------------------------- found by these tests, fixed
 
 
-async def test_slices_are_never_under_the_markets_min_notional(tmp_path, fast_executor):
+async def test_slices_are_never_under_the_markets_min_notional(dialect, tmp_path, fast_executor):
     """BTC min notional 100 (BTCUSDT's on Binance), max_order_notional 150: a $160 BTC short can only
     be sent as slices of <= $150, which cut at 0.001 ($40) give 2 x $80, under the minimum. Such a leg
     must not be sent as rejectable slices: every slice the gate approves meets its market's minimum,
     the exchange accepts and fills every order it gets, and its book stays balanced (net within the
     residual bound)."""
     sc = scenario({"BTC": market(40000, min_notional=100), "ETH": market(2000)}, {"BTC": 0.129, "ETH": 2.42})
-    async with start_exchange(sc) as ex:
+    async with start_exchange(sc, dialect) as ex:
         rb = rebalancer(tmp_path, ex, {"BTC": 0.5, "ETH": 0.5}, fast_executor, band=0.01,
                         risk={"max_order_notional": 150})
         (report,) = await cycles(rb, 1)
@@ -502,7 +502,7 @@ async def test_slices_are_never_under_the_markets_min_notional(tmp_path, fast_ex
     problems = [f"{o.asset} {o.amount} (${o.notional})" for o in v.approved
                 if o.asset == "BTC" and not o.reduce_only and o.notional < 100]
     rejected = [(r[1], r[3], r[5], r[8]) for r in journal(tmp_path) if r[5] not in ("filled", "denied")]
-    assert (problems, rejected, state["requests"].get(ORDER_ROUTE, 0) - len(state["orders"])) == ([], [], 0)
+    assert (problems, rejected, state["requests"].get(dialect.order_route, 0) - len(state["orders"])) == ([], [], 0)
     assert abs(net - v.planned_net) <= v.residual_bound, f"exchange book nets {net}: {held}"
 
 
@@ -534,14 +534,14 @@ REDUCING_CASES = {
 
 @pytest.mark.parametrize("case", sorted(REDUCING_CASES))
 async def test_reducing_cycle_sends_its_reduce_only_legs_even_when_the_leverage_cannot_be_set(
-        tmp_path, fast_executor, case):
+        dialect, tmp_path, fast_executor, case):
     """When the current book fails a check (LEVERAGE_TIER or MARGIN), the cycle runs in REDUCING and
     approves reduce-only legs. Those need no leverage change, and the exchange will not grant one here:
     they must still be sent and fill."""
     c = REDUCING_CASES[case]
     sc = scenario(c["markets"], c["spot"], wallet=c["wallet"], positions=c["held"])
     sc["futures"]["leverage"] = c["account_leverage"]
-    async with start_exchange(sc) as ex:
+    async with start_exchange(sc, dialect) as ex:
         rb = rebalancer(tmp_path, ex, {"BTC": 0.5, "ETH": 0.5}, fast_executor, leverage=c["leverage"])
         (report,) = await cycles(rb, 1)
         state = await sim_state(ex)

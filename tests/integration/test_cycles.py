@@ -1,4 +1,5 @@
-"""Full cycles with the real ccxt client over HTTP against the local exchange: DOMAIN.md examples 1-6."""
+"""Full cycles with the real ccxt client over HTTP against the local exchange, on every dialect:
+DOMAIN.md examples 1-6 give the same base-unit positions on binance, bybit and okx."""
 
 from __future__ import annotations
 
@@ -7,9 +8,8 @@ from decimal import Decimal
 import pytest
 
 from rebalancer.domain import OrderState
-from rebalancer.exchange_sim.runner import start_exchange
 from rebalancer.service import Rebalancer
-from tests.integration.conftest import journal_rows, settings_for, sim_post, sim_state
+from tests.integration.conftest import journal_rows, settings_for, sim_post, sim_state, start_exchange
 
 pytestmark = pytest.mark.integration
 
@@ -35,9 +35,9 @@ async def run_cycle(tmp_path, ex, targets, fast_executor, **kw):
         await rb.close()
 
 
-async def test_example_1_when_60_40_then_exchange_holds_short_btc_long_eth_and_replan_is_empty(tmp_path, fast_executor):
+async def test_example_1_when_60_40_then_exchange_holds_short_btc_long_eth_and_replan_is_empty(dialect, tmp_path, fast_executor):
     """Spot BTC $6,000 / ETH $4,000 at 50/50: the exchange ends short 0.025 BTC and long 0.5 ETH."""
-    async with start_exchange(scenario({"BTC": 0.15, "ETH": 2}, {"BTC": 40000, "ETH": 2000})) as ex:
+    async with start_exchange(scenario({"BTC": 0.15, "ETH": 2}, {"BTC": 40000, "ETH": 2000}), dialect) as ex:
         first, again = await run_cycle(tmp_path, ex, {"BTC": 0.5, "ETH": 0.5}, fast_executor)
         assert first.outcome == "done", first.error
         assert positions(await sim_state(ex)) == {"BTC": Decimal("-0.025"), "ETH": Decimal("0.5")}
@@ -50,9 +50,9 @@ async def test_example_1_when_60_40_then_exchange_holds_short_btc_long_eth_and_r
         ]
 
 
-async def test_example_2_when_prices_move_then_reduce_only_adjustments_on_the_exchange(tmp_path, fast_executor):
+async def test_example_2_when_prices_move_then_reduce_only_adjustments_on_the_exchange(dialect, tmp_path, fast_executor):
     """After BTC -10% / ETH +10% the next cycle buys back $200 BTC and sells $400 ETH, reduce-only."""
-    async with start_exchange(scenario({"BTC": 0.1, "ETH": 1}, {"BTC": 40000, "ETH": 2000})) as ex:
+    async with start_exchange(scenario({"BTC": 0.1, "ETH": 1}, {"BTC": 40000, "ETH": 2000}), dialect) as ex:
         rb = Rebalancer(settings_for(tmp_path, ex, {"BTC": 0.5, "ETH": 0.5}), executor_kw=fast_executor)
         try:
             first = await rb.cycle(execute=True)
@@ -77,21 +77,21 @@ async def test_example_2_when_prices_move_then_reduce_only_adjustments_on_the_ex
         assert pnl + realized == Decimal("200")
 
 
-async def test_example_3_drift_75_25_vs_60_40(tmp_path, fast_executor):
+async def test_example_3_drift_75_25_vs_60_40(dialect, tmp_path, fast_executor):
     """Spot A $7,500 / B $2,500 at 60/40: short A $1,500, long B $1,500 on the exchange."""
-    async with start_exchange(scenario({"SOL": 75, "AVAX": 25}, {"SOL": 100, "AVAX": 100})) as ex:
+    async with start_exchange(scenario({"SOL": 75, "AVAX": 25}, {"SOL": 100, "AVAX": 100}), dialect) as ex:
         first, again = await run_cycle(tmp_path, ex, {"SOL": 0.6, "AVAX": 0.4}, fast_executor)
         assert first.outcome == "done", first.error
         assert positions(await sim_state(ex)) == {"SOL": Decimal("-15"), "AVAX": Decimal("15")}
         assert again.outcome == "nothing_to_do"
 
 
-async def test_example_4_when_spot_rebalanced_by_hand_then_both_hedges_closed(tmp_path, fast_executor):
+async def test_example_4_when_spot_rebalanced_by_hand_then_both_hedges_closed(dialect, tmp_path, fast_executor):
     """Spot at $5,000 / $5,000 with example 1's hedges open: both close, reduce-only, to flat."""
     sc = scenario({"BTC": 0.125, "ETH": 2.5}, {"BTC": 40000, "ETH": 2000},
                   positions=[{"symbol": "BTC", "amount": -0.025, "entry_price": 40000},
                              {"symbol": "ETH", "amount": 0.5, "entry_price": 2000}])
-    async with start_exchange(sc) as ex:
+    async with start_exchange(sc, dialect) as ex:
         first, again = await run_cycle(tmp_path, ex, {"BTC": 0.5, "ETH": 0.5}, fast_executor)
         assert first.outcome == "done", first.error
         assert all(o.reduce_only for o in first.verdict.approved) and len(first.executed) == 2
@@ -99,11 +99,11 @@ async def test_example_4_when_spot_rebalanced_by_hand_then_both_hedges_closed(tm
         assert again.outcome == "nothing_to_do"
 
 
-async def test_example_5_when_short_pays_over_cap_then_no_orders_rather_than_a_lone_long(tmp_path, fast_executor):
+async def test_example_5_when_short_pays_over_cap_then_no_orders_rather_than_a_lone_long(dialect, tmp_path, fast_executor):
     """BTC funding -0.05%/8h (54.75% a year, shorts pay): the BTC short is denied FUNDING, and ETH's
     long alone would leave the book net long, so nothing is sent; exit 3, the legs journaled denied."""
     sc = scenario({"BTC": 0.15, "ETH": 2}, {"BTC": 40000, "ETH": 2000}, funding={"BTC": -0.0005})
-    async with start_exchange(sc) as ex:
+    async with start_exchange(sc, dialect) as ex:
         first, _ = await run_cycle(tmp_path, ex, {"BTC": 0.5, "ETH": 0.5}, fast_executor)
         assert [(f.code, f.symbol) for f in first.verdict.denials] == [("FUNDING", "BTC/USDT:USDT")]
         assert first.exit_code == 3 and first.outcome == "denied"
@@ -112,10 +112,10 @@ async def test_example_5_when_short_pays_over_cap_then_no_orders_rather_than_a_l
         assert sorted(tuple(r) for r in rows)[:1] == [("BTC/USDT:USDT", "denied", "FUNDING")]
 
 
-async def test_example_6_when_margin_short_then_both_legs_scaled_on_the_exchange(tmp_path, fast_executor):
+async def test_example_6_when_margin_short_then_both_legs_scaled_on_the_exchange(dialect, tmp_path, fast_executor):
     """Leverage 2, equity $500, max usage 0.5: both legs scale by 0.25 to ~$250 each."""
     sc = scenario({"BTC": 0.15, "ETH": 2}, {"BTC": 40000, "ETH": 2000}, wallet=500)
-    async with start_exchange(sc) as ex:
+    async with start_exchange(sc, dialect) as ex:
         rb = Rebalancer(settings_for(tmp_path, ex, {"BTC": 0.5, "ETH": 0.5}, leverage=2), executor_kw=fast_executor)
         try:
             report = await rb.cycle(execute=True)
@@ -128,9 +128,9 @@ async def test_example_6_when_margin_short_then_both_legs_scaled_on_the_exchange
         assert all(e.result.state is OrderState.FILLED for e in report.executed)
 
 
-async def test_limit_ioc_orders_carry_the_slippage_cap_and_fill(tmp_path, fast_executor):
+async def test_limit_ioc_orders_carry_the_slippage_cap_and_fill(dialect, tmp_path, fast_executor):
     """order_type = limit_ioc: each leg is an IOC limit capped at mark ± max_slippage (0.5%), and fills."""
-    async with start_exchange(scenario({"BTC": 0.15, "ETH": 2}, {"BTC": 40000, "ETH": 2000})) as ex:
+    async with start_exchange(scenario({"BTC": 0.15, "ETH": 2}, {"BTC": 40000, "ETH": 2000}), dialect) as ex:
         base = settings_for(tmp_path, ex, {"BTC": 0.5, "ETH": 0.5})
         settings = base.model_copy(update={"rebalance": base.rebalance.model_copy(update={"order_type": "limit_ioc"})})
         rb = Rebalancer(settings, executor_kw=fast_executor)

@@ -17,10 +17,16 @@ import requests
 import respx
 
 from rebalancer.daemon import Daemon, JournalLock, LockHeld
-from rebalancer.exchange_sim.runner import exchange_in_thread, start_exchange
 from rebalancer.service import Rebalancer
 from rebalancer.settings import load_settings
-from tests.integration.conftest import EXAMPLE_1_SCENARIO, REBALANCER, journal_rows, write_config
+from tests.integration.conftest import (
+    EXAMPLE_1_SCENARIO,
+    REBALANCER,
+    exchange_in_thread,
+    journal_rows,
+    start_exchange,
+    write_config,
+)
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -56,9 +62,9 @@ def healthz(port: int) -> dict | None:
 
 
 @pytest.fixture
-def daemon_process(tmp_path):
-    """The local exchange in a thread and `rebalancer run` as a real subprocess (1 s schedule)."""
-    with exchange_in_thread(EX1) as ex:
+def daemon_process(dialect, tmp_path):
+    """The local exchange in a thread (in `dialect`) and `rebalancer run` as a real subprocess (1 s schedule)."""
+    with exchange_in_thread(EX1, dialect) as ex:
         port = free_port()
         path = write_config(tmp_path, ex, {"BTC": 0.5, "ETH": 0.5}, schedule="1s", extra=health_toml(port))
         path.write_text(path.read_text().replace('level = "warning"', 'level = "info"'))
@@ -130,11 +136,11 @@ async def _run_daemon_until(daemon: Daemon, done, timeout: float) -> None:
         assert await asyncio.wait_for(task, 30) == 0
 
 
-async def test_daemon_when_funding_over_cap_then_leg_denied_and_alert_sent(tmp_path):
+async def test_daemon_when_funding_over_cap_then_leg_denied_and_alert_sent(dialect, tmp_path):
     """BTC funding -0.05%/8h (shorts pay 54.75% a year): the short is denied, ETH's long stays unsent
     (alone it would leave the book net long), and a webhook alert goes out."""
     scenario = {**EX1, "markets": {**EX1["markets"], "BTC": {**EX1["markets"]["BTC"], "funding_rate": -0.0005}}}
-    async with start_exchange(scenario) as ex:
+    async with start_exchange(scenario, dialect) as ex:
         extra = health_toml(0) + f'\n[alerts]\nwebhook_url = "{WEBHOOK}"\nformat = "generic"\n'
         settings = load_settings(write_config(tmp_path, ex, {"BTC": 0.5, "ETH": 0.5}, schedule="1h", extra=extra),
                                  env={})
@@ -170,9 +176,9 @@ class SlowVenue:
             self.spans.append((start, time.monotonic()))
 
 
-async def test_daemon_when_cycle_longer_than_interval_then_cycles_never_overlap(tmp_path):
+async def test_daemon_when_cycle_longer_than_interval_then_cycles_never_overlap(dialect, tmp_path):
     """A 1 s schedule with 1.5 s cycles: runs are skipped or coalesced, never concurrent."""
-    async with start_exchange(EX1) as ex:
+    async with start_exchange(EX1, dialect) as ex:
         settings = load_settings(write_config(tmp_path, ex, {"BTC": 0.5, "ETH": 0.5}, schedule="1s",
                                               extra=health_toml(0)), env={})
         spans: list = []
@@ -203,9 +209,9 @@ def test_second_process_on_same_journal_refuses_to_trade(tmp_path):
         pass
 
 
-async def test_reload_when_file_invalid_then_old_config_kept_and_alert_sent(tmp_path):
+async def test_reload_when_file_invalid_then_old_config_kept_and_alert_sent(dialect, tmp_path):
     """SIGHUP's reload validates first: a broken file keeps the running config and alerts; a good one applies."""
-    async with start_exchange(EX1) as ex:
+    async with start_exchange(EX1, dialect) as ex:
         extra = health_toml(0) + f'\n[alerts]\nwebhook_url = "{WEBHOOK}"\n'
         path = write_config(tmp_path, ex, {"BTC": 0.5, "ETH": 0.5}, schedule="1h", extra=extra)
         good = path.read_text()
@@ -229,9 +235,9 @@ async def test_reload_when_file_invalid_then_old_config_kept_and_alert_sent(tmp_
                 assert await asyncio.wait_for(task, 30) == 0
 
 
-def test_halt_then_rebalance_denied_and_status_shows_it_then_resume(tmp_path):
+def test_halt_then_rebalance_denied_and_status_shows_it_then_resume(dialect, tmp_path):
     """`rebalancer halt` stops new orders at once (exit 3, HALTED); `resume` lets the next cycle trade."""
-    with exchange_in_thread(EX1) as ex:
+    with exchange_in_thread(EX1, dialect) as ex:
         path = write_config(tmp_path, ex, {"BTC": 0.5, "ETH": 0.5})
         run = lambda *a: subprocess.run([REBALANCER, *a, "--config", str(path)], capture_output=True, text=True,  # noqa: E731
                                         timeout=60, stdin=subprocess.DEVNULL)

@@ -13,11 +13,10 @@ from typer.testing import CliRunner
 
 from rebalancer.cli import app
 from rebalancer.domain import CycleKind, TradingState
-from rebalancer.exchange_sim.runner import start_exchange
 from rebalancer.service import Rebalancer, make_venue
 from rebalancer.settings import load_settings
 from rebalancer.alerts import alerts_for_cycle
-from tests.integration.conftest import sim_state, write_config
+from tests.integration.conftest import sim_state, start_exchange, write_config
 
 pytestmark = pytest.mark.integration
 
@@ -58,8 +57,8 @@ async def manual_order(rb: Rebalancer, side: str, amount: float, *, symbol=BTC, 
         await other.close()
 
 
-async def test_a_manual_trade_halts_with_the_reason_sends_nothing_and_resume_adopts_then_trades(tmp_path, fast_executor):
-    async with start_exchange(scenario()) as ex:
+async def test_a_manual_trade_halts_with_the_reason_sends_nothing_and_resume_adopts_then_trades(dialect, tmp_path, fast_executor):
+    async with start_exchange(scenario(), dialect) as ex:
         path = config(tmp_path, ex)
         rb = Rebalancer(load_settings(path, env={}), executor_kw=fast_executor)
         try:
@@ -103,8 +102,8 @@ async def test_a_manual_trade_halts_with_the_reason_sends_nothing_and_resume_ado
             await rb.close()
 
 
-async def test_adopt_takes_the_exchanges_positions_and_plans_from_them(tmp_path, fast_executor):
-    async with start_exchange(scenario()) as ex:
+async def test_adopt_takes_the_exchanges_positions_and_plans_from_them(dialect, tmp_path, fast_executor):
+    async with start_exchange(scenario(), dialect) as ex:
         rb = Rebalancer(load_settings(config(tmp_path, ex, policy="adopt"), env={}), executor_kw=fast_executor)
         try:
             assert (await rb.cycle(execute=True)).outcome == "done"
@@ -125,8 +124,8 @@ async def test_adopt_takes_the_exchanges_positions_and_plans_from_them(tmp_path,
             await rb.close()
 
 
-async def test_a_second_bot_on_the_account_is_detected_and_halts(tmp_path, fast_executor):
-    async with start_exchange(scenario()) as ex:
+async def test_a_second_bot_on_the_account_is_detected_and_halts(dialect, tmp_path, fast_executor):
+    async with start_exchange(scenario(), dialect) as ex:
         rb = Rebalancer(load_settings(config(tmp_path / "one", ex), env={}), executor_kw=fast_executor)
         other = Rebalancer(load_settings(config(tmp_path / "two", ex, targets={"BTC": 0.3, "ETH": 0.7}), env={}),
                            executor_kw=fast_executor)
@@ -144,8 +143,8 @@ async def test_a_second_bot_on_the_account_is_detected_and_halts(tmp_path, fast_
             await other.close()
 
 
-async def test_an_unknown_open_order_is_reported_and_halts_and_resume_accepts_it(tmp_path, fast_executor):
-    async with start_exchange(scenario()) as ex:
+async def test_an_unknown_open_order_is_reported_and_halts_and_resume_accepts_it(dialect, tmp_path, fast_executor):
+    async with start_exchange(scenario(), dialect) as ex:
         path = config(tmp_path, ex)
         rb = Rebalancer(load_settings(path, env={}), executor_kw=fast_executor)
         try:
@@ -164,10 +163,10 @@ async def test_an_unknown_open_order_is_reported_and_halts_and_resume_accepts_it
             await rb.close()
 
 
-async def test_no_false_alarm_across_partial_fills_dry_runs_and_an_unwind(tmp_path, fast_executor):
+async def test_no_false_alarm_across_partial_fills_dry_runs_and_an_unwind(dialect, tmp_path, fast_executor):
     """A thin ETH book fills part of the first order; the next cycles plan the rest; an unwind closes
     everything: the journal's fills explain every position, nothing is reported."""
-    async with start_exchange(scenario(depth={"ETH": [0.15, 0.15]})) as ex:
+    async with start_exchange(scenario(depth={"ETH": [0.15, 0.15]}), dialect) as ex:
         rb = Rebalancer(load_settings(config(tmp_path, ex), env={}), executor_kw=fast_executor)
         try:
             reports = [await rb.cycle(execute=True)]

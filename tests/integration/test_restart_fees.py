@@ -54,8 +54,8 @@ async def _crash_after_send(ex, settings) -> list[str]:
     return cids
 
 
-async def test_restart_when_orders_filled_but_responses_lost_then_fee_is_the_exchange_commission(tmp_path):
-    async with serve(example_scenario(faults={"drop_order_responses": 10})) as ex:
+async def test_restart_when_orders_filled_but_responses_lost_then_fee_is_the_exchange_commission(dialect, tmp_path):
+    async with serve(example_scenario(faults={"drop_order_responses": 10}), dialect) as ex:
         settings = settings_for(tmp_path, ex, TARGETS)
         cids = await _crash_after_send(ex, settings)
         await sim_post(ex, "faults", {"drop_order_responses": 0})

@@ -1,0 +1,220 @@
+"""What the integration and fault suites must know about each dialect of the local exchange: the
+config's exchange name, the request paths tests count or intercept, the venue's own error codes, and
+the one per-dialect scenario adjustment (OKX counts contracts: BTC 0.01, ETH 0.1 base units each).
+
+The tests stay the same on every dialect; everything that differs between exchanges is in this file.
+Assertions stay in base units (`/_sim/state` `amount`), so a scenario gives the same base positions
+on every dialect.
+"""
+
+from __future__ import annotations
+
+import copy
+import functools
+import tempfile
+from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, Mapping
+
+from aiohttp import web
+
+DIALECTS = ("binance", "bybit", "okx")
+
+
+@dataclass(frozen=True)
+class Dialect:
+    """One dialect as the tests see it. Routes are "METHOD /path", the keys of /_sim/state `requests`."""
+
+    name: str
+    exchange: str  # [venues.*] exchange
+    order_route: str  # where an order is placed
+    lookup_routes: tuple[str, ...]  # where the venue looks an order up by client id
+    time_route: str  # the clock the venue resyncs from after a timestamp rejection
+    insufficient_margin: str  # the venue's code for "margin is insufficient" (reject_orders_with)
+    insufficient_margin_text: str  # words of the venue's own message for it (lower case)
+    timestamp_rejected: str  # the venue's code for "timestamp outside the window"
+    # The venue's answer to a lookup of an order it does not have: (HTTP status, JSON body). Binance and
+    # OKX answer an error (-2013, 51603); Bybit's realtime/history lists answer an empty list.
+    not_found: tuple[int, Mapping[str, Any]] = (400, {})
+    # The venue's body for "too many requests" (sent with HTTP 418/429 and Retry-After by fault middlewares).
+    rate_limited: Mapping[str, Any] = field(default_factory=dict)
+    # base units per contract of the perps whose venue counts contracts (others: 1)
+    contract_sizes: Mapping[str, Decimal] = field(default_factory=dict)
+
+    @property
+    def order_path(self) -> str:
+        return self.order_route.split(" ", 1)[1]
+
+    @property
+    def lookup_paths(self) -> frozenset[str]:
+        return frozenset(r.split(" ", 1)[1] for r in self.lookup_routes)
+
+    def base(self, asset: str, amount: Decimal) -> Decimal:
+        """An amount the venue (and so the journal and the order reports) counts, in base units."""
+        return amount * self.contract_sizes.get(asset, Decimal(1))
+
+    def is_order(self, request: web.Request) -> bool:
+        return f"{request.method} {request.path}" == self.order_route
+
+    def is_lookup(self, request: web.Request) -> bool:
+        return f"{request.method} {request.path}" in self.lookup_routes
+
+    def __str__(self) -> str:
+        return self.name
+
+
+# Codes are the real exchanges' (Binance -2019 / Bybit 110007 / OKX 51008 "insufficient margin";
+# -1021 / 10002 / 50102 "timestamp outside the window"), written here rather than read from the
+# dialects' tables so a wrong table is caught, not copied.
+TABLE: dict[str, Dialect] = {
+    "binance": Dialect(
+        name="binance", exchange="binance",
+        order_route="POST /fapi/v1/order",
+        lookup_routes=("GET /fapi/v1/order",),
+        time_route="GET /api/v3/time",
+        insufficient_margin="-2019",
+        insufficient_margin_text="margin is insufficient",
+        timestamp_rejected="-1021",
+        not_found=(400, {"code": -2013, "msg": "Order does not exist."}),
+        rate_limited={"code": -1003, "msg": "Way too many requests; IP banned."},
+    ),
+    "bybit": Dialect(
+        name="bybit", exchange="bybit",
+        order_route="POST /v5/order/create",
+        lookup_routes=("GET /v5/order/realtime", "GET /v5/order/history"),
+        time_route="GET /v5/market/time",
+        insufficient_margin="110007",
+        insufficient_margin_text="not enough",  # "ab not enough for new order"
+        timestamp_rejected="10002",
+        not_found=(200, {"retCode": 0, "retMsg": "OK", "result": {"category": "linear", "list": [], "nextPageCursor": ""},
+                         "retExtInfo": {}, "time": 0}),
+        rate_limited={"retCode": 10006, "retMsg": "Too many visits!", "result": {}, "retExtInfo": {}, "time": 0},
+    ),
+    "okx": Dialect(
+        name="okx", exchange="okx",
+        order_route="POST /api/v5/trade/order",
+        lookup_routes=("GET /api/v5/trade/order",),
+        time_route="GET /api/v5/public/time",
+        insufficient_margin="51008",
+        insufficient_margin_text="insufficient",
+        timestamp_rejected="50102",
+        not_found=(200, {"code": "51603", "data": [], "msg": "Order does not exist"}),
+        rate_limited={"code": "50011", "data": [], "msg": "Too Many Requests"},
+        contract_sizes={"BTC": Decimal("0.01"), "ETH": Decimal("0.1")},  # OKX's ctVal
+    ),
+}
+
+
+def facts(dialect: "Dialect | str") -> Dialect:
+    return dialect if isinstance(dialect, Dialect) else TABLE[dialect]
+
+
+# --------------------------------------------------------------------------- the scenario adjustment
+
+_CONTRACT_KEYS = ("amount_step", "min_qty", "max_qty", "market_max_qty")  # counted in contracts
+
+
+def adapt_scenario(scenario: Mapping[str, Any], dialect: "Dialect | str") -> dict[str, Any]:
+    """`scenario` (base units, as every test writes it) for `dialect`: the markets whose venue counts
+    contracts get their contract_size and have their lot filters in contracts, so the base-unit grid
+    (and so every expected base position) is the same on every dialect. Depth and positions stay in
+    base units (the scenario counts them so). A new dict; the argument is never changed."""
+    from rebalancer.exchange_sim.scenario import default_amount_step
+
+    out = copy.deepcopy(dict(scenario))
+    sizes = facts(dialect).contract_sizes
+    for asset, market in (out.get("markets") or {}).items():
+        size = sizes.get(asset)
+        if size is None or "contract_size" in market:
+            continue
+        base = dict(market)
+        if "amount_step" not in base:  # the sim's default is chosen by price, in base units
+            base["amount_step"] = default_amount_step(Decimal(str(base["spot_price"])))
+        for key in _CONTRACT_KEYS:
+            if key in base:
+                market[key] = str(Decimal(str(base[key])) / size)
+        market["contract_size"] = str(size)
+    return out
+
+
+def scenario_toml(scenario: Mapping[str, Any]) -> str:
+    """A scenario dict as a TOML file (the subset scenarios use: tables of scalars, arrays of numbers
+    and inline tables), for the tests that start the exchange as a separate process."""
+
+    def value(v: Any) -> str:
+        if isinstance(v, bool):
+            return "true" if v else "false"
+        if isinstance(v, (int, float, Decimal)):
+            return str(v)
+        if isinstance(v, str):
+            return '"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"'
+        if isinstance(v, (list, tuple)):
+            return "[" + ", ".join(value(x) for x in v) + "]"
+        if isinstance(v, Mapping):
+            return "{ " + ", ".join(f"{k} = {value(x)}" for k, x in v.items()) + " }"
+        raise TypeError(f"no TOML for {v!r}")
+
+    lines: list[str] = []
+    for asset, market in (scenario.get("markets") or {}).items():
+        lines.append(f"[markets.{asset}]")
+        lines.extend(f"{k} = {value(v)}" for k, v in market.items())
+        lines.append("")
+    for section in ("spot", "futures", "faults", "auth"):
+        if scenario.get(section):
+            lines.append(f"[{section}]")
+            lines.extend(f"{k} = {value(v)}" for k, v in scenario[section].items())
+            lines.append("")
+    return "\n".join(lines)
+
+
+# --------------------------------------------------------------------------- is the dialect there yet?
+
+
+@functools.cache
+def missing(name: str) -> str | None:
+    """Why the suites cannot run on `name` yet, or None when they can: the local exchange has no such
+    dialect, the config refuses mode = "local" for the exchange, or the venue builds another
+    exchange's ccxt class for it. Once all three are there, any failure is a real one."""
+    from rebalancer.exchange_sim.dialects import dialect_class
+
+    try:
+        dialect_class(name)
+    except (ImportError, ValueError, AttributeError) as exc:
+        return f"the local exchange has no {name} dialect yet ({exc})"
+    import ccxt.async_support as ccxt_async
+
+    from rebalancer.service import make_venue
+    from rebalancer.settings import load_settings
+    from tests.integration.conftest import write_config
+
+    probe = _Probe(name, dialect_class(name).uses_password)
+    with tempfile.TemporaryDirectory() as tmp:
+        try:
+            settings = load_settings(write_config(Path(tmp), probe, {"BTC": 0.5, "ETH": 0.5}), env={})
+        except Exception as exc:  # noqa: BLE001 - the reason is the message
+            return f'the config refuses exchange = "{name}" with mode = "local" ({str(exc).splitlines()[0]})'
+        try:
+            venue = make_venue(settings)
+        except Exception as exc:  # noqa: BLE001
+            return f"the venue cannot build a local {name} client ({exc})"
+        wanted = getattr(ccxt_async, name)
+        built = [type(c) for c in (venue.hedge_client, venue.spot_client)]
+        if not all(issubclass(cls, wanted) for cls in built):
+            return f"mode = \"local\" builds {[c.__name__ for c in built]} for {name}, not ccxt's {name} class"
+    return None
+
+
+class _Probe:
+    """Stands for a running exchange where only the config is wanted (nothing listens here)."""
+
+    base_url = "http://127.0.0.1:9"
+    api_key = "local-key"
+    api_secret = "local-secret"
+
+    def __init__(self, dialect: str, uses_password: bool) -> None:
+        self.dialect = dialect
+        self.password = "local-pass" if uses_password else None
+
+
+__all__ = ["DIALECTS", "TABLE", "Dialect", "adapt_scenario", "facts", "missing", "scenario_toml"]
