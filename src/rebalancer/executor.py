@@ -105,6 +105,9 @@ class Executor:
         self.lookup_delay_s = lookup_delay_s
         self.sleep = sleep
         self._positions_before: dict[str, Decimal] | None = None  # set per execute() call
+        # Final-state writes of each symbol's last leg, committed in a worker thread (execute(defer_final=True))
+        # while the caller confirms; flush() awaits them.
+        self._deferred: list[asyncio.Future] = []
 
     # ------------------------------------------------------------------ recovery
 
@@ -238,10 +241,20 @@ class Executor:
     # ------------------------------------------------------------------ a cycle's orders
 
     async def execute(self, cycle_id: str, orders: Sequence[PlannedOrder],
-                      positions_before: Mapping[str, Decimal] | None = None) -> list[Executed]:
+                      positions_before: Mapping[str, Decimal] | None = None, *,
+                      defer_final: bool = False) -> list[Executed]:
         """Journal every intent first, then send each symbol's legs in order, symbols concurrently.
         `positions_before` (base units by asset, from the cycle's snapshot) lets a resend be checked
-        against the position as a second proof beside the fill history."""
+        against the position as a second proof beside the fill history.
+
+        `defer_final`: the final state of each symbol's *last* leg, when its send settled normally, is
+        committed in a worker thread while the caller goes on (its confirming reads); the caller must
+        `await flush()` before it ends the cycle. Nothing else in the cycle reads that row: a symbol's
+        legs run in order and its last leg is the last activity on the symbol, and every proof or
+        position check looks at its own symbol only. Per-order commits serialize on one fsync each,
+        so at many orders they were the longest stretch between the last reply and the confirmation.
+        A crash before the commit leaves the order PENDING with its send counted: looked up by client
+        id at the next start, as for a crash right after any send."""
         self._positions_before = dict(positions_before) if positions_before is not None else None
         now = self.clock()
         ids: list[tuple[PlannedOrder, str, Decimal | None]] = []
@@ -276,13 +289,25 @@ class Executor:
             self.journal.mark_sent_many([legs[0][1] for legs in by_symbol.values()], at=self.clock())
         # return_exceptions: a fatal error on one symbol must not end the cycle while another symbol's
         # order is still in flight; every group finishes (and journals) before the error is raised.
-        outcomes = await asyncio.gather(*(self._run_legs(cycle_id, legs, counted) for legs in by_symbol.values()),
+        outcomes = await asyncio.gather(*(self._run_legs(cycle_id, legs, counted, defer_final=defer_final)
+                                          for legs in by_symbol.values()),
                                         return_exceptions=True)
         failure = next((o for o in outcomes if isinstance(o, BaseException)), None)
         if failure is not None:
+            await self.flush(raise_errors=False)  # the cycle fails with every order's state journaled
             raise failure
         done = {e.client_order_id: e for group in outcomes for e in group}
         return [done[cid] for _, cid, _ in ids]
+
+    async def flush(self, *, raise_errors: bool = True) -> None:
+        """Wait for the deferred final-state writes (execute(defer_final=True)); raise the first failure.
+        Callers running at once each wait for all of them (a write stays listed until it has finished)."""
+        pending = list(self._deferred)
+        outcomes = await asyncio.gather(*pending, return_exceptions=True)
+        self._deferred = [f for f in self._deferred if f not in pending]
+        failure = next((o for o in outcomes if isinstance(o, BaseException)), None)
+        if failure is not None and raise_errors:
+            raise failure
 
     async def journal_fees(self, executed: list[Executed], *, since: datetime) -> list[Executed]:
         """Fees arrive after the order (the exchange's trade or commission ledger), so they are read
@@ -298,6 +323,7 @@ class Executor:
         except VenueError as exc:
             log.warning("fees_unavailable", error=str(exc))
             return executed
+        await self.flush()  # a fee is journaled after its order's final state, as the events read
         found: list[tuple[str, Decimal, str | None]] = []
         for i, e in enumerate(executed):
             fee = fees.get(e.result.exchange_order_id or "")
@@ -309,10 +335,10 @@ class Executor:
         return executed
 
     async def _run_legs(self, cycle_id: str, legs: list[tuple[PlannedOrder, str, Decimal | None]],
-                        counted: frozenset[str] | set[str] = frozenset()) -> list[Executed]:
+                        counted: frozenset[str] | set[str] = frozenset(), *, defer_final: bool = False) -> list[Executed]:
         out: list[Executed] = []
         blocked = ""
-        for order, cid, limit in legs:
+        for i, (order, cid, limit) in enumerate(legs):
             if blocked:
                 result = OrderResult(cid, OrderState.NOT_PLACED, error_message=blocked)
                 self._transition(cid, OrderState.NOT_PLACED, cycle_id, detail={"reason": blocked})
@@ -324,7 +350,8 @@ class Executor:
                 self._transition(cid, OrderState.NOT_PLACED, cycle_id, detail={"reason": blocked})
                 out.append(Executed(order, cid, result, 0, blocked))
                 continue
-            executed = await self._send(cycle_id, order, cid, limit, counted=cid in counted)
+            executed = await self._send(cycle_id, order, cid, limit, counted=cid in counted,
+                                        defer_final=defer_final and i == len(legs) - 1)
             out.append(executed)
             if executed.result.state is not OrderState.FILLED:
                 # An open leg after a close that did not complete would leave a different book than planned.
@@ -332,8 +359,9 @@ class Executor:
         return out
 
     async def _send(self, cycle_id: str, order: PlannedOrder, cid: str, limit: Decimal | None, *,
-                    counted: bool = False) -> Executed:
-        """Send until the outcome is known; `counted`: the first send is already journaled (mark_sent_many)."""
+                    counted: bool = False, defer_final: bool = False) -> Executed:
+        """Send until the outcome is known; `counted`: the first send is already journaled (mark_sent_many);
+        `defer_final`: a normally settled reply's final state is committed in a worker thread (see execute)."""
         sends = 0
         note = ""
         first_sent: datetime | None = None
@@ -394,7 +422,11 @@ class Executor:
                                  detail={"reason": f"not found and {proof.reason}: resend"})
                 continue
             result = await self._settle_open(order.symbol, cid, result)
-            self._transition(cid, result.state, cycle_id, result=result)
+            if defer_final:
+                self._deferred.append(asyncio.ensure_future(
+                    asyncio.to_thread(self._transition, cid, result.state, cycle_id, result=result)))
+            else:
+                self._transition(cid, result.state, cycle_id, result=result)
             return Executed(order, cid, result, sends, note)
         record = self.journal.order(cid)
         state = record.state if record is not None else OrderState.UNKNOWN

@@ -238,16 +238,20 @@ class Rebalancer:
                 report.outcome = CycleOutcome.DENIED if verdict.denials else CycleOutcome.NOTHING_TO_DO
             else:
                 sent_at = self.clock()
+                # defer_final: the orders' final states are committed while the positions and fees are read.
                 executed = await self.executor.execute(report.cycle_id, verdict.approved,
-                                                       positions_before={a: p.amount for a, p in snap.positions.items()})
+                                                       positions_before={a: p.amount for a, p in snap.positions.items()},
+                                                       defer_final=True)
                 # Confirm positions and collect fees in the same round trip.
-                report.positions_after, report.executed = await asyncio.gather(
-                    self.venue.positions(), self.executor.journal_fees(executed, since=sent_at))
+                report.positions_after, report.executed, _ = await asyncio.gather(
+                    self.venue.positions(), self.executor.journal_fees(executed, since=sent_at),
+                    self.executor.flush())
                 report.mismatches = _mismatches(snap, report)
                 filled = all(e.result.state is OrderState.FILLED for e in report.executed)
                 report.outcome = (CycleOutcome.DONE if filled and not verdict.denials and not report.mismatches
                                   else CycleOutcome.PARTIAL)
         except Exception as exc:  # the cycle fails, the journal says why, the caller decides
+            await self.executor.flush(raise_errors=False)  # every order's final state is written before the cycle's
             report.outcome = CycleOutcome.FAILED
             report.error = str(exc) or type(exc).__name__
             report.exception = exc
