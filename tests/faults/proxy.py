@@ -38,6 +38,7 @@ from typing import Any, AsyncIterator
 
 import aiohttp
 from aiohttp import web
+from yarl import URL
 
 from tests.integration.dialects import Dialect, facts
 
@@ -121,8 +122,11 @@ class FaultProxy:
         self.forwarded += 1
         data = await request.read()
         headers = {k: v for k, v in request.headers.items() if k.lower() not in HOP_HEADERS}
-        async with self._session.request(request.method, self.upstream + request.path_qs, headers=headers,
-                                         data=data, allow_redirects=False) as resp:
+        # The raw path and query, byte for byte: venues that sign the request path (OKX) would see a
+        # re-encoded query (%2C -> ",") as a bad signature.
+        url = URL(self.upstream + request.raw_path, encoded=True)
+        async with self._session.request(request.method, url, headers=headers, data=data,
+                                         allow_redirects=False) as resp:
             body = await resp.read()
             out = {k: v for k, v in resp.headers.items() if k.lower() not in HOP_HEADERS}
             return resp.status, out, body

@@ -77,7 +77,7 @@ async def test_dropped_response_when_seeded_30_percent_then_every_cycle_lands_on
     moves = [{"BTC": 44000, "ETH": 1900}, {"BTC": 38000, "ETH": 2150}, {"BTC": 42000, "ETH": 1800},
              {"BTC": 36000, "ETH": 2200}, {"BTC": 41000, "ETH": 2000}]
     reports = []
-    async with serve(example_scenario(), middlewares=[mw], dialect) as ex:
+    async with serve(example_scenario(), dialect, middlewares=[mw]) as ex:
         settings = settings_for(tmp_path, ex, TARGETS, timeout_ms=600)
         rb = make_rebalancer(settings)
         try:

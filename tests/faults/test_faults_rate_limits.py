@@ -58,7 +58,7 @@ async def test_rate_limited_when_retry_after_then_waits_exactly_that_and_lands_o
     and the cycle lands on plan with one order per leg."""
     retry_after = RETRY_AFTER_SECONDS if status == 429 else 3
     middlewares = [ban_middleware(dialect, 1, retry_after, orders=target == "orders")] if status == 418 else []
-    async with serve(example_scenario(), middlewares=middlewares, dialect) as ex:
+    async with serve(example_scenario(), dialect, middlewares=middlewares) as ex:
         settings = settings_for(tmp_path, ex, TARGETS)
         sleep = RecordingSleep()
         rb = make_rebalancer(settings, sleep=sleep)
