@@ -17,10 +17,12 @@ in the order queued:
 - "html_502":  forward, answer 502 with a gateway's HTML page.
 - "late":      forward, then hold the answer `late_s` seconds (past the client timeout), then send it.
 
-lookup faults: `forge_not_found(n)` answers the next n lookups by client id with the dialect's "no
-such order" (Binance -2013, OKX 51603, Bybit an empty realtime and history list) without asking the
-exchange (propagation lag, a wrong symbol, a proxy: the exchange executed it all the same). A lookup
-that reads several paths (Bybit: open orders and history, concurrently) is forged on each of them.
+lookup faults: `forge_not_found(n)` answers the next n lookups of a spoiled order (by its client id)
+with the dialect's "no such order" (Binance -2013, OKX 51603, Bybit an empty realtime and history list)
+without asking the exchange (propagation lag, a wrong symbol, a proxy: the exchange executed it all the
+same). Lookups of other orders pass: on Bybit and OKX every order is looked up (their replies carry ids
+only). A lookup that reads several paths (Bybit: open orders and history, concurrently) is forged on
+each of them.
 
 Binds 127.0.0.1 only, on a free port; its lifetime is bounded by the `running_proxy` context
 (and `max_lifetime_s`: after that it stops forwarding and answers 503).
@@ -60,6 +62,7 @@ class FaultProxy:
     forge_lookups: Counter[str] = field(default_factory=Counter)  # lookup path -> forged answers left
     applied: list[str] = field(default_factory=list)  # every fault as it was applied
     forged: Counter[str] = field(default_factory=Counter)  # lookup path -> forged answers given
+    spoiled: set[str] = field(default_factory=set)  # client ids of the orders a write fault hit
     forwarded: int = 0
     base_url: str = ""
     api_key: str = ""
@@ -85,7 +88,8 @@ class FaultProxy:
     async def handle(self, request: web.Request) -> web.StreamResponse:
         if time.monotonic() - self._started > self.max_lifetime_s:
             return web.Response(status=503, text="fault proxy past its lifetime")
-        if self.dialect.is_lookup(request) and self.forge_lookups[request.path] > 0:
+        if (self.dialect.is_lookup(request) and self.forge_lookups[request.path] > 0
+                and self.dialect.looked_up_client_id(request) in self.spoiled):
             self.forge_lookups[request.path] -= 1
             self.forged[request.path] += 1
             self.applied.append("forged not found")
@@ -96,6 +100,9 @@ class FaultProxy:
         if mode is None:
             return web.Response(status=status, headers=headers, body=body)
         self.applied.append(mode)
+        cid = self.dialect.placed_client_id(await request.read())
+        if cid:
+            self.spoiled.add(cid)
         if mode == "reset":
             _abort(request)
             return web.Response(status=500)

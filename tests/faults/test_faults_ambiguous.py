@@ -93,7 +93,7 @@ async def test_ambiguous_when_answer_lost_then_each_intent_executed_once_and_on_
     assert first.outcome == "done", (first.error, [e.note for e in first.executed])
     assert [e.sends for e in first.executed] == [1, 1]  # the spoiled one was never sent again
     assert all(e.result.state is OrderState.FILLED for e in first.executed)
-    assert any("outcome unknown" in e.note for e in first.executed)
+    assert any("outcome unknown" in e.note for e in first.executed), [e.note for e in first.executed]
     if forged:
         assert any("fill history" in e.note for e in first.executed)
     assert (result.orders_placed, result.duplicates, result.lost, result.unknown) == (2, [], [], [])

@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import copy
 import functools
+import json
 import tempfile
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, Mapping
+from urllib.parse import parse_qsl
 
 from aiohttp import web
 
@@ -31,9 +33,14 @@ class Dialect:
     order_route: str  # where an order is placed
     lookup_routes: tuple[str, ...]  # where the venue looks an order up by client id
     time_route: str  # the clock the venue resyncs from after a timestamp rejection
+    client_id_param: str  # the client order id's name in a placement (body) and in a lookup (query)
+    lookup_client_id_param: str
     insufficient_margin: str  # the venue's code for "margin is insufficient" (reject_orders_with)
     insufficient_margin_text: str  # words of the venue's own message for it (lower case)
     timestamp_rejected: str  # the venue's code for "timestamp outside the window"
+    # Exchange clock jumps (ahead, behind; ms) past what the venue accepts: Binance and Bybit refuse a
+    # timestamp 1 s ahead of their clock or older than recvWindow; OKX anything 30 s off either way.
+    clock_skews_ms: tuple[int, int] = (30_000, -5_000)
     # The venue's answer to a lookup of an order it does not have: (HTTP status, JSON body). Binance and
     # OKX answer an error (-2013, 51603); Bybit's realtime/history lists answer an empty list.
     not_found: tuple[int, Mapping[str, Any]] = (400, {})
@@ -54,11 +61,29 @@ class Dialect:
         """An amount the venue (and so the journal and the order reports) counts, in base units."""
         return amount * self.contract_sizes.get(asset, Decimal(1))
 
+    def contracts(self, asset: str, base: Decimal | float | str) -> Decimal:
+        """A base-unit amount as the venue (and ccxt's create_order) counts it."""
+        return Decimal(str(base)) / self.contract_sizes.get(asset, Decimal(1))
+
     def is_order(self, request: web.Request) -> bool:
         return f"{request.method} {request.path}" == self.order_route
 
     def is_lookup(self, request: web.Request) -> bool:
         return f"{request.method} {request.path}" in self.lookup_routes
+
+    def placed_client_id(self, body: bytes) -> str | None:
+        """The client order id of a placement request's body (Binance form, Bybit JSON, OKX JSON batch)."""
+        text = body.decode(errors="replace")
+        try:
+            doc = json.loads(text)
+        except ValueError:
+            return dict(parse_qsl(text)).get(self.client_id_param)
+        if isinstance(doc, list) and doc and isinstance(doc[0], dict):
+            doc = doc[0]
+        return doc.get(self.client_id_param) if isinstance(doc, dict) else None
+
+    def looked_up_client_id(self, request: web.Request) -> str | None:
+        return request.query.get(self.lookup_client_id_param)
 
     def __str__(self) -> str:
         return self.name
@@ -73,6 +98,7 @@ TABLE: dict[str, Dialect] = {
         order_route="POST /fapi/v1/order",
         lookup_routes=("GET /fapi/v1/order",),
         time_route="GET /api/v3/time",
+        client_id_param="newClientOrderId", lookup_client_id_param="origClientOrderId",
         insufficient_margin="-2019",
         insufficient_margin_text="margin is insufficient",
         timestamp_rejected="-1021",
@@ -84,6 +110,7 @@ TABLE: dict[str, Dialect] = {
         order_route="POST /v5/order/create",
         lookup_routes=("GET /v5/order/realtime", "GET /v5/order/history"),
         time_route="GET /v5/market/time",
+        client_id_param="orderLinkId", lookup_client_id_param="orderLinkId",
         insufficient_margin="110007",
         insufficient_margin_text="not enough",  # "ab not enough for new order"
         timestamp_rejected="10002",
@@ -93,12 +120,14 @@ TABLE: dict[str, Dialect] = {
     ),
     "okx": Dialect(
         name="okx", exchange="okx",
-        order_route="POST /api/v5/trade/order",
+        order_route="POST /api/v5/trade/batch-orders",  # ccxt's okx create_order sends a batch of one
         lookup_routes=("GET /api/v5/trade/order",),
         time_route="GET /api/v5/public/time",
+        client_id_param="clOrdId", lookup_client_id_param="clOrdId",
         insufficient_margin="51008",
         insufficient_margin_text="insufficient",
         timestamp_rejected="50102",
+        clock_skews_ms=(35_000, -35_000),
         not_found=(200, {"code": "51603", "data": [], "msg": "Order does not exist"}),
         rate_limited={"code": "50011", "data": [], "msg": "Too Many Requests"},
         contract_sizes={"BTC": Decimal("0.01"), "ETH": Decimal("0.1")},  # OKX's ctVal

@@ -19,6 +19,7 @@ from rebalancer.domain import Box, OrderState, Side
 from rebalancer.service import Rebalancer
 from rebalancer.settings import load_settings
 from tests.integration.conftest import journal_rows, sim_state, start_exchange, write_config
+from tests.integration.dialects import Dialect
 
 pytestmark = pytest.mark.integration
 D = Decimal
@@ -67,13 +68,15 @@ def orders_sent(state: dict) -> list[tuple[str, str, Decimal, str]]:
     return [(o["symbol"], o["side"], D(o["executed_qty"]), o["status"]) for o in state["orders"]]
 
 
-def journal(tmp_path: Path, where: str = "1 = 1") -> list[tuple]:
-    """(cycle, asset, side, amount, reduce_only, state, filled, average, error_code) per journaled order."""
+def journal(tmp_path: Path, dialect: Dialect, where: str = "1 = 1") -> list[tuple]:
+    """(cycle, asset, side, amount, reduce_only, state, filled, average, error_code) per journaled order,
+    amount and filled in base units (the journal counts the venue's contracts)."""
     rows = journal_rows(tmp_path / "journal.db",
                         "SELECT cycle_id, asset, side, amount, reduce_only, state, filled, average, error_code "
                         f"FROM orders o WHERE {where} "
                         "ORDER BY (SELECT started_at FROM cycles c WHERE c.id = o.cycle_id), client_order_id")
-    return [(r[0], r[1], r[2], D(r[3]), bool(r[4]), r[5], D(r[6]), None if r[7] is None else D(r[7]), r[8])
+    return [(r[0], r[1], r[2], dialect.base(r[1], D(r[3])), bool(r[4]), r[5], dialect.base(r[1], D(r[6])),
+             None if r[7] is None else D(r[7]), r[8])
             for r in rows]
 
 
@@ -82,7 +85,7 @@ def cycle_outcomes(tmp_path: Path) -> list[str]:
 
 
 def approved(report) -> list[tuple[str, Side, Decimal, bool]]:
-    return [(o.asset, o.side, o.amount, o.reduce_only) for o in report.verdict.approved]
+    return [(o.asset, o.side, o.base_amount, o.reduce_only) for o in report.verdict.approved]
 
 
 def codes(findings) -> list[tuple[str, str | None]]:
@@ -105,7 +108,7 @@ async def test_example_5_when_eth_long_pays_over_cap_then_balanced_book_is_no_or
         state = await sim_state(ex)
     v = first.verdict
     assert first.outcome == "denied" and first.exit_code == 3, first.error
-    assert [(o.asset, o.side, o.amount) for o in first.plan.orders] == [
+    assert [(o.asset, o.side, o.base_amount) for o in first.plan.orders] == [
         ("BTC", Side.SELL, D("0.025")), ("ETH", Side.BUY, D("0.5"))]
     assert v.approved == () and first.executed == []
     assert codes(v.denials) == [("FUNDING", ETH)]
@@ -113,11 +116,11 @@ async def test_example_5_when_eth_long_pays_over_cap_then_balanced_book_is_no_or
     assert v.boxes == {"BTC": Box(None, None, ()), "ETH": Box(None, D(0), ("FUNDING",))}
     assert v.post_trade == {"BTC": D(0), "ETH": D(0)}
     assert (v.planned_net, v.net_residual, v.scale) == (D(0), D(0), D(1))
-    assert [(o.asset, o.side, o.amount, o.denied_by) for o in v.denied] == [("ETH", Side.BUY, D("0.5"), ("FUNDING",))]
+    assert [(o.asset, o.side, o.base_amount, o.denied_by) for o in v.denied] == [("ETH", Side.BUY, D("0.5"), ("FUNDING",))]
     # nothing reached the exchange
     assert positions(state) == {} and state["orders"] == [] and state["requests"].get(dialect.order_route, 0) == 0
     # the denied leg is journaled (never sent), once per cycle; BTC's leg is not an order at all
-    assert journal(tmp_path) == [
+    assert journal(tmp_path, dialect) == [
         (first.cycle_id, "ETH", "buy", D("0.5"), False, "denied", D(0), None, "FUNDING"),
         (again.cycle_id, "ETH", "buy", D("0.5"), False, "denied", D(0), None, "FUNDING"),
     ]
@@ -145,12 +148,12 @@ async def test_example_5_funding_interval_is_read_from_the_exchange(dialect, tmp
         assert codes(report.verdict.denials) == [("FUNDING", ETH)] and apr in report.verdict.denials[0].detail
         assert report.verdict.boxes["ETH"] == Box(None, D(0), ("FUNDING",))
         assert positions(state) == {} and state["orders"] == []
-        assert journal(tmp_path) == [(report.cycle_id, "ETH", "buy", D("0.5"), False, "denied", D(0), None, "FUNDING")]
+        assert journal(tmp_path, dialect) == [(report.cycle_id, "ETH", "buy", D("0.5"), False, "denied", D(0), None, "FUNDING")]
     else:
         assert report.outcome == "done" and report.verdict.denials == () and report.exit_code == 0, report.error
         assert report.verdict.boxes == {"BTC": Box(None, None, ()), "ETH": Box(None, None, ())}
         assert positions(state) == {"BTC": D("-0.025"), "ETH": D("0.5")}
-        assert [(r[1], r[2], r[3], r[5], r[6], r[7]) for r in journal(tmp_path)] == [
+        assert [(r[1], r[2], r[3], r[5], r[6], r[7]) for r in journal(tmp_path, dialect)] == [
             ("BTC", "sell", D("0.025"), "filled", D("0.025"), D(40000)),
             ("ETH", "buy", D("0.5"), "filled", D("0.5"), D(2000)),
         ]
@@ -175,10 +178,10 @@ async def test_example_8_when_doge_cannot_be_hedged_then_its_share_is_spread_by_
     assert first.plan.unhedgeable == ("DOGE",) and first.plan.nav == D(10000)
     assert first.plan.desired == {"BTC": D(-1000), "ETH": D(2000), "DOGE": D(-1000)}
     # what the unconstrained plan wanted vs what the balanced book sends
-    assert [(o.asset, o.side, o.amount) for o in first.plan.orders] == [
+    assert [(o.asset, o.side, o.base_amount) for o in first.plan.orders] == [
         ("BTC", Side.SELL, D("0.02")), ("ETH", Side.BUY, D("1"))]
     assert approved(first) == [("BTC", Side.SELL, D("0.03"), False), ("ETH", Side.BUY, D("0.75"), False)]
-    assert [o.planned_amount for o in first.verdict.approved] == [D("0.02"), D("1")]
+    assert [dialect.base(o.asset, o.planned_amount) for o in first.verdict.approved] == [D("0.02"), D("1")]
     v = first.verdict
     assert v.denials == () and v.denied == () and v.scale == D(1)
     assert v.boxes == {"BTC": Box(None, None, ()), "ETH": Box(None, None, ()),
@@ -188,7 +191,7 @@ async def test_example_8_when_doge_cannot_be_hedged_then_its_share_is_spread_by_
     assert positions(state) == {"BTC": D("-0.03"), "ETH": D("0.75")}
     assert sorted(orders_sent(state)) == [("BTCUSDT", "SELL", D("0.03"), "FILLED"),
                                           ("ETHUSDT", "BUY", D("0.75"), "FILLED")]
-    assert [(r[1], r[2], r[3], r[5], r[6]) for r in journal(tmp_path)] == [
+    assert [(r[1], r[2], r[3], r[5], r[6]) for r in journal(tmp_path, dialect)] == [
         ("BTC", "sell", D("0.03"), "filled", D("0.03")), ("ETH", "buy", D("0.75"), "filled", D("0.75"))]
     # effective mix after: 35% / 35% / 30%, drift the bot cannot remove; the replan sends nothing
     weights = {line.asset: line.effective_weight for line in again.plan.assets}
@@ -214,7 +217,7 @@ async def test_example_9_when_eth_denied_then_btc_and_sol_share_its_long_by_weig
     v = first.verdict
     assert first.plan.desired == {"BTC": D(-1000), "ETH": D(1000), "SOL": D(0)}
     assert codes(v.denials) == [("FUNDING", ETH)]
-    assert [(o.asset, o.side, o.amount, o.denied_by) for o in v.denied] == [("ETH", Side.BUY, D("0.5"), ("FUNDING",))]
+    assert [(o.asset, o.side, o.base_amount, o.denied_by) for o in v.denied] == [("ETH", Side.BUY, D("0.5"), ("FUNDING",))]
     assert approved(first) == [("BTC", Side.SELL, D("0.0085"), False), ("SOL", Side.BUY, D("4.28"), False)]
     assert v.boxes == {"BTC": Box(None, None, ()), "ETH": Box(None, D(0), ("FUNDING",)), "SOL": Box(None, None, ())}
     assert v.post_trade == {"BTC": D(-425), "ETH": D(0), "SOL": D(428)}
@@ -226,7 +229,7 @@ async def test_example_9_when_eth_denied_then_btc_and_sol_share_its_long_by_weig
     assert positions(state) == {"BTC": D("-0.0085"), "SOL": D("4.28")}
     assert sorted(orders_sent(state)) == [("BTCUSDT", "SELL", D("0.0085"), "FILLED"),
                                           ("SOLUSDT", "BUY", D("4.28"), "FILLED")]
-    rows = journal(tmp_path, f"cycle_id = '{first.cycle_id}'")
+    rows = journal(tmp_path, dialect, f"cycle_id = '{first.cycle_id}'")
     assert [(r[0], r[1], r[2], r[3], r[5], r[6], r[8]) for r in rows] == [
         (first.cycle_id, "BTC", "sell", D("0.0085"), "filled", D("0.0085"), None),
         (first.cycle_id, "SOL", "buy", D("4.28"), "filled", D("4.28"), None),
@@ -259,14 +262,14 @@ async def test_example_10_when_margin_binds_then_every_leg_scales_by_half_and_th
         state = await sim_state(ex)
     assert report.snapshot.account.equity == D(2600)
     assert report.plan.nav == D(10000)
-    assert [(o.asset, o.side, o.amount, o.reduce_only) for o in report.plan.orders] == [
+    assert [(o.asset, o.side, o.base_amount, o.reduce_only) for o in report.plan.orders] == [
         ("BTC", Side.BUY, D("0.01"), True), ("ETH", Side.BUY, D("0.3"), False), ("SOL", Side.SELL, D("10"), False)]
     v = report.verdict
     assert v.scale == D("0.5")
     assert [f.code for f in v.scaled_by] == ["MARGIN"]
     assert approved(report) == [("BTC", Side.BUY, D("0.005"), True), ("ETH", Side.BUY, D("0.15"), False),
                                 ("SOL", Side.SELL, D("5"), False)]
-    assert [o.planned_amount for o in v.approved] == [D("0.01"), D("0.3"), D("10")]
+    assert [dialect.base(o.asset, o.planned_amount) for o in v.approved] == [D("0.01"), D("0.3"), D("10")]
     assert v.post_trade == {"BTC": D(-800), "ETH": D(1300), "SOL": D(-500)}
     assert (v.net_residual, v.denials) == (D(0), ())
     assert v.margin_usage == D("0.5")  # 2,600 gross / leverage 2 / equity 2,600
@@ -279,7 +282,7 @@ async def test_example_10_when_margin_binds_then_every_leg_scales_by_half_and_th
     assert sorted(orders_sent(state)) == [("BTCUSDT", "BUY", D("0.005"), "FILLED"),
                                           ("ETHUSDT", "BUY", D("0.15"), "FILLED"),
                                           ("SOLUSDT", "SELL", D("5"), "FILLED")]
-    assert [(r[1], r[2], r[3], r[4], r[5], r[6]) for r in journal(tmp_path)] == [
+    assert [(r[1], r[2], r[3], r[4], r[5], r[6]) for r in journal(tmp_path, dialect)] == [
         ("BTC", "buy", D("0.005"), True, "filled", D("0.005")),
         ("ETH", "buy", D("0.15"), False, "filled", D("0.15")),
         ("SOL", "sell", D("5"), False, "filled", D("5")),
@@ -374,7 +377,7 @@ async def test_leverage_tier_cap_scales_the_book_and_the_exchange_never_rejects_
     assert state["requests"][dialect.order_route] == len(state["orders"]) == 2
     assert sorted(orders_sent(state)) == [("BTCUSDT", "SELL", D("0.015"), "FILLED"),
                                           ("ETHUSDT", "BUY", D("0.3"), "FILLED")]
-    assert [(r[1], r[5], r[6], r[8]) for r in journal(tmp_path)] == [
+    assert [(r[1], r[5], r[6], r[8]) for r in journal(tmp_path, dialect)] == [
         ("BTC", "filled", D("0.015"), None), ("ETH", "filled", D("0.3"), None)]
     # at the cap BTC cannot grow; the balanced book then keeps ETH where it is too
     assert again.verdict.approved == () and again.outcome == "nothing_to_do"
@@ -403,7 +406,7 @@ async def test_partial_fill_from_a_thin_book_is_journaled_exactly_and_the_next_c
         state = await sim_state(ex)
     assert approved(first) == [("BTC", Side.SELL, D("0.025"), False), ("ETH", Side.BUY, D("0.5"), False)]
     eth = next(e for e in first.executed if e.order.asset == "ETH")
-    assert (eth.result.state, eth.result.filled, eth.result.average) == (OrderState.PARTIALLY_FILLED, D("0.3"),
+    assert (eth.result.state, dialect.base("ETH", eth.result.filled), eth.result.average) == (OrderState.PARTIALLY_FILLED, D("0.3"),
                                                                         D("2000.5"))
     assert first.outcome == "partial" and first.exit_code == 1 and first.mismatches == []
     assert first.positions_after["ETH"].amount == D("0.3")
@@ -413,12 +416,12 @@ async def test_partial_fill_from_a_thin_book_is_journaled_exactly_and_the_next_c
         == ("EXPIRED", D("0.5"), D("0.3"), D("2000.5"))
     assert [(D(f["price"]), D(f["qty"])) for f in eth_order["fills"]] == [(D(2000), D("0.15")), (D(2001), D("0.15"))]
     # the rest: ETH is $600 long of its $1,000 target, BTC is on target
-    assert [(o.asset, o.side, o.amount) for o in second.plan.orders] == [("ETH", Side.BUY, D("0.2"))]
+    assert [(o.asset, o.side, o.base_amount) for o in second.plan.orders] == [("ETH", Side.BUY, D("0.2"))]
     assert approved(second) == [("ETH", Side.BUY, D("0.2"), False)]
     assert second.outcome == "done", second.error
     assert positions(state) == {"BTC": D("-0.025"), "ETH": D("0.5")}
     assert third.outcome == "nothing_to_do"
-    assert [(r[0], r[1], r[3], r[5], r[6], r[7]) for r in journal(tmp_path)] == [
+    assert [(r[0], r[1], r[3], r[5], r[6], r[7]) for r in journal(tmp_path, dialect)] == [
         (first.cycle_id, "BTC", D("0.025"), "filled", D("0.025"), D(40000)),
         (first.cycle_id, "ETH", D("0.5"), "partially_filled", D("0.3"), D("2000.5")),
         (second.cycle_id, "ETH", D("0.2"), "filled", D("0.2"), D("2000.25")),  # (300 + 100.05) / 0.2
@@ -443,7 +446,7 @@ async def test_max_order_notional_slices_each_leg_into_equal_orders_under_the_ca
         state = await sim_state(ex)
     assert first.outcome == "done" and first.exit_code == 0, first.error
     assert approved(first) == [("BTC", Side.SELL, D("0.005"), False)] * 5 + [("ETH", Side.BUY, D("0.1"), False)] * 5
-    assert [o.planned_amount for o in first.verdict.approved] == [D("0.025")] * 5 + [D("0.5")] * 5
+    assert [dialect.base(o.asset, o.planned_amount) for o in first.verdict.approved] == [D("0.025")] * 5 + [D("0.5")] * 5
     assert all(o.notional == 200 for o in first.verdict.approved)
     sent = exchange_orders(state)
     assert sorted(s[:4] for s in sent) == [("BTCUSDT", "SELL", D("0.005"), "FILLED")] * 5 + \
@@ -453,7 +456,7 @@ async def test_max_order_notional_slices_each_leg_into_equal_orders_under_the_ca
     assert all(D(o["cum_quote"]) == 200 for o in state["orders"])
     assert state["requests"][dialect.order_route] == 10
     assert positions(state) == {"BTC": D("-0.025"), "ETH": D("0.5")}
-    rows = journal(tmp_path)
+    rows = journal(tmp_path, dialect)
     assert [(r[1], r[3], r[5], r[6]) for r in rows] == [("BTC", D("0.005"), "filled", D("0.005"))] * 5 + \
         [("ETH", D("0.1"), "filled", D("0.1"))] * 5
     assert again.outcome == "nothing_to_do"
@@ -466,7 +469,8 @@ async def test_market_max_qty_slices_a_market_order_and_the_exchange_never_rejec
     async with start_exchange(sc, dialect) as ex:
         first, again = await cycles(rebalancer(tmp_path, ex, {"BTC": 0.5, "ETH": 0.5}, fast_executor))
         state = await sim_state(ex)
-    assert first.snapshot.markets["ETH"].max_market_amount == D("0.1")
+    max_market = first.snapshot.markets["ETH"].max_market_amount  # in contracts
+    assert max_market is not None and dialect.base("ETH", max_market) == D("0.1"), max_market
     assert first.outcome == "done", first.error
     assert approved(first) == [("BTC", Side.SELL, D("0.025"), False)] + [("ETH", Side.BUY, D("0.1"), False)] * 5
     sent = exchange_orders(state)
@@ -475,7 +479,7 @@ async def test_market_max_qty_slices_a_market_order_and_the_exchange_never_rejec
     assert len({s[4] for s in sent}) == 6
     assert state["requests"][dialect.order_route] == 6  # no -4005 "Quantity greater than max quantity"
     assert positions(state) == {"BTC": D("-0.025"), "ETH": D("0.5")}
-    assert [(r[1], r[3], r[5]) for r in journal(tmp_path)] == [("BTC", D("0.025"), "filled")] + \
+    assert [(r[1], r[3], r[5]) for r in journal(tmp_path, dialect)] == [("BTC", D("0.025"), "filled")] + \
         [("ETH", D("0.1"), "filled")] * 5
     assert again.outcome == "nothing_to_do"
 
@@ -499,9 +503,9 @@ async def test_slices_are_never_under_the_markets_min_notional(dialect, tmp_path
     v = report.verdict
     held = positions(state)
     net = held.get("BTC", D(0)) * 40000 + held.get("ETH", D(0)) * 2000
-    problems = [f"{o.asset} {o.amount} (${o.notional})" for o in v.approved
+    problems = [f"{o.asset} {o.base_amount} (${o.notional})" for o in v.approved
                 if o.asset == "BTC" and not o.reduce_only and o.notional < 100]
-    rejected = [(r[1], r[3], r[5], r[8]) for r in journal(tmp_path) if r[5] not in ("filled", "denied")]
+    rejected = [(r[1], r[3], r[5], r[8]) for r in journal(tmp_path, dialect) if r[5] not in ("filled", "denied")]
     assert (problems, rejected, state["requests"].get(dialect.order_route, 0) - len(state["orders"])) == ([], [], 0)
     assert abs(net - v.planned_net) <= v.residual_bound, f"exchange book nets {net}: {held}"
 
@@ -550,4 +554,4 @@ async def test_reducing_cycle_sends_its_reduce_only_legs_even_when_the_leverage_
     assert approved(report) == c["legs"]
     assert report.error is None, report.error
     assert positions(state) == c["after"]
-    assert [r[5] for r in journal(tmp_path) if r[5] != "denied"] == ["filled", "filled"]
+    assert [r[5] for r in journal(tmp_path, dialect) if r[5] != "denied"] == ["filled", "filled"]

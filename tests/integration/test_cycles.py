@@ -43,8 +43,11 @@ async def test_example_1_when_60_40_then_exchange_holds_short_btc_long_eth_and_r
         assert positions(await sim_state(ex)) == {"BTC": Decimal("-0.025"), "ETH": Decimal("0.5")}
         assert again.outcome == "nothing_to_do" and again.plan.orders == ()
         # fills, average price and the exchange's commission (taker 0.04% of $1,000) are journaled
-        rows = journal_rows(tmp_path / "journal.db", "SELECT symbol, state, filled, average, fee, fee_currency FROM orders")
-        assert sorted((r[0], r[1], *(Decimal(v) for v in r[2:5]), r[5]) for r in rows) == [
+        # (the journal counts the venue's contracts: filled in base units is filled x contract size)
+        rows = journal_rows(tmp_path / "journal.db",
+                            "SELECT symbol, state, filled, average, fee, fee_currency, asset FROM orders")
+        assert sorted((r[0], r[1], dialect.base(r[6], Decimal(r[2])), *(Decimal(v) for v in r[3:5]), r[5])
+                      for r in rows) == [
             ("BTC/USDT:USDT", "filled", Decimal("0.025"), Decimal("40000"), Decimal("0.4"), "USDT"),
             ("ETH/USDT:USDT", "filled", Decimal("0.5"), Decimal("2000"), Decimal("0.4"), "USDT"),
         ]

@@ -47,12 +47,15 @@ def positions(state: dict) -> dict[str, Decimal]:
     return {a: Decimal(p["amount"]) for a, p in state["futures"]["positions"].items()}
 
 
-async def manual_order(rb: Rebalancer, side: str, amount: float, *, symbol=BTC, kind="market", price=None) -> dict:
-    """A trade by hand on the same account: a second ccxt client with the same keys."""
+async def manual_order(rb: Rebalancer, dialect, side: str, amount: float, *, symbol=BTC, kind="market",
+                       price=None) -> dict:
+    """A trade by hand on the same account: a second ccxt client with the same keys; `amount` in base
+    units (sent in the venue's contracts)."""
     other = make_venue(rb.settings)
     try:
         await other.hedge_client.load_markets()
-        return await other.hedge_client.create_order(symbol, kind, side, amount, price)
+        contracts = float(dialect.contracts(symbol.split("/")[0], amount))
+        return await other.hedge_client.create_order(symbol, kind, side, contracts, price)
     finally:
         await other.close()
 
@@ -67,7 +70,7 @@ async def test_a_manual_trade_halts_with_the_reason_sends_nothing_and_resume_ado
             assert positions(await sim_state(ex)) == {"BTC": Decimal("-0.025"), "ETH": Decimal("0.5")}
             assert (await rb.cycle(execute=True)).external_action == ""  # its own fills explain the positions
 
-            await manual_order(rb, "sell", 0.05)
+            await manual_order(rb, dialect, "sell", 0.05)
             orders_before = len((await sim_state(ex))["orders"])
             halted = await rb.cycle(execute=True)
             reason = "external change on BTC/USDT:USDT: expected -0.025, exchange has -0.075"
@@ -107,7 +110,7 @@ async def test_adopt_takes_the_exchanges_positions_and_plans_from_them(dialect, 
         rb = Rebalancer(load_settings(config(tmp_path, ex, policy="adopt"), env={}), executor_kw=fast_executor)
         try:
             assert (await rb.cycle(execute=True)).outcome == "done"
-            await manual_order(rb, "buy", 0.01, symbol=BTC)  # someone closes part of the short
+            await manual_order(rb, dialect, "buy", 0.01, symbol=BTC)  # someone closes part of the short
             adopted = await rb.cycle(execute=True)
             assert adopted.external_action == "adopted"
             assert adopted.external_change.reason() == ("external change on BTC/USDT:USDT: expected -0.025, "
@@ -115,7 +118,7 @@ async def test_adopt_takes_the_exchanges_positions_and_plans_from_them(dialect, 
             assert rb.trading.current.state is TradingState.ACTIVE
             # planned from the adopted -0.015: sell 0.01 more to get back to the target short
             btc = [o for o in adopted.verdict.approved if o.symbol == BTC]
-            assert [(o.side.value, o.amount) for o in btc] == [("sell", Decimal("0.01"))]
+            assert [(o.side.value, o.base_amount) for o in btc] == [("sell", Decimal("0.01"))]
             assert positions(await sim_state(ex)) == {"BTC": Decimal("-0.025"), "ETH": Decimal("0.5")}
             assert rb.journal.position_baseline().source == "adopt"
             assert [a.kind for a in alerts_for_cycle(adopted, liquidation_warning=Decimal("0.3"))] == ["external_change"]
@@ -149,12 +152,12 @@ async def test_an_unknown_open_order_is_reported_and_halts_and_resume_accepts_it
         rb = Rebalancer(load_settings(path, env={}), executor_kw=fast_executor)
         try:
             assert (await rb.cycle(execute=True)).outcome == "done"
-            placed = await manual_order(rb, "buy", 0.01, symbol=ETH, kind="limit", price=1000)  # rests
+            placed = await manual_order(rb, dialect, "buy", 0.01, symbol=ETH, kind="limit", price=1000)  # rests
             found = await rb.cycle(execute=True)
             assert found.external_action == "halted" and found.external_change.changes == ()
             [unknown] = found.external_change.unknown_orders
-            assert (unknown.symbol, unknown.order_id, unknown.side, unknown.amount) == (ETH, str(placed["id"]), "buy",
-                                                                                      Decimal("0.01"))
+            assert (unknown.symbol, unknown.order_id, unknown.side, dialect.base("ETH", unknown.amount)) == (
+                ETH, str(placed["id"]), "buy", Decimal("0.01"))
             assert rb.trading.current.reason.startswith("external order on ETH/USDT:USDT: unknown open order buy 0.01 at 1000")
             assert CliRunner().invoke(app, ["resume", "--config", str(path)]).exit_code == 0
             assert (await rb.cycle(execute=True)).external_action == "resumed"
