@@ -17,8 +17,11 @@ venv: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/rebalancer demo
 
+# Two workers: the integration and fault suites run on every dialect (binance, bybit, okx), and most
+# of their time is waiting on loopback HTTP and subprocesses. loadgroup keeps xdist_group tests together.
+PYTEST_WORKERS ?= 2
 test: $(STAMP)
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadgroup $(PYTEST_ARGS)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_planner.py

@@ -114,6 +114,9 @@ class Run:
     stderr: str = field(default="")
 
 
+# The kill loop's timing rests on process start-up times: under xdist these tests share one worker
+# (--dist loadgroup), so two kill loops never compete for the CPU.
+@pytest.mark.xdist_group("process-timing")
 async def test_sigkill_when_killed_at_random_points_20_times_then_one_full_run_leaves_no_duplicate_and_plan(
         dialect, tmp_path, exchange_process, fault_row):
     """20 `rebalance --execute` processes are each SIGKILLed at a seeded random moment of their cycle
@@ -216,6 +219,7 @@ async def test_sigkill_when_killed_at_random_points_20_times_then_one_full_run_l
     fault_row("SIGKILL at random points x20, then a full run", len(cycles), result)
 
 
+@pytest.mark.xdist_group("process-timing")
 async def test_two_processes_when_same_journal_then_second_refuses_to_trade(dialect, tmp_path, exchange_process, fault_row):
     """Two `rebalance --execute` started together on one journal and account: one takes the lock and
     trades; the other exits 1 saying another rebalancer (with the winner's pid) trades with that
