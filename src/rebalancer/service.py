@@ -147,8 +147,9 @@ class Rebalancer:
         return self.trading.limits()
 
     async def start(self) -> None:
-        """Connect: load markets once, check the account's position mode."""
-        await self.venue.connect()
+        """Connect: load markets once; the account reads (tiers, position mode, leverage settings)
+        overlap the first snapshot, which waits for them and fails the cycle if the account is refused."""
+        await self.venue.connect(overlap=True)
         self._check_order_limits()
         self.connected = True
 

@@ -30,7 +30,8 @@ SCENARIO = {
     "spot": {"BTC": 0.1, "ETH": 1},
     "futures": {"wallet": 10000},
 }
-CONNECT_READS = {"load_markets": 1, "fetch_leverage_tiers": 1, "fetch_position_mode": 1, "fetch_leverages": 1}
+CONNECT_READS = {"load_markets": 1, "load_time_difference": 1, "fetch_leverage_tiers": 1, "fetch_position_mode": 1,
+                 "fetch_leverages": 1}
 SNAPSHOT_READS = {"fetch_balance_futures": 1, "fetch_balance_spot": 1, "fetch_positions": 1,
                   "fetch_funding_rates": 1, "fetch_funding_intervals": 1, "fetch_tickers": 1}
 
@@ -190,7 +191,9 @@ async def test_connect_when_the_bracket_read_fails_then_no_tiers_a_warning_and_a
         assert venue.warnings == [
             "tiers_missing: BTC/USDT:USDT, ETH/USDT:USDT, SOL/USDT:USDT: the leverage tier read failed (An unknown "
             "error occurred while processing); the risk gate uses default_mmr for them"]
-        assert ex.server.requests["GET /fapi/v1/leverageBracket"] == 1  # ccxt's own, inside fetch_leverages
+        # ccxt does not read the brackets on its own either (fetch_leverages, fetch_positions): connect
+        # seeded its cache empty, so a failed tier read costs no second bracket request.
+        assert ex.server.requests["GET /fapi/v1/leverageBracket"] == 0
         venue.hedge_client.fetch_leverage_tiers = real
         before = dict(venue.request_counts)
         snap = await venue.snapshot()

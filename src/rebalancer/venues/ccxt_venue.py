@@ -178,7 +178,7 @@ class VenueConfig:
 class Venue(Protocol):
     """What the executor and the commands need from an exchange; CcxtVenue is the real one."""
 
-    async def connect(self) -> None: ...
+    async def connect(self, *, overlap: bool = False) -> None: ...
     async def snapshot(self) -> Snapshot: ...
     async def prepare(self, symbols: Iterable[str]) -> None: ...
     async def place(self, order: PlannedOrder, client_order_id: str, order_type: str,
@@ -267,6 +267,8 @@ class CcxtVenue:
         self._tier_warnings: list[str] = []
         self._funding_warnings: list[str] = []
         self._prepared: set[str] = set()
+        self._connect_rest: asyncio.Future[None] | None = None  # connect's account reads, in flight
+        self._account_ready = True  # False from connect until its account reads have succeeded
         self._last_resync = 0.0
         self.request_counts: dict[str, int] = {}
         # Called with (call, seconds) after every exchange call; the daemon feeds its latency histogram.
@@ -334,14 +336,22 @@ class CcxtVenue:
 
     # ------------------------------------------------------------------ lifecycle
 
-    async def connect(self) -> None:
-        """Load markets once (lean), check the account (one-way mode, margin mode), map assets to perp
-        and spot markets. Reads that do not depend on each other go out together: both venues'
-        markets, then the tiers with the account check (and, where the spec reads them, the
-        symbols' leverage settings after the tiers, which seed the cache those need)."""
-        loads = [self._read("load_markets", self.hedge_client.load_markets)]
-        if self.spot_client is not self.hedge_client:
-            loads.append(self._read("load_markets", self.spot_client.load_markets, client=self.spot_client))
+    async def connect(self, *, overlap: bool = False) -> None:
+        """Load markets once (lean) with the clock offset, map assets to perp and spot markets, then
+        read what only the first snapshot and the first order need: the tiers, the account check
+        (one-way mode, margin mode) and, where the spec reads them, the symbols' leverage settings,
+        all at once. With `overlap` those go out in the background and the first snapshot's reads
+        overlap them (snapshot() and prepare() wait for them and raise what they raised), so a cold
+        `rebalance --execute` costs markets + snapshot + orders + confirm round trips."""
+        await self._settle_connect(cancel=True)
+        clients = list({id(c): c for c in (self.hedge_client, self.spot_client)}.values())
+        loads: list[Awaitable[Any]] = []
+        for client in clients:
+            # ccxt syncs the clock inside fetch_markets, after the markets answer (one more round
+            # trip): the spec's options turn that off and the offset is read beside the markets.
+            loads.append(self._read("load_markets", client.load_markets, client=client))
+            if hasattr(client, "load_time_difference"):
+                loads.append(self._read("load_time_difference", client.load_time_difference, client=client))
         await _gather_all(loads)
         self._last_resync = time.monotonic()
         self.markets, self.spot_symbols = {}, {}
@@ -354,17 +364,60 @@ class CcxtVenue:
                 self.spot_symbols[asset] = spot_symbol
         self.spot_unlisted = frozenset(a for a in self.assets if a not in self.spot_symbols)
         self._tiers_read_at, self._tier_warnings = None, []
-        # The account check and the leverage tiers are independent reads: one round trip for both.
+        key = self.hedge_cfg.spec.bracket_cache_option
+        if key is not None and self.hedge_client.options.get(key) is None:
+            # An empty bracket cache until the tier read fills it: ccxt would otherwise read the
+            # brackets again before the first positions (Binance fetch_positions), a round trip in
+            # series with them. Our tiers come from the tier read; ccxt's own mmr is unused.
+            self.hedge_client.options[key] = {}
+        self._account_ready = False
+        self._connect_rest = asyncio.ensure_future(self._connect_account())
+        if not overlap:
+            await self._settle_connect()
+
+    async def _connect_account(self) -> None:
+        """The second half of connect: tiers, account check and leverage settings, all at once."""
         spec, symbols = self.hedge_cfg.spec, [m.symbol for m in self.markets.values()]
         reads: list[Awaitable[Any]] = [self._read_tiers()]
-        if spec.account_check is not None and self.markets:
+        check = spec.account_check is not None and bool(self.markets)
+        if check:
             reads.append(spec.account_check.problem(self._read, self.hedge_client, symbols, self.hedge_cfg.margin_mode))
+        if spec.read_symbol_settings:
+            reads.append(self._read_symbol_settings())
         outcomes = await _gather_all(reads)
         self._apply_tiers(outcomes[0])
-        if len(outcomes) > 1 and outcomes[1]:
+        if check and outcomes[1]:
             raise FatalError(f"{self.hedge_cfg.name}: {outcomes[1]}")
-        if spec.read_symbol_settings:
-            await self._read_symbol_settings()
+
+    async def settle(self) -> None:
+        """Wait until connect's account reads (tiers, account check, leverage settings) are in;
+        snapshot() and prepare() do this themselves."""
+        await self._settle_connect()
+
+    async def _settle_connect(self, *, cancel: bool = False) -> None:
+        """Wait for the background half of connect, or cancel it (a reconnect, close). When it
+        failed, the failure is raised and the reads start again at the next snapshot: a refusal
+        (hedge mode, a classic account) is checked anew until the account is fixed."""
+        task = self._connect_rest
+        if cancel:
+            self._connect_rest = None
+            if task is not None and not task.done():
+                task.cancel()
+            if task is not None:
+                try:
+                    await task
+                except (asyncio.CancelledError, Exception):
+                    pass  # abandoned: a reconnect reads it all again
+            return
+        if self._account_ready:
+            return
+        if task is None:
+            task = self._connect_rest = asyncio.ensure_future(self._connect_account())
+        try:
+            await task
+        finally:
+            self._connect_rest = None
+        self._account_ready = True
 
     async def _read_symbol_settings(self) -> None:
         """Read every hedge market's leverage and margin mode once, at connect (a read: dry runs stay
@@ -504,6 +557,7 @@ class CcxtVenue:
             self.hedge_client.options[key] = cache
 
     async def close(self) -> None:
+        await self._settle_connect(cancel=True)
         clients = {id(c): c for c in (self.hedge_client, self.spot_client)}.values()
         for client in clients:
             await client.close()
@@ -536,12 +590,14 @@ class CcxtVenue:
             if spec.funding_interval_source == "intervals":
                 tasks["intervals"] = self._read("fetch_funding_intervals", self.hedge_client.fetch_funding_intervals,
                                                 perp_symbols)
-        if self._tiers_due():
+        if not self._account_ready:
+            tasks["connect"] = self._settle_connect()  # the first snapshot overlaps connect's account reads
+        elif self._tiers_due():
             tasks["tiers"] = self._read_tiers()
         if spot_symbols:
             tasks["tickers"] = self._read("fetch_tickers", self.spot_client.fetch_tickers, spot_symbols,
                                           client=self.spot_client)
-        results = dict(zip(tasks, await asyncio.gather(*tasks.values())))
+        results = dict(zip(tasks, await _gather_all(tasks.values())))
         now = self.clock()
         if "tiers" in results:
             self._apply_tiers(results["tiers"])
@@ -688,6 +744,7 @@ class CcxtVenue:
         spec's setup says (Binance two calls, OKX one with `lever`, Bybit unified the leverage only).
         They are idempotent settings, so they retry like reads (a -1021 resyncs the clock, a 429
         waits Retry-After); the venue's "already as wanted" answers (-4046, 110043) are success."""
+        await self._settle_connect()  # the leverage settings read at connect say which need nothing
         todo = [s for s in dict.fromkeys(symbols) if s not in self._prepared]
         outcomes = await asyncio.gather(*(self._prepare_symbol(s) for s in todo), return_exceptions=True)
         for outcome in outcomes:  # every call has finished; report the first failure

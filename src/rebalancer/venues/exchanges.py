@@ -453,7 +453,9 @@ _BINANCE_OPTIONS = {
     "fetchMarkets": {"types": ["spot", "linear"]},
     "fetchCurrencies": False,  # else a signed sapi call that demo keys cannot make
     "fetchMargins": False,
-    "adjustForTimeDifference": True,
+    # ccxt would sync the clock inside fetch_markets, after the markets (a round trip in series);
+    # CcxtVenue.connect reads the offset beside the markets instead, and resyncs on a timer.
+    "adjustForTimeDifference": False,
     "fetchOpenOrders": {"warnWithoutSymbol": False},
 }
 _BINANCE_TESTNET_HINT = (
@@ -514,7 +516,7 @@ EXCHANGES: Mapping[str, ExchangeSpec] = {
         options={
             "fetchMarkets": {"types": ["spot", "linear"]},
             "fetchCurrencies": False,
-            "adjustForTimeDifference": True,
+            "adjustForTimeDifference": False,  # connect reads the offset beside the markets
             # Unified trading account (checked at connect by UnifiedAccountCheck): spares ccxt's signed
             # /v5/user/query-api + /v5/account/info detection before the first private call.
             "enableUnifiedAccount": True,
@@ -547,7 +549,7 @@ EXCHANGES: Mapping[str, ExchangeSpec] = {
         funding_reader=BillsFundingPayments(),
         needs_password=True,
         options={"fetchMarkets": {"types": ["spot", "swap"]}, "fetchCurrencies": False,
-                 "adjustForTimeDifference": True},
+                 "adjustForTimeDifference": False},  # connect reads the offset beside the markets
         account_check=PositionModeCheck(per_symbol=False, key="posMode", one_way="net_mode"),
         open_orders_all_params={},
         mark_source="mark_prices",
