@@ -149,10 +149,23 @@ def test_order_to_json_when_record_then_strings_iso_times_and_state_value():
     assert data["average"] is None and data["fee"] is None and data["notional"] is None
     assert data["state"] == "rejected" and data["side"] == "buy" and data["reduce_only"] is True
     assert data["created_at"] == "2026-11-25T12:00:00+00:00" and data["attempts"] == 2
-    assert set(data) == {f for f in OrderRecord.__dataclass_fields__} | {"denied_by", "notional"}
+    assert set(data) == {f for f in OrderRecord.__dataclass_fields__} | {"denied_by", "notional", "base_amount",
+                                                                        "base_filled"}
     assert data["denied_by"] == []
     assert json.loads(json.dumps(data)) == data
     assert order_to_json(FILLED)["notional"] == "1000.03750"
+
+
+def test_order_in_contracts_when_reviewed_then_amounts_and_notional_in_base_units():
+    """An OKX-style record (2.5 contracts of 0.01 BTC): the table and the JSON show 0.025 BTC, and the
+    notional is 0.025 x average, not 2.5 x average."""
+    okx = replace(FILLED, amount=Decimal("2.5"), filled=Decimal("2.5"), contract_size=Decimal("0.01"))
+    data = order_to_json(okx)
+    assert (data["amount"], data["contract_size"], data["base_amount"], data["base_filled"]) == (
+        "2.5", "0.01", "0.025", "0.025")
+    assert Decimal(data["notional"]) == Decimal("0.025") * okx.average
+    text = render(orders_table([okx], wide=True), width=200)
+    assert "0.025" in text and " 2.5 " not in text
 
 
 def test_order_to_json_when_denied_then_state_denied_and_codes_as_a_list():

@@ -138,7 +138,7 @@ class Executor:
         missing = [o for o in orders if o.fee is None]
         if not missing:
             return
-        fills = [(o.symbol, o.exchange_order_id or "", o.filled * (o.average or o.limit_price or ZERO))
+        fills = [(o.symbol, o.exchange_order_id or "", o.base_filled * (o.average or o.limit_price or ZERO))
                  for o in orders]
         since = min(o.created_at for o in orders)
         try:
@@ -314,7 +314,9 @@ class Executor:
         beside the position confirmation. A failure here costs only the fee column (logged), never
         the cycle."""
         executed = list(executed)
-        fills = [(e.order.symbol, e.result.exchange_order_id, e.result.filled * (e.result.average or e.order.price))
+        per_contract = lambda e: e.order.base_amount / e.order.amount if e.order.amount else Decimal(1)  # noqa: E731
+        fills = [(e.order.symbol, e.result.exchange_order_id,
+                  e.result.filled * per_contract(e) * (e.result.average or e.order.price))
                  for e in executed if e.result.filled > 0 and e.result.exchange_order_id]
         if not fills:
             return executed

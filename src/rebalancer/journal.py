@@ -161,6 +161,11 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         )
         """,
     ),
+    (
+        # Base units per contract of each order's market (OKX BTC-USDT-SWAP 0.01), so reviews and the
+        # notional read amounts in base units: amount and filled stay in contracts, as sent.
+        "ALTER TABLE orders ADD COLUMN contract_size TEXT NOT NULL DEFAULT '1'",
+    ),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -237,7 +242,8 @@ def _open_problem(path: str, exc: BaseException) -> str:
 
 @dataclass(frozen=True)
 class OrderRecord:
-    """One order as the journal knows it; amounts are in contracts, like PlannedOrder.amount."""
+    """One order as the journal knows it; `amount` and `filled` are in contracts, like PlannedOrder.amount
+    (what the exchange was sent), `base_amount` / `base_filled` in base units."""
 
     client_order_id: str
     cycle_id: str
@@ -260,6 +266,15 @@ class OrderRecord:
     created_at: datetime
     updated_at: datetime
     attempts: int
+    contract_size: Decimal = Decimal(1)  # base units per contract of the market
+
+    @property
+    def base_amount(self) -> Decimal:
+        return self.amount * self.contract_size
+
+    @property
+    def base_filled(self) -> Decimal:
+        return self.filled * self.contract_size
 
     @property
     def denied_by(self) -> tuple[str, ...]:
@@ -363,7 +378,7 @@ def _state(value: OrderState | str) -> OrderState:
 _ORDER_COLUMNS = (
     "client_order_id, cycle_id, asset, symbol, side, amount, reduce_only, leg, order_type, limit_price, state,"
     " exchange_order_id, filled, average, fee, fee_currency, error_code, error_message, created_at, updated_at,"
-    " attempts"
+    " attempts, contract_size"
 )
 _CYCLE_COLUMNS = (
     "id, kind, execute, venue, started_at, finished_at, outcome, snapshot_summary, plan, verdict, result, error"
@@ -393,6 +408,7 @@ def _order_from_row(row: sqlite3.Row) -> OrderRecord:
         created_at=_time_from_text(row["created_at"]),  # type: ignore[arg-type]
         updated_at=_time_from_text(row["updated_at"]),  # type: ignore[arg-type]
         attempts=int(row["attempts"]),
+        contract_size=Decimal(row["contract_size"]),
     )
 
 
@@ -837,7 +853,7 @@ class Journal:
         self._require_cycle(c, content["cycle_id"])
         c.execute(
             f"INSERT INTO orders ({_ORDER_COLUMNS}) VALUES"
-            " (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, '0', NULL, NULL, NULL, ?, NULL, ?, ?, 0)",
+            " (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, '0', NULL, NULL, NULL, ?, NULL, ?, ?, 0, ?)",
             (
                 client_order_id,
                 content["cycle_id"],
@@ -853,6 +869,7 @@ class Journal:
                 error_code,
                 now,
                 now,
+                content["contract_size"],
             ),
         )
         self._add_event(c, client_order_id, now, event, None, state, dict(detail))
@@ -1264,7 +1281,15 @@ def _order_content(cycle_id: str, order: PlannedOrder, order_type: str, limit_pr
         "leg": order.leg,
         "order_type": order_type,
         "limit_price": _dec_to_text(limit_price),
+        "contract_size": _dec_to_text(_contract_size(order)),
     }
+
+
+def _contract_size(order: PlannedOrder) -> Decimal:
+    """Base units per contract, as the plan sized the order (base_amount / amount)."""
+    if not order.amount or not order.base_amount:
+        return Decimal(1)
+    return (order.base_amount / order.amount).normalize()
 
 
 def _intent_differences(existing: OrderRecord, content: dict[str, Any]) -> list[str]:

@@ -94,17 +94,20 @@ def _json_value(value: Any) -> Any:
 
 
 def order_notional(record: OrderRecord) -> Decimal | None:
-    """What was traded, in the quote currency: filled x average (None while nothing filled)."""
+    """What was traded, in the quote currency: filled (base units) x average (None while nothing filled)."""
     if record.average is None or not record.filled:
         return None
-    return record.filled * record.average
+    return record.base_filled * record.average
 
 
 def order_to_json(record: OrderRecord) -> dict:
-    """Every field of the record, JSON-ready: Decimals as strings, datetimes ISO (UTC), enums as values;
-    plus `denied_by`, the risk gate's codes of a denied order ([] for any other), and `notional`
-    (filled x average, null while nothing filled)."""
+    """Every field of the record, JSON-ready: Decimals as strings, datetimes ISO (UTC), enums as values
+    (`amount`, `filled` in contracts as sent, with `contract_size`); plus `base_amount`, `base_filled`
+    (base units), `denied_by`, the risk gate's codes of a denied order ([] for any other), and
+    `notional` (base filled x average, null while nothing filled)."""
     data = {f.name: _json_value(getattr(record, f.name)) for f in dataclasses.fields(record)}
+    data["base_amount"] = _json_value(record.base_amount)
+    data["base_filled"] = _json_value(record.base_filled)
     data["denied_by"] = list(record.denied_by)
     data["notional"] = _json_value(order_notional(record))
     return data
@@ -208,7 +211,7 @@ def orders_grid(records: list[OrderRecord], *, title: str | None = None, wide: b
     """The journal as a table, one row per order, in the order given (the journal gives oldest first).
 
     Compact (the default) fits 80 columns: time to the second (the year is in the title), the
-    cycle's short id (what `--cycle` takes), asset, side (RO = reduce-only), amount, state (a
+    cycle's short id (what `--cycle` takes), asset, side (RO = reduce-only), amount (base units), state (a
     denied order's gate codes, an exchange's error code), the average fill price and the fee
     (in the quote currency unless it says otherwise). `wide` adds the full cycle id, client id,
     order type, limit price, filled amount, notional, sends and the exchange's error message.
@@ -220,8 +223,8 @@ def orders_grid(records: list[OrderRecord], *, title: str | None = None, wide: b
     time_fmt = TIME_FORMAT if wide else SHORT_TIME_FORMAT
     times = [_time_text(r.created_at, time_fmt) for r in records]
     cycles = [r.cycle_id if wide else short_cycle_id(r.cycle_id) for r in records]
-    amounts = [decimal_text(r.amount) for r in records]
-    fills = ["" if r.state is OrderState.DENIED else decimal_text(r.filled) for r in records]
+    amounts = [decimal_text(r.base_amount) for r in records]  # base units, whatever the contract size
+    fills = ["" if r.state is OrderState.DENIED else decimal_text(r.base_filled) for r in records]
     averages = [decimal_text(r.average) for r in records]
     notionals = [money_text(order_notional(r)) for r in records]
     fees = [_fee_text(r, quote) for r in records]
