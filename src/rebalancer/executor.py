@@ -108,6 +108,9 @@ class Executor:
         # Final-state writes of each symbol's last leg, committed in a worker thread (execute(defer_final=True))
         # while the caller confirms; flush() awaits them.
         self._deferred: list[asyncio.Future] = []
+        # Last legs accepted with an ids-only reply (Bybit, OKX) under defer_final: client id -> cycle id.
+        # Their state is looked up in journal_fees, beside the caller's confirming reads.
+        self._accepted: dict[str, str] = {}
 
     # ------------------------------------------------------------------ recovery
 
@@ -249,13 +252,18 @@ class Executor:
 
         `defer_final`: the final state of each symbol's *last* leg, when its send settled normally, is
         committed in a worker thread while the caller goes on (its confirming reads); the caller must
-        `await flush()` before it ends the cycle. Nothing else in the cycle reads that row: a symbol's
+        `await flush()` before it ends the cycle. Where the venue's create reply carries ids only
+        (Bybit, OKX), that last leg is not looked up right away either: it comes back UNKNOWN with its
+        exchange order id (accepted), and `journal_fees`, which the caller runs beside its position
+        read, looks it up by client id and journals its state; not found there, it stays UNKNOWN for
+        the next cycle to settle (an accepted order is never sent again). Nothing else in the cycle reads that row: a symbol's
         legs run in order and its last leg is the last activity on the symbol, and every proof or
         position check looks at its own symbol only. Per-order commits serialize on one fsync each,
         so at many orders they were the longest stretch between the last reply and the confirmation.
         A crash before the commit leaves the order PENDING with its send counted: looked up by client
         id at the next start, as for a crash right after any send."""
         self._positions_before = dict(positions_before) if positions_before is not None else None
+        self._accepted = {}
         now = self.clock()
         ids: list[tuple[PlannedOrder, str, Decimal | None]] = []
         for index, order in enumerate(orders):
@@ -311,30 +319,66 @@ class Executor:
 
     async def journal_fees(self, executed: list[Executed], *, since: datetime) -> list[Executed]:
         """Fees arrive after the order (the exchange's trade or commission ledger), so they are read
-        beside the position confirmation. A failure here costs only the fee column (logged), never
-        the cycle."""
+        beside the position confirmation; so are the states of the last legs accepted with ids-only
+        replies (execute, defer_final), looked up by client id at the same time as the fee read. A
+        fee-read failure costs only the fee column (logged), never the cycle."""
         executed = list(executed)
-        per_contract = lambda e: e.order.base_amount / e.order.amount if e.order.amount else Decimal(1)  # noqa: E731
+        waiting = [i for i, e in enumerate(executed) if e.client_order_id in self._accepted]
+
+        def per_contract(e: Executed) -> Decimal:
+            return e.order.base_amount / e.order.amount if e.order.amount else Decimal(1)
+
+        # The accepted ones may have filled: their trades are asked for too (trade-based fee readers
+        # need only the exchange order id; notional shares matter to the income ledger, whose venue
+        # has final replies).
         fills = [(e.order.symbol, e.result.exchange_order_id,
                   e.result.filled * per_contract(e) * (e.result.average or e.order.price))
-                 for e in executed if e.result.filled > 0 and e.result.exchange_order_id]
-        if not fills:
-            return executed
-        try:
-            fees = await self.venue.fees(fills, since)
-        except VenueError as exc:
-            log.warning("fees_unavailable", error=str(exc))
+                 for i, e in enumerate(executed)
+                 if e.result.exchange_order_id and (e.result.filled > 0 or i in waiting)]
+        fees, settled = await asyncio.gather(self._read_fees(fills, since),
+                                             asyncio.gather(*(self._settle_accepted(executed[i]) for i in waiting)))
+        for i, e in zip(waiting, settled):
+            executed[i] = e
+        if not fees:
             return executed
         await self.flush()  # a fee is journaled after its order's final state, as the events read
         found: list[tuple[str, Decimal, str | None]] = []
         for i, e in enumerate(executed):
-            fee = fees.get(e.result.exchange_order_id or "")
+            fee = fees.get(e.result.exchange_order_id or "") if e.result.filled > 0 else None
             if fee is not None:
                 found.append((e.client_order_id, fee[0], fee[1]))
                 executed[i] = replace(e, result=replace(e.result, fee=fee[0], fee_currency=fee[1]))
         if found:
             self.journal.record_fees(found, at=self.clock())  # one transaction, one fsync
         return executed
+
+    async def _read_fees(self, fills: list[tuple[str, str, Decimal]], since: datetime) -> dict | None:
+        if not fills:
+            return None
+        try:
+            return await self.venue.fees(fills, since)
+        except VenueError as exc:
+            log.warning("fees_unavailable", error=str(exc))
+            return None
+
+    async def _settle_accepted(self, e: Executed) -> Executed:
+        """A last leg the exchange accepted with an ids-only reply: its state by client id, journaled.
+        Not found (lag) or unreadable: UNKNOWN, settled by the next cycle; never sent again."""
+        cycle_id = self._accepted.pop(e.client_order_id)
+        symbol, cid = e.order.symbol, e.client_order_id
+        found, _ = await self._lookup(symbol, cid)
+        if found is not None:
+            found = await self._settle_open(symbol, cid, found)
+            if found.exchange_order_id is None:
+                found = replace(found, exchange_order_id=e.result.exchange_order_id)
+            self._transition(cid, found.state, cycle_id, result=found,
+                             detail={"reason": "looked up by client id after an ids-only reply"})
+            return replace(e, result=found)
+        reason = (f"accepted as exchange order {e.result.exchange_order_id}, but not found by client id "
+                  "yet: settled at the next cycle, never resent")
+        self._transition(cid, OrderState.UNKNOWN, cycle_id, result=e.result, detail={"reason": reason})
+        log.warning("order_outcome_unproven", cycle_id=cycle_id, client_order_id=cid, reason=reason)
+        return replace(e, note=f"{e.note}; {reason}" if e.note else reason)
 
     async def _run_legs(self, cycle_id: str, legs: list[tuple[PlannedOrder, str, Decimal | None]],
                         counted: frozenset[str] | set[str] = frozenset(), *, defer_final: bool = False) -> list[Executed]:
@@ -352,8 +396,11 @@ class Executor:
                 self._transition(cid, OrderState.NOT_PLACED, cycle_id, detail={"reason": blocked})
                 out.append(Executed(order, cid, result, 0, blocked))
                 continue
+            last = i == len(legs) - 1
             executed = await self._send(cycle_id, order, cid, limit, counted=cid in counted,
-                                        defer_final=defer_final and i == len(legs) - 1)
+                                        defer_final=defer_final and last,
+                                        settle_later=defer_final and last
+                                        and not getattr(self.venue, "create_reply_final", True))
             out.append(executed)
             if executed.result.state is not OrderState.FILLED:
                 # An open leg after a close that did not complete would leave a different book than planned.
@@ -361,9 +408,10 @@ class Executor:
         return out
 
     async def _send(self, cycle_id: str, order: PlannedOrder, cid: str, limit: Decimal | None, *,
-                    counted: bool = False, defer_final: bool = False) -> Executed:
+                    counted: bool = False, defer_final: bool = False, settle_later: bool = False) -> Executed:
         """Send until the outcome is known; `counted`: the first send is already journaled (mark_sent_many);
-        `defer_final`: a normally settled reply's final state is committed in a worker thread (see execute)."""
+        `defer_final`: a normally settled reply's final state is committed in a worker thread (see execute);
+        `settle_later`: an ids-only reply is looked up in journal_fees, not here (see execute)."""
         sends = 0
         note = ""
         first_sent: datetime | None = None
@@ -373,7 +421,14 @@ class Executor:
                 self.journal.mark_sent(cid, at=self.clock())
             first_sent = first_sent or self.clock()
             try:
-                result = await self.venue.place(order, cid, self.order_type, limit)
+                if settle_later:
+                    result = await self.venue.place(order, cid, self.order_type, limit, settle=False)
+                    if result.state is OrderState.UNKNOWN and result.exchange_order_id:
+                        # Accepted (the exchange gave it an id); its state is read with the confirmation.
+                        self._accepted[cid] = cycle_id
+                        return Executed(order, cid, result, sends, note)
+                else:
+                    result = await self.venue.place(order, cid, self.order_type, limit)
                 if result.state is OrderState.UNKNOWN or not result.exchange_order_id:
                     # A 200 whose body is no order (truncated or garbage JSON that ccxt let through):
                     # the request arrived, so the order may exist.

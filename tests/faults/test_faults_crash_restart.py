@@ -41,10 +41,10 @@ class Hang(VenueProxy):
         self.send = send
         self.reached = asyncio.Event()
 
-    async def place(self, order, client_order_id, order_type, limit_price):
+    async def place(self, order, client_order_id, order_type, limit_price, **kwargs):
         self.reached.set()
         if self.send:
-            return await self.inner.place(order, client_order_id, order_type, limit_price)
+            return await self.inner.place(order, client_order_id, order_type, limit_price, **kwargs)
         await asyncio.Event().wait()
 
 

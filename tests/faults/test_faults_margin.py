@@ -40,17 +40,17 @@ class MarginGoneFor(VenueProxy):
         self.ex, self.how, self.code, self.active = ex, how, code, True
         self.lock = asyncio.Lock()
 
-    async def place(self, order, client_order_id, order_type, limit_price):
+    async def place(self, order, client_order_id, order_type, limit_price, **kwargs):
         async with self.lock:
             if not (self.active and order.symbol == ETH):
-                return await self.inner.place(order, client_order_id, order_type, limit_price)
+                return await self.inner.place(order, client_order_id, order_type, limit_price, **kwargs)
             if self.how == "reject_orders_with":
                 await sim_post(self.ex, "faults", {"reject_orders_with": self.code})
             else:
                 wallet = (await sim_state(self.ex))["futures"]["wallet"]
                 await sim_post(self.ex, "balances", {"wallet": 1})
             try:
-                return await self.inner.place(order, client_order_id, order_type, limit_price)
+                return await self.inner.place(order, client_order_id, order_type, limit_price, **kwargs)
             finally:
                 if self.how == "reject_orders_with":
                     await sim_post(self.ex, "faults", {"reject_orders_with": ""})

@@ -36,12 +36,12 @@ class MoveBeforeFirstOrder(VenueProxy):
         self.ex, self.prices, self.moved = ex, prices, False
         self.lock = asyncio.Lock()
 
-    async def place(self, order, client_order_id, order_type, limit_price):
+    async def place(self, order, client_order_id, order_type, limit_price, **kwargs):
         async with self.lock:
             if not self.moved:
                 self.moved = True
                 await sim_post(self.ex, "prices", self.prices)
-        return await self.inner.place(order, client_order_id, order_type, limit_price)
+        return await self.inner.place(order, client_order_id, order_type, limit_price, **kwargs)
 
 
 def weights(state: dict) -> dict[str, Decimal]:

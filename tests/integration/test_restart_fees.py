@@ -34,8 +34,8 @@ TAKER = Decimal("0.0004")
 class SendThenHang(VenueProxy):
     """place() sends the order (the exchange executes it, its response is dropped) and never returns."""
 
-    async def place(self, order, client_order_id, order_type, limit_price):
-        return await self.inner.place(order, client_order_id, order_type, limit_price)
+    async def place(self, order, client_order_id, order_type, limit_price, **kwargs):
+        return await self.inner.place(order, client_order_id, order_type, limit_price, **kwargs)
 
 
 async def _crash_after_send(ex, settings) -> list[str]:

@@ -182,7 +182,7 @@ class Venue(Protocol):
     async def snapshot(self) -> Snapshot: ...
     async def prepare(self, symbols: Iterable[str]) -> None: ...
     async def place(self, order: PlannedOrder, client_order_id: str, order_type: str,
-                    limit_price: Decimal | None) -> OrderResult: ...
+                    limit_price: Decimal | None, *, settle: bool = True) -> OrderResult: ...
     async def fees(self, fills: Iterable[tuple[str, str, Decimal]], since: datetime) -> dict[str, tuple[Decimal, str | None]]: ...
     async def funding_payments(self, since: datetime) -> list[FundingPayment]: ...
     async def lookup(self, symbol: str, client_order_id: str) -> OrderResult | None: ...
@@ -756,11 +756,19 @@ class CcxtVenue:
         await cfg.spec.setup.prepare(self._read, self.hedge_client, symbol, cfg.margin_mode, cfg.leverage)
         self._prepared.add(symbol)
 
+    @property
+    def create_reply_final(self) -> bool:
+        """Whether create_order's reply carries the order's final state (Binance RESULT) or ids only
+        (Bybit, OKX: the state needs a lookup by client id)."""
+        return self.hedge_cfg.spec.create_reply_final
+
     async def place(self, order: PlannedOrder, client_order_id: str, order_type: str,
-                    limit_price: Decimal | None) -> OrderResult:
+                    limit_price: Decimal | None, *, settle: bool = True) -> OrderResult:
         """One create_order, never retried here: a failure is translated for the executor to resolve.
         Where the reply carries ids only (Bybit, OKX), the order is looked up by its client id once,
-        right after, so its state is known; if that lookup fails, the reply's UNKNOWN stands."""
+        right after, so its state is known; if that lookup fails, the reply's UNKNOWN stands. With
+        `settle` False the reply is returned as it is (UNKNOWN with the exchange's order id: accepted)
+        and the caller looks it up later, beside its confirming reads."""
         params: dict[str, Any] = {"clientOrderId": client_order_id}
         if order.reduce_only:
             params["reduceOnly"] = True
@@ -780,7 +788,7 @@ class CcxtVenue:
         finally:
             self._observe("create_order", time.perf_counter() - started)
         result = parse_order(raw, client_order_id, order.amount)
-        if self.hedge_cfg.spec.create_reply_final or result.state is not OrderState.UNKNOWN:
+        if self.hedge_cfg.spec.create_reply_final or result.state is not OrderState.UNKNOWN or not settle:
             return result
         try:
             found = await self.hedge_cfg.spec.lookup.find(self._read, self.hedge_client, order.symbol, client_order_id)
