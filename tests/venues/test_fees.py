@@ -51,3 +51,39 @@ async def test_fees_when_two_legs_on_one_symbol_then_split_by_notional(monkeypat
         results[2].exchange_order_id: (Decimal("0.4"), "USDT"),
     }
     assert reads == ({"fetch_commissions": 1} if source == "income" else {"fetch_my_trades": 2})
+
+
+class _Trades:
+    """fetch_my_trades on a fixed list: `symbol` None answers every symbol's trades (up to `limit`)."""
+
+    def __init__(self, trades: list[dict]) -> None:
+        self.trades, self.calls = trades, []
+
+    async def fetch_my_trades(self, symbol=None, since=None, limit=None, params=None):
+        self.calls.append((symbol, dict(params or {})))
+        rows = [t for t in self.trades if symbol is None or t["symbol"] == symbol]
+        return rows[:limit] if limit else rows
+
+
+async def _read(label, fn, *args):
+    return await fn(*args)
+
+
+def _trade(symbol: str, order: str, cost: str) -> dict:
+    return {"symbol": symbol, "order": order, "fee": {"cost": cost, "currency": "USDT"}}
+
+
+async def test_trade_fees_when_many_symbols_then_one_read_and_a_full_page_falls_back_to_per_symbol():
+    """Bybit/OKX: one fetch_my_trades without a symbol covers every symbol (constant requests per cycle);
+    a reply that fills the page may have left trades out, so then each symbol is read on its own."""
+    trades = [_trade("BTC/USDT:USDT", "1", "0.4"), _trade("ETH/USDT:USDT", "2", "0.8"),
+              _trade("SOL/USDT:USDT", "3", "0.1")]
+    fills = [("BTC/USDT:USDT", "1", Decimal(1000)), ("ETH/USDT:USDT", "2", Decimal(2000))]
+    client = _Trades(trades)
+    fees = await TradeFees(all_params={"instType": "SWAP"}).fees(_read, client, fills, 0)
+    assert fees == {"1": (Decimal("0.4"), "USDT"), "2": (Decimal("0.8"), "USDT"), }
+    assert client.calls == [(None, {"instType": "SWAP"})]
+    client = _Trades(trades)
+    fees = await TradeFees(all_params={"instType": "SWAP"}, page=3).fees(_read, client, fills, 0)
+    assert fees == {"1": (Decimal("0.4"), "USDT"), "2": (Decimal("0.8"), "USDT")}
+    assert client.calls == [(None, {"instType": "SWAP"}), ("BTC/USDT:USDT", {}), ("ETH/USDT:USDT", {})]

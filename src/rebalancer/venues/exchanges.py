@@ -305,14 +305,29 @@ class IncomeLedgerFees:
 
 @dataclass(frozen=True)
 class TradeFees:
-    """fetch_my_trades per symbol, concurrently: each trade's fee by its order id (Bybit GET
-    /v5/execution/list execFee; OKX GET /api/v5/trade/fills-history fee, which ccxt negates so a paid
-    fee is positive)."""
+    """Each trade's fee by its order id, from fetch_my_trades (Bybit GET /v5/execution/list execFee;
+    OKX GET /api/v5/trade/fills-history fee, which ccxt negates so a paid fee is positive). With
+    `all_params` one read covers every symbol (Bybit category=linear, OKX instType=SWAP: the venue
+    takes no symbol), so a cycle's fee read is one request whatever its number of assets; a reply
+    that fills the page (`page` rows) may have left trades out, and the symbols are then read one by
+    one, concurrently. Without `all_params`, per symbol."""
+
+    all_params: Mapping[str, Any] | None = None
+    page: int = 100
 
     async def fees(self, read: Read, client: Any, fills: list[tuple[str, str, Decimal]],
                    since_ms: int) -> dict[str, tuple[Decimal, str | None]]:
         symbols = sorted({symbol for symbol, _, _ in fills})
-        replies = await asyncio.gather(*(read("fetch_my_trades", client.fetch_my_trades, s, since_ms) for s in symbols))
+        replies: list[Any] | None = None
+        if self.all_params is not None and len(symbols) > 1:
+            reply = await read("fetch_my_trades", client.fetch_my_trades, None, since_ms, self.page,
+                               dict(self.all_params))
+            if len(reply or ()) < self.page:
+                wanted = set(symbols)
+                replies = [[t for t in (reply or ()) if t.get("symbol") in wanted]]
+        if replies is None:
+            replies = await asyncio.gather(*(read("fetch_my_trades", client.fetch_my_trades, s, since_ms)
+                                             for s in symbols))
         out: dict[str, tuple[Decimal, str | None]] = {}
         for trade in (t for reply in replies for t in (reply or ())):
             fee = trade.get("fee") or {}
@@ -511,7 +526,7 @@ EXCHANGES: Mapping[str, ExchangeSpec] = {
                               available="totalAvailableBalance"),
         setup=MarginThenLeverage(leverage_already_set=frozenset({"110043"}), margin_per_symbol=False),
         lookup=OpenOrHistoryByClientId(),
-        fee_reader=TradeFees(),
+        fee_reader=TradeFees(all_params={"category": "linear"}),
         funding_reader=FundingHistoryPayments(per_symbol=True, paid_positive=True),
         options={
             "fetchMarkets": {"types": ["spot", "linear"]},
@@ -545,7 +560,7 @@ EXCHANGES: Mapping[str, ExchangeSpec] = {
                               maintenance_margin="mmr", available=None),
         setup=MarginWithLever(),
         lookup=FetchOrderByClientId("clOrdId"),
-        fee_reader=TradeFees(),
+        fee_reader=TradeFees(all_params={"instType": "SWAP"}),
         funding_reader=BillsFundingPayments(),
         needs_password=True,
         options={"fetchMarkets": {"types": ["spot", "swap"]}, "fetchCurrencies": False,
