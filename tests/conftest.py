@@ -8,7 +8,7 @@ from typing import Any, Iterable
 
 import pytest
 
-from tests.integration.dialects import DIALECTS, TABLE, Dialect, missing
+from tests.integration.dialects import DIALECTS, TABLE, Dialect, known_src_failure, missing
 
 
 @pytest.fixture(params=DIALECTS, ids=list(DIALECTS))
@@ -21,6 +21,19 @@ def dialect(request: pytest.FixtureRequest) -> Dialect:
     if reason is not None:
         pytest.xfail(reason)
     return TABLE[request.param]
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """A test on a dialect whose failure is known to be caused in src/ (dialects.KNOWN_SRC_FAILURES)
+    is expected to fail, strictly: it still runs, and passing turns the run red until the entry goes."""
+    for item in items:
+        callspec = getattr(item, "callspec", None)
+        name = callspec.params.get("dialect") if callspec is not None else None
+        if name is None:
+            continue
+        why = known_src_failure(getattr(item, "originalname", item.name), str(name), callspec.id)
+        if why is not None:
+            item.add_marker(pytest.mark.xfail(reason=f"src: {why}", strict=True))
 
 
 # --------------------------------------------------------------------------- the fault table
