@@ -125,7 +125,7 @@ async def test_5xx_when_seeded_rate_then_no_duplicate_and_final_cycle_on_plan(di
             assert any(reasons), r
             assert r.exit_code == 1
     # The snapshot's reads go out concurrently, so the seed no longer fixes which read draws a 503:
-    # how many of the cycles land varies from run to run (1 to 4 seen); at least one must.
+    # how many of the cycles land varies from run to run (a run on okx landed only one); at least one must.
     assert sum(r.outcome == "done" for r in reports) >= 1
     assert final.outcome in ("done", "nothing_to_do"), final.error
     assert replan.plan.orders == () or not replan.plan.triggered
