@@ -96,6 +96,12 @@ def test_unknown_open_orders_are_those_the_journal_does_not_know_on_hedge_symbol
     whole = run({}, [], {}, open_orders=raw, known=lambda cid: cid == "rb-mine")
     assert not whole.clean and not whole.changes and len(whole.unknown_orders) == 2
     assert whole.reason().startswith("external order on BTC/USDT:USDT: unknown open order buy 0.002 at 30000")
+    # OKX counts contracts (0.1 ETH each): 4 contracts left is 0.4 ETH, told in base units.
+    in_contracts = [parse_open_order({**raw_eth, "remaining": 4}) for raw_eth in
+                    ({"id": "2", "clientOrderId": "web_abc", "symbol": ETH, "side": "buy", "price": 1000},)]
+    found = unknown_open_orders(in_contracts, symbols=(ETH,), known=lambda cid: False,
+                                contract_sizes={ETH: D("0.1")})
+    assert found[0].amount == D("0.4") and "buy 0.4 at 1000" in found[0].describe()
 
 
 def test_fmt_is_plain():

@@ -70,7 +70,7 @@ class UnknownOrder:
     order_id: str | None
     client_order_id: str | None
     side: str
-    amount: Decimal | None
+    amount: Decimal | None  # base units (the venue's contracts x contract size)
     price: Decimal | None
 
     def describe(self) -> str:
@@ -168,9 +168,11 @@ def compare_positions(expected: Mapping[str, Decimal], actual: Mapping[str, Deci
 
 
 def unknown_open_orders(open_orders: Iterable[OpenOrder], *, symbols: Iterable[str],
-                        known: Callable[[str], bool], accepted: Iterable[str] = ()) -> tuple[UnknownOrder, ...]:
+                        known: Callable[[str], bool], accepted: Iterable[str] = (),
+                        contract_sizes: Mapping[str, Decimal] | None = None) -> tuple[UnknownOrder, ...]:
     """Open orders on `symbols` that are not ours (`known(client_id)` False) and not already
-    accepted (by exchange order id or client id, at an adoption)."""
+    accepted (by exchange order id or client id, at an adoption); amounts in base units (the
+    open orders count contracts: OKX ETH-USDT-SWAP 0.1 ETH each)."""
     wanted, accepted = set(symbols), set(accepted)
     out = []
     for o in open_orders:
@@ -181,8 +183,9 @@ def unknown_open_orders(open_orders: Iterable[OpenOrder], *, symbols: Iterable[s
             continue
         if (o.order_id and o.order_id in accepted) or (cid and cid in accepted):
             continue
+        size = (contract_sizes or {}).get(o.symbol, Decimal(1))
         out.append(UnknownOrder(symbol=o.symbol, order_id=o.order_id, client_order_id=cid, side=o.side or "?",
-                                amount=o.remaining, price=o.price))
+                                amount=o.remaining * size if o.remaining is not None else None, price=o.price))
     return tuple(sorted(out, key=lambda u: (u.symbol, u.key)))
 
 
@@ -201,7 +204,8 @@ def reconcile(*, baseline: Mapping[str, Decimal], orders: Iterable[Any], actual:
             _widen(ambiguity, o, contract_sizes)
     # Only the hedge symbols: a symbol dropped from the config is no longer read from the exchange.
     changes = compare_positions(expected, actual, steps=steps, symbols=symbols, ambiguity=ambiguity)
-    unknown = (unknown_open_orders(open_orders, symbols=symbols, known=known, accepted=accepted_orders)
+    unknown = (unknown_open_orders(open_orders, symbols=symbols, known=known, accepted=accepted_orders,
+                                   contract_sizes=contract_sizes)
                if open_orders is not None else ())
     return Reconciliation(expected=expected, actual=dict(actual), changes=changes, unknown_orders=unknown,
                           ambiguous=ambiguity)

@@ -144,25 +144,7 @@ def facts(dialect: "Dialect | str") -> Dialect:
 # (test function, dialect, a piece of the test id or "") -> why it fails. Each was reported to the lead
 # with the first failing request/response; the tests run and are expected to fail (strict: once src/
 # is fixed the XPASS fails the run, and the entry must go). Nothing here is a skip.
-_OKX_TIERS = ("OKX position tiers are read as notional caps although OKX (and ccxt's minNotional/maxNotional) "
-              "counts them in contracts: BTC's $500 cap becomes 1.25 (venue, src)")
-KNOWN_SRC_FAILURES: dict[tuple[str, str, str], str] = {
-    ("test_liquidation_stress_uses_the_exchanges_tiers_and_scales_both_legs", "okx", ""): _OKX_TIERS,
-    ("test_leverage_tier_cap_scales_the_book_and_the_exchange_never_rejects_2027", "okx", ""): _OKX_TIERS,
-    **{("test_market_max_qty_slices_a_market_order_and_the_exchange_never_rejects_4005", d, ""):
-       f"the venue reads a market order's max quantity only from ccxt's limits.market (Binance); {d}'s "
-       f"instruments give it ({'lotSizeFilter.maxMktOrderQty' if d == 'bybit' else 'maxMktSz'}): "
-       "Market.max_market_amount is None (venue, src)" for d in ("bybit", "okx")},
-    ("test_slices_are_never_under_the_markets_min_notional", "okx", ""):
-        "the okx dialect enforces the scenario's min_notional (51020, Binance's text) which its instruments "
-        "never advertise (OKX swaps have none), so the venue cannot plan around it (exchange_sim okx, src)",
-    ("test_a_manual_trade_halts_with_the_reason_sends_nothing_and_resume_adopts_then_trades", "bybit", ""):
-        "the Bybit order lookup (fetch_open_orders + history by orderLinkId) is counted under the same "
-        "request_counts label as the cycle's open-order check: 8 instead of 5 (venue, src)",
-    ("test_an_unknown_open_order_is_reported_and_halts_and_resume_accepts_it", "okx", ""):
-        "the external-order reason shows the venue's contracts: 'buy 0.1' for an order of 0.01 ETH "
-        "(external change, src)",
-}
+KNOWN_SRC_FAILURES: dict[tuple[str, str, str], str] = {}
 
 
 def known_src_failure(test: str, dialect: str, test_id: str) -> str | None:

@@ -156,7 +156,7 @@ async def test_an_unknown_open_order_is_reported_and_halts_and_resume_accepts_it
             found = await rb.cycle(execute=True)
             assert found.external_action == "halted" and found.external_change.changes == ()
             [unknown] = found.external_change.unknown_orders
-            assert (unknown.symbol, unknown.order_id, unknown.side, dialect.base("ETH", unknown.amount)) == (
+            assert (unknown.symbol, unknown.order_id, unknown.side, unknown.amount) == (
                 ETH, str(placed["id"]), "buy", Decimal("0.01"))
             assert rb.trading.current.reason.startswith("external order on ETH/USDT:USDT: unknown open order buy 0.01 at 1000")
             assert CliRunner().invoke(app, ["resume", "--config", str(path)]).exit_code == 0

@@ -299,6 +299,10 @@ class Engine:
 
     scenario: Scenario
     clock: Callable[[], int] = wall_clock_ms
+    # Whether a non-reduce-only order under the market's min_notional is refused (MIN_NOTIONAL): on
+    # the venues that publish a minimum order value (Binance, Bybit), not on those with none (OKX
+    # swaps: only a minimum size). Set by the server from the dialect.
+    enforce_min_notional: bool = True
     markets: dict[str, MarketState] = field(init=False)  # by Binance symbol id, e.g. BTCUSDT
     spot_balances: dict[str, Decimal] = field(init=False)
     wallet: Decimal = field(init=False)
@@ -566,7 +570,7 @@ class Engine:
             assert req.price is not None
             marketable = req.price >= ask if req.side == "BUY" else req.price <= bid
             reference = req.price
-        if not req.reduce_only and quantity * reference < spec.min_notional:
+        if self.enforce_min_notional and not req.reduce_only and quantity * reference < spec.min_notional:
             raise Rejection(Reason.MIN_NOTIONAL,
                 f"Order's notional must be no smaller than {plain(spec.min_notional)} (unless you choose reduce only).",
             )

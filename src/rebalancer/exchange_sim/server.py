@@ -133,6 +133,7 @@ class SimServer:
         self.stopping = asyncio.Event()
         self.dialect_name = dialect
         self.dialect: Dialect = dialect_class(dialect)(self)
+        self.engine.enforce_min_notional = self.dialect.enforces_min_notional
         self.app = self._build_app()
 
     # ------------------------------------------------------------------ app and middleware

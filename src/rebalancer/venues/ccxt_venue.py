@@ -267,6 +267,10 @@ class CcxtVenue:
         self._tier_warnings: list[str] = []
         self._funding_warnings: list[str] = []
         self._prepared: set[str] = set()
+        # Tiers in contracts as the venue gave them (ExchangeSpec.tiers_in_contracts), and the last mark
+        # per asset they were converted at.
+        self._contract_tiers: dict[str, tuple[Tier, ...]] = {}
+        self._marks: dict[str, Decimal] = {}
         self._connect_rest: asyncio.Future[None] | None = None  # connect's account reads, in flight
         self._account_ready = True  # False from connect until its account reads have succeeded
         self._last_resync = 0.0
@@ -384,6 +388,8 @@ class CcxtVenue:
             reads.append(spec.account_check.problem(self._read, self.hedge_client, symbols, self.hedge_cfg.margin_mode))
         if spec.read_symbol_settings:
             reads.append(self._read_symbol_settings())
+        if spec.tiers_in_contracts and symbols and self.hedge_client.has.get("fetchMarkPrices"):
+            reads.append(self._read_marks(symbols))  # tiers in contracts become notional at the mark
         outcomes = await _gather_all(reads)
         self._apply_tiers(outcomes[0])
         if check and outcomes[1]:
@@ -393,6 +399,13 @@ class CcxtVenue:
         """Wait until connect's account reads (tiers, account check, leverage settings) are in;
         snapshot() and prepare() do this themselves."""
         await self._settle_connect()
+
+    async def _read_marks(self, symbols: list[str]) -> None:
+        by_symbol = {m.symbol: a for a, m in self.markets.items()}
+        for symbol, t in (await self._read("fetch_mark_prices", self.hedge_client.fetch_mark_prices, symbols) or {}).items():
+            price = _dec((t or {}).get("markPrice"))
+            if symbol in by_symbol and price:
+                self._marks[by_symbol[symbol]] = price
 
     async def _settle_connect(self, *, cancel: bool = False) -> None:
         """Wait for the background half of connect, or cancel it (a reconnect, close). When it
@@ -459,9 +472,18 @@ class CcxtVenue:
             # Both in contracts: LOT_SIZE maxQty and, on Binance, MARKET_LOT_SIZE maxQty, which ccxt
             # 4.5.90 puts in the non-standard limits['market'] (binance.parse_market).
             max_amount=_positive((limits.get("amount") or {}).get("max")),
-            max_market_amount=_positive((limits.get("market") or {}).get("max")),
+            max_market_amount=_positive((limits.get("market") or {}).get("max"))
+            or self._info_number(m, self.hedge_cfg.spec.market_max_info),
             reduce_only_min_cost_exempt=self.hedge_cfg.spec.reduce_only_min_cost_exempt,
         )
+
+    @staticmethod
+    def _info_number(market: Mapping[str, Any], path: tuple[str, ...] | None) -> Decimal | None:
+        """A positive number at `path` in ccxt's raw market info (what ccxt does not unify), else None."""
+        value: Any = market.get("info")
+        for key in path or ():
+            value = value.get(key) if isinstance(value, Mapping) else None
+        return _positive(value) if path else None
 
     # ------------------------------------------------------------------ leverage tiers
 
@@ -520,6 +542,9 @@ class CcxtVenue:
             if not tiers:
                 missing.append(market.symbol)
             levs = [t.max_leverage for t in tiers if t.max_leverage is not None]
+            if self.hedge_cfg.spec.tiers_in_contracts:
+                self._contract_tiers[asset] = tiers
+                tiers = self._notional_tiers(asset, tiers)
             self.markets[asset] = replace(market, tiers=tiers, max_leverage=max(levs) if levs else None)
         warnings: list[str] = []
         if missing:
@@ -541,6 +566,27 @@ class CcxtVenue:
         if not failed:
             self._tiers_read_at = self.monotonic()
         self._seed_bracket_cache()
+
+    def _notional_tiers(self, asset: str, tiers: tuple[Tier, ...]) -> tuple[Tier, ...]:
+        """Tiers that bound the position in contracts (OKX) as notional tiers at the asset's last mark:
+        floor, cap and cum x contract size x mark (maintenance n x mmr - cum is linear in the size).
+        Exact at that mark; the next snapshot moves them with the price. No mark yet: none."""
+        mark = self._marks.get(asset)
+        market = self.markets.get(asset)
+        if mark is None or market is None or not tiers:
+            return ()
+        k = market.contract_size * mark
+
+        def cap(t: Tier) -> Decimal | None:
+            notional = t.cap * k if t.cap is not None else None
+            return None if notional is None or notional >= OPEN_ENDED_NOTIONAL else notional
+
+        return tuple(replace(t, floor=t.floor * k, cap=cap(t), cum=t.cum * k) for t in tiers)
+
+    def _rescale_contract_tiers(self) -> None:
+        for asset, tiers in self._contract_tiers.items():
+            if asset in self.markets:
+                self.markets[asset] = replace(self.markets[asset], tiers=self._notional_tiers(asset, tiers))
 
     def _market_by_symbol(self, symbol: str) -> Market:
         return next(m for m in self.markets.values() if m.symbol == symbol)
@@ -661,6 +707,10 @@ class CcxtVenue:
             log.warning("funding_interval_missing", venue=self.hedge_cfg.name, symbols=no_interval)
 
         positions = self._parse_positions(results.get("positions") or [])
+        if self.hedge_cfg.spec.tiers_in_contracts:
+            for asset, quote in mark_prices.items():
+                self._marks[asset] = quote.price
+            self._rescale_contract_tiers()
         return Snapshot(
             taken_at=now,
             quote=self.quote,

@@ -233,8 +233,8 @@ class OpenOrHistoryByClientId:
     async def find(self, read: Read, client: Any, symbol: str, client_order_id: str) -> Mapping[str, Any] | None:
         params = {self.param: client_order_id}
         open_, done = await asyncio.gather(
-            read("fetch_open_orders", client.fetch_open_orders, symbol, None, None, dict(params)),
-            read("fetch_closed_orders", client.fetch_canceled_and_closed_orders, symbol, None, None, dict(params)),
+            read("lookup_open_orders", client.fetch_open_orders, symbol, None, None, dict(params)),
+            read("lookup_closed_orders", client.fetch_canceled_and_closed_orders, symbol, None, None, dict(params)),
         )
         found = [o for o in (*(done or ()), *(open_ or ())) if o.get("clientOrderId") == client_order_id]
         found.sort(key=lambda o: o.get("status") not in _FINAL)
@@ -445,6 +445,13 @@ class ExchangeSpec:
     funding_interval_default_hours: Decimal | None = None
     reduce_only_min_cost_exempt: bool = False  # Binance -4164 "... unless reduce only"
     read_symbol_settings: bool = False  # fetch_leverages at connect spares prepare() where already set
+    # Where a market order's own maximum quantity (contracts) sits in ccxt's raw market info when
+    # ccxt does not unify it (Binance: ccxt's limits['market']): Bybit lotSizeFilter.maxMktOrderQty,
+    # OKX maxMktSz. Larger market orders are cut into slices.
+    market_max_info: tuple[str, ...] | None = None
+    # The venue's leverage tiers bound the position size in contracts (OKX position-tiers minSz /
+    # maxSz; ccxt passes them as min/maxNotional): converted to notional at each snapshot's mark.
+    tiers_in_contracts: bool = False
 
     def valid_client_id(self, cid: str) -> bool:
         return len(cid) <= self.client_id_max and re.fullmatch(self.client_id_pattern, cid) is not None
@@ -545,6 +552,7 @@ EXCHANGES: Mapping[str, ExchangeSpec] = {
         trade_client_id_keys=("orderLinkId",),
         # fetch_leverage_tiers(symbols) pages through the risk limits of symbols[0] only: one per call.
         leverage_tiers="per_symbol",
+        market_max_info=("lotSizeFilter", "maxMktOrderQty"),
     ),
     "okx": ExchangeSpec(
         exchange="okx",
@@ -571,6 +579,8 @@ EXCHANGES: Mapping[str, ExchangeSpec] = {
         create_reply_final=False,
         trade_client_id_keys=("clOrdId",),
         leverage_tiers="per_symbol",  # has['fetchLeverageTiers'] is False: /public/position-tiers per symbol
+        tiers_in_contracts=True,
+        market_max_info=("maxMktSz",),
     ),
 }
 SUPPORTED_EXCHANGES = tuple(EXCHANGES)

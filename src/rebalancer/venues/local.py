@@ -96,6 +96,9 @@ def point_at(exchange: E, base_url: str) -> E:
 def lean_options(spec: ExchangeSpec | None = None, **overrides: Any) -> dict[str, Any]:
     """The options that keep ccxt to the endpoints the local exchange serves (notes §2): the spec's."""
     options = (spec or EXCHANGES["binance"]).ccxt_options()
+    # A bare ccxt client has no CcxtVenue.connect to read the clock offset beside the markets: let
+    # load_markets do it, as ccxt would.
+    options["adjustForTimeDifference"] = True
     options.update(overrides)
     return options
 

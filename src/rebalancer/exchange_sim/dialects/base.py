@@ -42,6 +42,8 @@ class Dialect:
     name: ClassVar[str] = ""
     # Whether the venue signs with a passphrase too (okx, weex): the scenario's [auth] password is checked.
     uses_password: ClassVar[bool] = False
+    # Whether the venue publishes (and enforces) a minimum order value; OKX swaps have only a minimum size.
+    enforces_min_notional: ClassVar[bool] = True
 
     def __init__(self, server: "SimServer") -> None:
         self.server = server

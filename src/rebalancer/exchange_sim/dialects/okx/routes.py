@@ -77,6 +77,7 @@ class OkxDialect(Dialect):
 
     name = "okx"
     uses_password = True
+    enforces_min_notional = False  # OKX swaps publish a minimum size (minSz), no minimum order value
 
     def __init__(self, server: Any) -> None:
         super().__init__(server)
