@@ -189,12 +189,20 @@ def test_exchange_sim_when_called_then_passes_options_to_runner(runner: CliRunne
     result = runner.invoke(
         app,
         ["exchange-sim", "--scenario", "s.toml", "--port", "8765", "--state-file", "st.json", "--allow-remote",
-         "--host", "0.0.0.0"],
+         "--host", "0.0.0.0", "--dialect", "okx"],
     )
     assert result.exit_code == 0, result.output
     assert fake_runner == [
-        (Path("s.toml"), {"host": "0.0.0.0", "port": 8765, "state_file": Path("st.json"), "allow_remote": True})
+        (Path("s.toml"), {"host": "0.0.0.0", "port": 8765, "state_file": Path("st.json"), "allow_remote": True,
+                          "dialect": "okx"})
     ]
+
+
+def test_exchange_sim_when_dialect_unknown_then_one_line_naming_the_choices_exit_2(runner: CliRunner) -> None:
+    """An unknown --dialect fails before anything is bound, naming the dialects there are."""
+    result = runner.invoke(app, ["exchange-sim", "--scenario", "missing.toml", "--dialect", "kraken"])
+    assert result.exit_code == 2
+    assert result.stderr.startswith("error: unknown dialect 'kraken'; choose one of binance, bybit, okx")
 
 
 def test_exchange_sim_when_bad_input_then_error_line_exit_2(runner: CliRunner, fake_runner) -> None:
