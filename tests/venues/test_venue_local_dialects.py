@@ -100,7 +100,7 @@ async def test_snapshot_when_local_then_positions_in_base_units_account_marks_an
     assert set(snap.mark_prices) == {"BTC", "ETH"} and snap.mark_prices["BTC"].price == Decimal(40000)
     assert {a: (f.rate, f.interval_hours) for a, f in snap.funding.items()} == {
         "BTC": (Decimal("0.0001"), Decimal(8)), "ETH": (Decimal("-0.0002"), Decimal(4))}
-    positions_reads = {k: v for k, v in sim.server.requests.items()
+    positions_reads = {k: v - before.get(k, 0) for k, v in sim.server.requests.items()
                        if "position" in k and v != before.get(k, 0)}
     assert sum(positions_reads.values()) == 1, positions_reads  # one read for every symbol (Bybit: settleCoin)
 
@@ -157,3 +157,19 @@ async def test_funding_payments_when_settled_then_read_signed(sim: RunningExchan
     payments = await venue.funding_payments(since)
     assert [(p.symbol, p.amount) for p in payments] == [("BTC/USDT:USDT", expected["BTCUSDT"])]
     assert payments[0].amount > 0
+
+
+async def test_connect_when_leverage_already_as_configured_then_first_orders_need_no_setting(
+        sim: RunningExchange) -> None:
+    """The account already runs every symbol at the configured leverage (3x): connect reads that (Binance
+    symbolConfig, Bybit position/list per symbol, OKX leverage-info for all at once), so a fresh process's
+    prepare() sends nothing and its first orders cost no round trip for settings."""
+    v = CcxtVenue(hedge=config(sim), spot=config(sim), quote="USDT", assets=["BTC", "ETH"])
+    try:
+        await v.connect()
+        before = dict(sim.server.requests)
+        await v.prepare([m.symbol for m in v.markets.values()])
+        sent = {k: n - before.get(k, 0) for k, n in sim.server.requests.items() if n != before.get(k, 0)}
+        assert sent == {}, sent
+    finally:
+        await v.close()

@@ -386,7 +386,7 @@ class CcxtVenue:
         check = spec.account_check is not None and bool(self.markets)
         if check:
             reads.append(spec.account_check.problem(self._read, self.hedge_client, symbols, self.hedge_cfg.margin_mode))
-        if spec.read_symbol_settings:
+        if spec.read_symbol_settings or spec.settings_reader is not None:
             reads.append(self._read_symbol_settings())
         if spec.tiers_in_contracts and symbols and self.hedge_client.has.get("fetchMarkPrices"):
             reads.append(self._read_marks(symbols))  # tiers in contracts become notional at the mark
@@ -438,9 +438,17 @@ class CcxtVenue:
         first order, which would otherwise add two round trips to the first executing cycle. (On binance
         ccxt loads its bracket cache first; connect has already filled it from the tier read, so that
         costs no request unless the tier read failed.) Only a shortcut: if the read fails, prepare() sets both as before."""
+        symbols = [m.symbol for m in self.markets.values()]
+        reader = self.hedge_cfg.spec.settings_reader
+        if symbols and reader is not None:
+            try:
+                self._prepared |= await reader.already_set(self._read, self.hedge_client, symbols,
+                                                           self.hedge_cfg.margin_mode, self.hedge_cfg.leverage)
+            except VenueError:
+                pass  # only a shortcut: prepare() sets them
+            return
         if not self.markets or not self.hedge_client.has.get("fetchLeverages"):
             return
-        symbols = [m.symbol for m in self.markets.values()]
         try:
             settings = await self._read("fetch_leverages", self.hedge_client.fetch_leverages, symbols)
         except VenueError:

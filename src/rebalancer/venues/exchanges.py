@@ -339,6 +339,57 @@ class TradeFees:
         return out
 
 
+class SettingsReader(Protocol):
+    async def already_set(self, read: Read, client: Any, symbols: list[str], margin_mode: str,
+                          leverage: int) -> set[str]: ...
+
+
+@dataclass(frozen=True)
+class LeverageInfoSettings:
+    """OKX GET /api/v5/account/leverage-info: the leverage of up to `chunk` instruments per request
+    (instId comma-separated) in the given margin mode; ccxt has no batch call for it. The symbols
+    at `leverage` need no set-leverage before their first order."""
+
+    chunk: int = 20
+
+    async def already_set(self, read: Read, client: Any, symbols: list[str], margin_mode: str,
+                          leverage: int) -> set[str]:
+        call = getattr(client, "privateGetAccountLeverageInfo", None)
+        by_id = {(client.markets.get(s) or {}).get("id"): s for s in symbols}
+        by_id.pop(None, None)
+        ids = list(by_id)
+        if call is None or not ids:
+            return set()
+        replies = await asyncio.gather(*(
+            read("fetch_leverage_info", call,
+                 {"instId": ",".join(ids[i:i + self.chunk]), "mgnMode": margin_mode})
+            for i in range(0, len(ids), self.chunk)))
+        done: set[str] = set()
+        for reply in replies:
+            for row in (reply or {}).get("data") or ():
+                symbol = by_id.get(row.get("instId"))
+                if symbol and row.get("mgnMode") == margin_mode and _number(row.get("lever")) == leverage:
+                    done.add(symbol)
+        return done
+
+
+@dataclass(frozen=True)
+class PositionLeverageSettings:
+    """Bybit: GET /v5/position/list with a symbol answers that symbol's leverage whether or not it
+    holds a position (with settleCoin only the open ones): one read per symbol, concurrently, at
+    connect. The margin mode is the unified account's own (UnifiedAccountCheck)."""
+
+    async def already_set(self, read: Read, client: Any, symbols: list[str], margin_mode: str,
+                          leverage: int) -> set[str]:
+        call = getattr(client, "fetch_position", None)
+        if call is None:
+            return set()
+        replies = await asyncio.gather(*(read("fetch_position_settings", call, s) for s in symbols),
+                                       return_exceptions=True)
+        return {s for s, p in zip(symbols, replies)
+                if isinstance(p, Mapping) and _number(p.get("leverage")) == leverage}
+
+
 class FundingReader(Protocol):
     async def payments(self, read: Read, client: Any, symbols: list[str], quote: str,
                        since_ms: int) -> list[FundingPayment]: ...
@@ -445,6 +496,8 @@ class ExchangeSpec:
     funding_interval_default_hours: Decimal | None = None
     reduce_only_min_cost_exempt: bool = False  # Binance -4164 "... unless reduce only"
     read_symbol_settings: bool = False  # fetch_leverages at connect spares prepare() where already set
+    # Where ccxt has no fetch_leverages: the venue's own batch read of the symbols' settings (OKX).
+    settings_reader: SettingsReader | None = None
     # Where a market order's own maximum quantity (contracts) sits in ccxt's raw market info when
     # ccxt does not unify it (Binance: ccxt's limits['market']): Bybit lotSizeFilter.maxMktOrderQty,
     # OKX maxMktSz. Larger market orders are cut into slices.
@@ -553,6 +606,7 @@ EXCHANGES: Mapping[str, ExchangeSpec] = {
         # fetch_leverage_tiers(symbols) pages through the risk limits of symbols[0] only: one per call.
         leverage_tiers="per_symbol",
         market_max_info=("lotSizeFilter", "maxMktOrderQty"),
+        settings_reader=PositionLeverageSettings(),
     ),
     "okx": ExchangeSpec(
         exchange="okx",
@@ -580,6 +634,7 @@ EXCHANGES: Mapping[str, ExchangeSpec] = {
         trade_client_id_keys=("clOrdId",),
         leverage_tiers="per_symbol",  # has['fetchLeverageTiers'] is False: /public/position-tiers per symbol
         tiers_in_contracts=True,
+        settings_reader=LeverageInfoSettings(),
         market_max_info=("maxMktSz",),
     ),
 }
