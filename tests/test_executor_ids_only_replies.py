@@ -10,81 +10,32 @@ from __future__ import annotations
 from decimal import Decimal
 from pathlib import Path
 
-import aiohttp
 import pytest
 
 from rebalancer.domain import CycleOutcome, OrderState
-from rebalancer.exchange_sim.runner import start_exchange
 from rebalancer.service import Rebalancer
-from rebalancer.settings import load_settings
+from tests.integration.conftest import settings_for, sim_state, start_exchange
 
 pytestmark = pytest.mark.integration
 
 # DOMAIN.md example 1's spot with a long BTC hedge the plan must flip: BTC closes 0.05 and opens 0.025 short
-# (two legs on one symbol), ETH opens 0.5 long. OKX counts contracts of 0.01 BTC / 0.1 ETH.
-def scenario(dialect: str) -> dict:
-    okx = dialect == "okx"
-    btc = {"spot_price": 40000, "amount_step": 0.1 if okx else 0.001, "contract_size": 0.01 if okx else 1}
-    eth = {"spot_price": 2000, "amount_step": 0.01 if okx else 0.001, "contract_size": 0.1 if okx else 1}
-    return {"markets": {"BTC": btc, "ETH": eth}, "spot": {"BTC": 0.15, "ETH": 2, "USDT": 0},
-            "futures": {"wallet": 10000, "leverage": 3,
-                        "positions": [{"symbol": "BTC", "amount": 0.05, "entry_price": 40000}]}}
-
-
-CONFIG = """\
-[portfolio]
-quote = "USDT"
-nav = "spot"
-targets = {{ BTC = 0.5, ETH = 0.5 }}
-
-[rebalance]
-band = 0.02
-min_order_notional = 10
-
-[venues.main]
-exchange = "{exchange}"
-mode = "local"
-base_url = "{base_url}"
-roles = ["spot", "hedge"]
-leverage = 3
-api_key = "{api_key}"
-api_secret = "{api_secret}"
-{password}
-
-[risk]
-kill_switch_file = "{var}/HALT"
-
-[journal]
-path = "{var}/journal.db"
-
-[logging]
-level = "error"
-format = "json"
-file = ""
-"""
-
+# (two legs on one symbol), ETH opens 0.5 long (OKX in contracts of 0.01 BTC / 0.1 ETH: the suites' adjustment).
+SCENARIO = {
+    "markets": {"BTC": {"spot_price": 40000, "amount_step": 0.001}, "ETH": {"spot_price": 2000, "amount_step": 0.001}},
+    "spot": {"BTC": 0.15, "ETH": 2, "USDT": 0},
+    "futures": {"wallet": 10000, "leverage": 3, "positions": [{"symbol": "BTC", "amount": 0.05, "entry_price": 40000}]},
+}
 LATER = "looked up by client id after an ids-only reply"
 
 
 @pytest.fixture(params=["bybit", "okx"])
 async def rebalancer(request, tmp_path: Path):
-    dialect = request.param
-    async with start_exchange(scenario(dialect), dialect=dialect) as ex:
-        password = f'password = "{ex.password}"' if ex.password else ""
-        (tmp_path / "rb.toml").write_text(CONFIG.format(
-            exchange=dialect, base_url=ex.base_url, api_key=ex.api_key, api_secret=ex.api_secret,
-            password=password, var=tmp_path.as_posix()))
-        rb = Rebalancer(load_settings(tmp_path / "rb.toml", env={}))
+    async with start_exchange(SCENARIO, request.param) as ex:
+        rb = Rebalancer(settings_for(tmp_path, ex, {"BTC": 0.5, "ETH": 0.5}, min_order_notional=10))
         try:
             yield rb, ex
         finally:
             await rb.close()
-
-
-async def sim_state(ex) -> dict:
-    async with aiohttp.ClientSession() as http:
-        async with http.get(f"{ex.base_url}/_sim/state") as resp:
-            return await resp.json()
 
 
 def reasons(rb, cid: str) -> list[str]:
