@@ -471,7 +471,24 @@ def test_rebalance_when_invalid_then_problem_names_key(problems, rebalance: str,
         ),
         (
             'exchange = "kraken"\nroles = ["spot", "hedge"]',
-            'venues.main.exchange: "kraken" is not supported (supported: binance, binanceusdm, bybit, okx)',
+            'venues.main.exchange: "kraken" is not supported '
+            "(supported: binance, binanceusdm, bybit, okx, bingx, mexc, weex)",
+        ),
+        (
+            'exchange = "mexc"\nmode = "demo"\nroles = ["spot", "hedge"]',
+            'venues.main.mode: "demo" is not available for mexc; MEXC has no demo or testnet that ccxt reaches',
+        ),
+        (
+            'exchange = "mexc"\nmode = "testnet"\nroles = ["spot", "hedge"]',
+            'venues.main.mode: "testnet" is not available for mexc; MEXC has no demo or testnet',
+        ),
+        (
+            'exchange = "bingx"\nmode = "testnet"\nroles = ["spot", "hedge"]',
+            'venues.main.mode: "testnet" is not available for bingx; use "demo"',
+        ),
+        (
+            'exchange = "weex"\nmode = "testnet"\nroles = ["spot", "hedge"]',
+            'venues.main.mode: "testnet" is not available for weex; use "demo"',
         ),
         ('exchange = "binance"\nroles = []', "venues.main.roles: must not be empty"),
         ('exchange = "binance"\nroles = ["spot", "hedge", "spot"]', "venues.main.roles: a role is listed twice"),
@@ -501,10 +518,14 @@ def test_venue_when_invalid_then_problem_names_key(problems, venue: str, expecte
 
 
 def test_venue_when_bybit_testnet_or_okx_demo_then_valid(load) -> None:
-    """The modes each exchange really offers are accepted."""
-    for exchange, mode in (("bybit", "testnet"), ("bybit", "demo"), ("okx", "demo"), ("binanceusdm", "local")):
-        roles = '["hedge"]' if exchange == "binanceusdm" else '["spot", "hedge"]'
-        spot = '[venues.spot]\nexchange = "binance"\nroles = ["spot"]\n' if exchange == "binanceusdm" else ""
+    """The modes each exchange really offers are accepted (BingX and WEEX demo through ccxt's sandbox;
+    MEXC only live and local)."""
+    for exchange, mode in (("bybit", "testnet"), ("bybit", "demo"), ("okx", "demo"), ("binanceusdm", "local"),
+                           ("bingx", "live"), ("bingx", "demo"), ("bingx", "local"), ("mexc", "live"),
+                           ("mexc", "local"), ("weex", "live"), ("weex", "demo"), ("weex", "local")):
+        hedge_only = exchange == "binanceusdm" or (exchange, mode) == ("bingx", "demo")  # no spot markets there
+        roles = '["hedge"]' if hedge_only else '["spot", "hedge"]'
+        spot = '[venues.spot]\nexchange = "binance"\nroles = ["spot"]\n' if hedge_only else ""
         base_url = 'base_url = "http://127.0.0.1:8765"\n' if mode == "local" else ""
         settings = load(
             f'[portfolio]\ntargets = {{ BTC = 1 }}\n[venues.main]\nexchange = "{exchange}"\nmode = "{mode}"\n'

@@ -249,6 +249,9 @@ class CcxtVenue:
         self.clock, self.sleep = clock, sleep
         self.read_attempts, self.max_wait_s = read_attempts, max_wait_s
         self.monotonic, self.tiers_max_age_s = monotonic, tiers_max_age_s  # the tiers' age only
+        if spot.mode in spot.spec.no_spot_modes:
+            raise FatalError(f"venues.{spot.name}: {spot.exchange} in {spot.mode!r} mode lists no spot markets; "
+                             "take spot balances from another venue")
         if clients is not None:
             self.hedge_client, self.spot_client = clients
         else:
@@ -473,7 +476,9 @@ class CcxtVenue:
             symbol=symbol,
             base=asset,
             quote=self.quote,
-            contract_size=_dec(m.get("contractSize")) or Decimal(1),
+            # WEEX reports contractVal as contractSize while its sizes are base units (spec).
+            contract_size=(Decimal(1) if self.hedge_cfg.spec.sizes_in_base_units
+                           else _dec(m.get("contractSize")) or Decimal(1)),
             amount_step=step,
             min_amount=_dec((limits.get("amount") or {}).get("min")),
             min_cost=_dec((limits.get("cost") or {}).get("min")),
@@ -638,9 +643,11 @@ class CcxtVenue:
                                                  client=self.spot_client)
         if perp_symbols:
             tasks["positions"] = self._read_positions(perp_symbols)
-            tasks["funding"] = self._read("fetch_funding_rates", self.hedge_client.fetch_funding_rates, perp_symbols)
+            tasks["funding"] = spec.funding_rates.rates(self._read, self.hedge_client, perp_symbols)
             if spec.mark_source == "mark_prices":
                 tasks["marks"] = self._read("fetch_mark_prices", self.hedge_client.fetch_mark_prices, perp_symbols)
+            elif spec.mark_source == "tickers":
+                tasks["marks"] = self._read("fetch_mark_tickers", self.hedge_client.fetch_tickers, perp_symbols)
             if spec.funding_interval_source == "intervals":
                 tasks["intervals"] = self._read("fetch_funding_intervals", self.hedge_client.fetch_funding_intervals,
                                                 perp_symbols)
@@ -704,8 +711,11 @@ class CcxtVenue:
             funding[asset] = Funding(D(fr["fundingRate"]), hours, ts)
         for symbol, t in (results.get("marks") or {}).items():
             asset = by_symbol.get(symbol)
-            if asset is not None and _dec(t.get("markPrice")):
-                mark_prices[asset] = Quote(D(t["markPrice"]), _ms_to_dt(_local_ms(self.hedge_client, t.get("timestamp")), now))
+            mark = _dec(t.get("markPrice"))
+            if mark is None and spec.mark_info_key:  # MEXC: the raw ticker's fairPrice
+                mark = _dec((t.get("info") or {}).get(spec.mark_info_key))
+            if asset is not None and mark:
+                mark_prices[asset] = Quote(mark, _ms_to_dt(_local_ms(self.hedge_client, t.get("timestamp")), now))
         self.intervals = intervals
         self._funding_warnings = []
         if no_interval:
@@ -734,7 +744,7 @@ class CcxtVenue:
 
     def _parse_account(self, balance: Mapping[str, Any]) -> HedgeAccount | None:
         """The account's own totals, where the spec says they are; a missing figure is None (a denial)."""
-        return self.hedge_cfg.spec.account.parse(balance or {})
+        return self.hedge_cfg.spec.account.parse(balance or {}, self.quote)
 
     def _parse_positions(self, raw: Iterable[Mapping[str, Any]]) -> dict[str, Position]:
         by_symbol = {m.symbol: a for a, m in self.markets.items()}
@@ -749,7 +759,8 @@ class CcxtVenue:
                     f"{self.hedge_cfg.name}: {p.get('symbol')} is held in hedge (dual-side) mode; "
                     "switch the futures account to one-way mode"
                 )
-            size = contracts * (_dec(p.get("contractSize")) or Decimal(1))
+            size = contracts * (Decimal(1) if self.hedge_cfg.spec.sizes_in_base_units
+                                else _dec(p.get("contractSize")) or Decimal(1))
             sign = -1 if p.get("side") == "short" else 1
             positions[asset] = Position(
                 asset=asset,

@@ -65,21 +65,34 @@ class AccountFields:
 
     `path` leads from the reply to the object holding them; `available` is a key there, or None when
     the venue gives none: then equity - initial margin. Any missing figure makes the whole account
-    None (a denial downstream), never a zero."""
+    None (a denial downstream), never a zero. A key of None is a figure the venue's reply does not
+    carry at all (BingX, MEXC and WEEX report no maintenance margin; WEEX no equity or initial margin
+    either): the account is then always None, and the gate denies what needs it.
+
+    `row_key`: the object at `path` is a list of one row per coin (BingX asset, MEXC currency, WEEX
+    asset), and the row whose `row_key` is the quote holds the totals."""
 
     path: tuple[str | int, ...]
-    equity: str
-    wallet: str
-    initial_margin: str
-    maintenance_margin: str
+    equity: str | None
+    wallet: str | None
+    initial_margin: str | None
+    maintenance_margin: str | None
     available: str | None = None
+    row_key: str | None = None
 
-    def parse(self, balance: Mapping[str, Any]) -> HedgeAccount | None:
+    def parse(self, balance: Mapping[str, Any], quote: str | None = None) -> HedgeAccount | None:
         totals = _dig(balance.get("info"), self.path)
+        if self.row_key is not None:
+            rows = totals if isinstance(totals, list) else []
+            totals = next((r for r in rows if isinstance(r, Mapping) and r.get(self.row_key) == quote), None)
         if not isinstance(totals, Mapping):
             return None
-        equity, wallet = _number(totals.get(self.equity)), _number(totals.get(self.wallet))
-        im, mm = _number(totals.get(self.initial_margin)), _number(totals.get(self.maintenance_margin))
+
+        def figure(key: str | None) -> Decimal | None:
+            return _number(totals.get(key)) if key is not None else None
+
+        equity, wallet = figure(self.equity), figure(self.wallet)
+        im, mm = figure(self.initial_margin), figure(self.maintenance_margin)
         available = _number(totals.get(self.available)) if self.available else (
             equity - im if equity is not None and im is not None else None)
         if None in (equity, wallet, im, mm, available):
@@ -176,11 +189,39 @@ class MarginThenLeverage:
     margin_already_set: frozenset[str] = frozenset()
     leverage_already_set: frozenset[str] = frozenset()
     margin_per_symbol: bool = True
+    # Extra set_leverage params: BingX side=BOTH (ccxt's check_required_argument: LONG/SHORT/BOTH; BOTH
+    # is the one-way position). `leverage_margin_param` names the param that carries the margin mode
+    # (WEEX marginMode: ccxt then sends crossLeverage or isolatedLong/ShortLeverage).
+    leverage_params: Mapping[str, Any] = field(default_factory=dict)
+    leverage_margin_param: str | None = None
 
     async def prepare(self, read: Read, client: Any, symbol: str, margin_mode: str, leverage: int) -> None:
         if self.margin_per_symbol:
             await _setting(read, self.margin_already_set, "set_margin_mode", client.set_margin_mode, margin_mode, symbol)
-        await _setting(read, self.leverage_already_set, "set_leverage", client.set_leverage, leverage, symbol)
+        params = dict(self.leverage_params)
+        if self.leverage_margin_param:
+            params[self.leverage_margin_param] = margin_mode
+        extra = (params,) if params else ()
+        await _setting(read, self.leverage_already_set, "set_leverage", client.set_leverage, leverage, symbol, *extra)
+
+
+@dataclass(frozen=True)
+class LeveragePerPositionType:
+    """MEXC: set_leverage needs `openType` (1 isolated, 2 cross) and `positionType` (1 long, 2 short)
+    and sets the margin mode with the leverage (POST /api/v1/private/position/change_leverage); ccxt's
+    set_margin_mode sends the same request and needs a leverage too. Both position types are set,
+    concurrently, so a one-way account's long and short sides agree."""
+
+    open_types: Mapping[str, int] = field(default_factory=lambda: {"isolated": 1, "cross": 2})
+    position_types: tuple[int, ...] = (1, 2)
+    already_set: frozenset[str] = frozenset()
+
+    async def prepare(self, read: Read, client: Any, symbol: str, margin_mode: str, leverage: int) -> None:
+        open_type = self.open_types[margin_mode]
+        await asyncio.gather(*(
+            _setting(read, self.already_set, "set_leverage", client.set_leverage, leverage, symbol,
+                     {"openType": open_type, "positionType": position_type})
+            for position_type in self.position_types))
 
 
 @dataclass(frozen=True)
@@ -228,10 +269,10 @@ class OpenOrHistoryByClientId:
     /v5/order/history, closed and cancelled alike, so a partly filled IOC is found too) are read
     concurrently, filtered by orderLinkId: one round trip. A final state wins over an open one."""
 
-    param: str = "orderLinkId"
+    param: str | None = "orderLinkId"  # None: the venue takes no client-id filter (WEEX); filtered here
 
     async def find(self, read: Read, client: Any, symbol: str, client_order_id: str) -> Mapping[str, Any] | None:
-        params = {self.param: client_order_id}
+        params = {self.param: client_order_id} if self.param else {}
         open_, done = await asyncio.gather(
             read("lookup_open_orders", client.fetch_open_orders, symbol, None, None, dict(params)),
             read("lookup_closed_orders", client.fetch_canceled_and_closed_orders, symbol, None, None, dict(params)),
@@ -239,6 +280,44 @@ class OpenOrHistoryByClientId:
         found = [o for o in (*(done or ()), *(open_ or ())) if o.get("clientOrderId") == client_order_id]
         found.sort(key=lambda o: o.get("status") not in _FINAL)
         return found[0] if found else None
+
+
+@dataclass(frozen=True)
+class EndpointByClientId:
+    """The venue's own query-by-client-id endpoint through ccxt's implicit method, its reply parsed by
+    ccxt's parse_order: MEXC GET /api/v1/private/order/external/{symbol}/{external_oid} (ccxt's
+    fetch_order sends GET /order/get/None for a client id); BingX GET /openApi/swap/v2/trade/order
+    with clientOrderId alone (ccxt's fetch_order also sends orderId=None).
+
+    A "not found" answer (BingX 80016/80017, MEXC's) right after a send is no proof of absence (the
+    venue's query may lag its matching engine): with `confirm`, the open orders and the order history
+    are read too, and the order is absent only when none of the three has it."""
+
+    method: str
+    symbol_key: str
+    client_id_key: str
+    reply_path: tuple[str | int, ...] = ("data",)
+    confirm: OpenOrHistoryByClientId | None = None
+
+    async def find(self, read: Read, client: Any, symbol: str, client_order_id: str) -> Mapping[str, Any] | None:
+        from .errors import OrderNotFoundError
+
+        market = client.market(symbol)
+        try:
+            reply = await read("fetch_order_by_client_id", getattr(client, self.method),
+                               {self.symbol_key: market["id"], self.client_id_key: client_order_id})
+        except OrderNotFoundError:
+            reply = None
+        raw = _dig(reply, self.reply_path)
+        if isinstance(raw, Mapping) and isinstance(raw.get("order"), Mapping):
+            raw = raw["order"]
+        if isinstance(raw, Mapping) and raw:
+            order = client.parse_order(dict(raw), market)
+            if order.get("clientOrderId") in (None, client_order_id):
+                return order
+        if self.confirm is not None:
+            return await self.confirm.find(read, client, symbol, client_order_id)
+        return None
 
 
 # --------------------------------------------------------------------------- fees and funding payments
@@ -445,6 +524,29 @@ class BillsFundingPayments:
         return sorted(out, key=lambda p: p.at)
 
 
+class FundingRatesReader(Protocol):
+    async def rates(self, read: Read, client: Any, symbols: list[str]) -> Mapping[str, Any]: ...
+
+
+@dataclass(frozen=True)
+class BatchFundingRates:
+    """fetch_funding_rates(symbols): one read for every symbol (Binance premiumIndex, Bybit tickers,
+    OKX, BingX premiumIndex, WEEX premiumIndex)."""
+
+    async def rates(self, read: Read, client: Any, symbols: list[str]) -> Mapping[str, Any]:
+        return await read("fetch_funding_rates", client.fetch_funding_rates, symbols) or {}
+
+
+@dataclass(frozen=True)
+class PerSymbolFundingRates:
+    """MEXC: has['fetchFundingRates'] is False; fetch_funding_rate per symbol (GET
+    /api/v1/contract/funding_rate/{symbol}), concurrently, so a snapshot still waits one round trip."""
+
+    async def rates(self, read: Read, client: Any, symbols: list[str]) -> Mapping[str, Any]:
+        replies = await asyncio.gather(*(read("fetch_funding_rate", client.fetch_funding_rate, s) for s in symbols))
+        return {r.get("symbol") or s: r for s, r in zip(symbols, replies) if isinstance(r, Mapping)}
+
+
 # --------------------------------------------------------------------------- the spec
 
 
@@ -464,6 +566,7 @@ class ExchangeSpec:
     fee_reader: FeeReader
     funding_reader: FundingReader
     has_spot: bool = True
+    no_spot_modes: frozenset[str] = frozenset()  # modes whose markets have no spot (BingX VST: swaps only)
     needs_password: bool = False
     options: Mapping[str, Any] = field(default_factory=dict)  # lean ccxt options
     has_overrides: Mapping[str, Any] = field(default_factory=dict)  # where ccxt ignores its own option
@@ -478,8 +581,16 @@ class ExchangeSpec:
     # Open orders of every symbol in one read with these params, or None: one read per symbol.
     open_orders_all_params: Mapping[str, Any] | None = None
     # Where the mark price comes from: "funding" = fetch_funding_rates carries it; "mark_prices" = a
-    # fetch_mark_prices(symbols) beside it in the same snapshot (OKX funding has no mark).
+    # fetch_mark_prices(symbols) beside it in the same snapshot (OKX funding has no mark); "tickers" =
+    # fetch_tickers(symbols) beside it, the mark read from the raw ticker's `mark_info_key` (MEXC
+    # fairPrice: ccxt's mexc has no fetch_mark_prices and leaves the funding rate's markPrice None).
     mark_source: str = "funding"
+    mark_info_key: str | None = None
+    funding_rates: FundingRatesReader = field(default_factory=BatchFundingRates)
+    # The venue's sizes are base units although ccxt reports a contractSize (WEEX: contractSize =
+    # contractVal, yet the position's size and the order's quantity are base units, sent unchanged):
+    # Market.contract_size is 1 and positions are contracts as reported, never x contractSize.
+    sizes_in_base_units: bool = False
     # The create reply's status is final ("RESULT" on Binance); else the order is looked up once,
     # right after create_order, so it is not journaled UNKNOWN (Bybit, OKX reply with ids only).
     create_reply_final: bool = True
@@ -636,6 +747,82 @@ EXCHANGES: Mapping[str, ExchangeSpec] = {
         tiers_in_contracts=True,
         settings_reader=LeverageInfoSettings(),
         market_max_info=("maxMktSz",),
+    ),
+    "bingx": ExchangeSpec(
+        exchange="bingx",
+        # BingX VST (ccxt sandbox: open-api-vst) is its demo; it lists swap markets only.
+        modes={"live": (), "demo": ("sandbox",), "local": ("local",)},
+        mode_hints={"testnet": 'use "demo": BingX\'s VST demo (ccxt sandbox mode) is its testnet; it has '
+                               'swap markets only, so spot comes from another venue'},
+        no_spot_modes=frozenset({"demo"}),
+        client_id_max=40,  # clientOrderID (ccxt maps clientOrderId to it for swaps): 1-40 characters
+        client_id_pattern=r"[A-Za-z0-9_-]+",
+        # GET /openApi/swap/v3/user/balance data: one row per asset; no maintenance margin in it.
+        account=AccountFields(path=("data",), row_key="asset", equity="equity", wallet="balance",
+                              initial_margin="usedMargin", maintenance_margin=None,
+                              available="availableMargin"),
+        # set_leverage raises ArgumentsRequired without side; BOTH is the one-way position's side.
+        setup=MarginThenLeverage(leverage_params={"side": "BOTH"}),
+        lookup=EndpointByClientId("swapV2PrivateGetTradeOrder", "symbol", "clientOrderId",
+                                  confirm=OpenOrHistoryByClientId(param=None)),
+        fee_reader=TradeFees(),
+        funding_reader=FundingHistoryPayments(per_symbol=True),
+        options={"fetchCurrencies": False, "adjustForTimeDifference": False},
+        has_overrides={"fetchCurrencies": False},
+        account_check=PositionModeCheck(per_symbol=True),  # /swap/v1/positionSide/dual
+        create_reply_final=False,
+        trade_client_id_keys=("clientOrderID", "clientOrderId"),
+        leverage_tiers="per_symbol",
+    ),
+    "mexc": ExchangeSpec(
+        exchange="mexc",
+        modes={"live": (), "local": ("local",)},
+        mode_hints={"demo": "MEXC has no demo or testnet that ccxt reaches; use \"live\" or \"local\"",
+                    "testnet": "MEXC has no demo or testnet that ccxt reaches; use \"live\" or \"local\""},
+        client_id_max=32,  # externalOid
+        client_id_pattern=r"[A-Za-z0-9_-]+",
+        # GET /api/v1/private/account/assets data: one row per currency; no maintenance margin in it.
+        account=AccountFields(path=("data",), row_key="currency", equity="equity", wallet="cashBalance",
+                              initial_margin="positionMargin", maintenance_margin=None,
+                              available="availableBalance"),
+        setup=LeveragePerPositionType(),
+        lookup=EndpointByClientId("contractPrivateGetOrderExternalSymbolExternalOid", "symbol", "external_oid",
+                                  confirm=OpenOrHistoryByClientId(param=None)),
+        fee_reader=TradeFees(),
+        funding_reader=FundingHistoryPayments(per_symbol=True),
+        options={"fetchCurrencies": False, "adjustForTimeDifference": False},
+        has_overrides={"fetchCurrencies": False},  # else a signed capital/config/getall at load_markets
+        account_check=PositionModeCheck(per_symbol=True),  # positionMode 1 = hedge
+        create_reply_final=False,
+        trade_client_id_keys=("externalOid",),
+        mark_source="tickers",
+        mark_info_key="fairPrice",
+        funding_rates=PerSymbolFundingRates(),
+        leverage_tiers="per_symbol",
+    ),
+    "weex": ExchangeSpec(
+        exchange="weex",
+        # ccxt's sandbox keeps the live hosts and swaps the private contract paths to capi/v3/sim/.
+        modes={"live": (), "demo": ("sandbox",), "local": ("local",)},
+        mode_hints={"testnet": 'use "demo": WEEX demo trading is ccxt\'s sandbox mode (same host, sim paths)'},
+        client_id_max=36,  # newClientOrderId
+        client_id_pattern=r"[A-Za-z0-9_-]+",
+        # The contract balance is one row per asset with balance, availableBalance, frozen, unrealizePnl:
+        # no equity, no margins, so the account is never complete (the gate denies what needs it).
+        account=AccountFields(path=(), row_key="asset", equity=None, wallet="balance", initial_margin=None,
+                              maintenance_margin=None, available="availableBalance"),
+        setup=MarginThenLeverage(leverage_margin_param="marginMode"),
+        # fetch_order needs an order id for contracts: open orders + history, filtered here.
+        lookup=OpenOrHistoryByClientId(param=None),
+        fee_reader=TradeFees(),
+        funding_reader=FundingHistoryPayments(per_symbol=True),
+        options={"fetchCurrencies": False, "adjustForTimeDifference": False},
+        has_overrides={"fetchCurrencies": False},
+        account_check=PositionModeCheck(per_symbol=True),  # symbolConfig separatedType SEPARATED = hedged
+        create_reply_final=False,
+        trade_client_id_keys=("clientOrderId", "newClientOrderId"),
+        leverage_tiers="none",  # has['fetchLeverageTiers'] and ['fetchMarketLeverageTiers'] are False
+        sizes_in_base_units=True,
     ),
 }
 SUPPORTED_EXCHANGES = tuple(EXCHANGES)
