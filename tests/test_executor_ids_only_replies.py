@@ -100,3 +100,25 @@ async def test_accepted_order_not_found_yet_then_unknown_never_resent_and_next_c
     assert len(sent) == len(set(sent))  # nothing sent twice
     positions = {a: Decimal(str(p["amount"])) for a, p in state["futures"]["positions"].items()}
     assert positions == {"BTC": Decimal("-0.025"), "ETH": Decimal("0.5")}
+
+
+async def test_confirmation_when_positions_read_before_fills_applied_then_read_again_not_a_mismatch(
+        rebalancer, monkeypatch):
+    """On an ids-only venue the confirming position read runs beside the lookups, so it may see the book
+    before the exchange applied the fills: a mismatch then reads the positions once more (here the first
+    read is stale on purpose) and the cycle is DONE, with no mismatch reported."""
+    rb, _ = rebalancer
+    real = rb.venue.positions
+    stale = await real()  # the book before the cycle's orders
+    calls = []
+
+    async def positions():
+        calls.append(1)
+        return stale if len(calls) == 1 else await real()
+
+    monkeypatch.setattr(rb.venue, "positions", positions)
+    report = await rb.cycle(execute=True)
+    assert report.outcome is CycleOutcome.DONE and not report.mismatches, (report.error, report.mismatches)
+    assert len(calls) == 2
+    assert {a: p.amount for a, p in report.positions_after.items()} == {"BTC": Decimal("-0.025"),
+                                                                        "ETH": Decimal("0.5")}

@@ -111,6 +111,7 @@ class Executor:
         # Last legs accepted with an ids-only reply (Bybit, OKX) under defer_final: client id -> cycle id.
         # Their state is looked up in journal_fees, beside the caller's confirming reads.
         self._accepted: dict[str, str] = {}
+        self.settled_late = 0  # how many of the last execute()'s orders journal_fees looked up
 
     # ------------------------------------------------------------------ recovery
 
@@ -264,6 +265,7 @@ class Executor:
         id at the next start, as for a crash right after any send."""
         self._positions_before = dict(positions_before) if positions_before is not None else None
         self._accepted = {}
+        self.settled_late = 0
         now = self.clock()
         ids: list[tuple[PlannedOrder, str, Decimal | None]] = []
         for index, order in enumerate(orders):
@@ -365,6 +367,7 @@ class Executor:
         """A last leg the exchange accepted with an ids-only reply: its state by client id, journaled.
         Not found (lag) or unreadable: UNKNOWN, settled by the next cycle; never sent again."""
         cycle_id = self._accepted.pop(e.client_order_id)
+        self.settled_late += 1
         symbol, cid = e.order.symbol, e.client_order_id
         found, _ = await self._lookup(symbol, cid)
         if found is not None:

@@ -248,6 +248,11 @@ class Rebalancer:
                     self.venue.positions(), self.executor.journal_fees(executed, since=sent_at),
                     self.executor.flush())
                 report.mismatches = _mismatches(snap, report)
+                if report.mismatches and self.executor.settled_late:
+                    # Ids-only venues: the positions were read while those orders were being looked up,
+                    # possibly before the exchange had applied their fills; read them once more.
+                    report.positions_after = await self.venue.positions()
+                    report.mismatches = _mismatches(snap, report)
                 filled = all(e.result.state is OrderState.FILLED for e in report.executed)
                 report.outcome = (CycleOutcome.DONE if filled and not verdict.denials and not report.mismatches
                                   else CycleOutcome.PARTIAL)
