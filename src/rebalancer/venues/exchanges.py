@@ -270,14 +270,24 @@ class OpenOrHistoryByClientId:
     concurrently, filtered by orderLinkId: one round trip. A final state wins over an open one."""
 
     param: str | None = "orderLinkId"  # None: the venue takes no client-id filter (WEEX); filtered here
+    # The history read: closed and cancelled orders (MEXC has no such call: fetch_orders, every state).
+    history: str = "fetch_canceled_and_closed_orders"
+    # Raw keys holding the client id where ccxt's parse_order leaves clientOrderId empty (MEXC externalOid).
+    info_keys: tuple[str, ...] = ()
+
+    def _ours(self, order: Mapping[str, Any], client_order_id: str) -> bool:
+        if order.get("clientOrderId") == client_order_id:
+            return True
+        info = order.get("info") if isinstance(order.get("info"), Mapping) else {}
+        return any(info.get(k) == client_order_id for k in self.info_keys)
 
     async def find(self, read: Read, client: Any, symbol: str, client_order_id: str) -> Mapping[str, Any] | None:
         params = {self.param: client_order_id} if self.param else {}
         open_, done = await asyncio.gather(
             read("lookup_open_orders", client.fetch_open_orders, symbol, None, None, dict(params)),
-            read("lookup_closed_orders", client.fetch_canceled_and_closed_orders, symbol, None, None, dict(params)),
+            read("lookup_closed_orders", getattr(client, self.history), symbol, None, None, dict(params)),
         )
-        found = [o for o in (*(done or ()), *(open_ or ())) if o.get("clientOrderId") == client_order_id]
+        found = [o for o in (*(done or ()), *(open_ or ())) if self._ours(o, client_order_id)]
         found.sort(key=lambda o: o.get("status") not in _FINAL)
         return found[0] if found else None
 
@@ -313,8 +323,9 @@ class EndpointByClientId:
             raw = raw["order"]
         if isinstance(raw, Mapping) and raw:
             order = client.parse_order(dict(raw), market)
-            if order.get("clientOrderId") in (None, client_order_id):
-                return order
+            # MEXC's parse_order leaves clientOrderId empty for swaps (the raw order carries externalOid).
+            if order.get("clientOrderId") in (None, "", client_order_id):
+                return {**order, "clientOrderId": client_order_id}
         if self.confirm is not None:
             return await self.confirm.find(read, client, symbol, client_order_id)
         return None
@@ -768,6 +779,7 @@ EXCHANGES: Mapping[str, ExchangeSpec] = {
         fee_reader=TradeFees(),
         funding_reader=FundingHistoryPayments(per_symbol=True),
         options={"fetchCurrencies": False, "adjustForTimeDifference": False},
+        futures_balance_params={"type": "swap"},  # else the spot wallet
         has_overrides={"fetchCurrencies": False},
         account_check=PositionModeCheck(per_symbol=True),  # /swap/v1/positionSide/dual
         create_reply_final=False,
@@ -787,10 +799,12 @@ EXCHANGES: Mapping[str, ExchangeSpec] = {
                               available="availableBalance"),
         setup=LeveragePerPositionType(),
         lookup=EndpointByClientId("contractPrivateGetOrderExternalSymbolExternalOid", "symbol", "external_oid",
-                                  confirm=OpenOrHistoryByClientId(param=None)),
+                                  confirm=OpenOrHistoryByClientId(param=None, history="fetch_orders",
+                                                                  info_keys=("externalOid",))),
         fee_reader=TradeFees(),
         funding_reader=FundingHistoryPayments(per_symbol=True),
         options={"fetchCurrencies": False, "adjustForTimeDifference": False},
+        futures_balance_params={"type": "swap"},  # else the spot wallet
         has_overrides={"fetchCurrencies": False},  # else a signed capital/config/getall at load_markets
         account_check=PositionModeCheck(per_symbol=True),  # positionMode 1 = hedge
         create_reply_final=False,
@@ -805,6 +819,7 @@ EXCHANGES: Mapping[str, ExchangeSpec] = {
         # ccxt's sandbox keeps the live hosts and swaps the private contract paths to capi/v3/sim/.
         modes={"live": (), "demo": ("sandbox",), "local": ("local",)},
         mode_hints={"testnet": 'use "demo": WEEX demo trading is ccxt\'s sandbox mode (same host, sim paths)'},
+        needs_password=True,  # WEEX API keys carry a passphrase (ccxt requiredCredentials)
         client_id_max=36,  # newClientOrderId
         client_id_pattern=r"[A-Za-z0-9_-]+",
         # The contract balance is one row per asset with balance, availableBalance, frozen, unrealizePnl:
@@ -817,6 +832,7 @@ EXCHANGES: Mapping[str, ExchangeSpec] = {
         fee_reader=TradeFees(),
         funding_reader=FundingHistoryPayments(per_symbol=True),
         options={"fetchCurrencies": False, "adjustForTimeDifference": False},
+        futures_balance_params={"type": "swap"},  # else the spot wallet
         has_overrides={"fetchCurrencies": False},
         account_check=PositionModeCheck(per_symbol=True),  # symbolConfig separatedType SEPARATED = hedged
         create_reply_final=False,
