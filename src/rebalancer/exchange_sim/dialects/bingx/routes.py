@@ -1,0 +1,400 @@
+"""The BingX dialect: the USDT-M perpetual (swap v2/v3) and spot routes ccxt 4.5.90's `bingx` class
+calls for the rebalancer (markets, time, balances, positions, premium index, tickers, maintenance
+tiers, position mode, leverage, margin type, orders by clientOrderID, fills, income), over the
+dialect-neutral engine.
+
+BingX's rules kept here: every parameter travels in the query string, POST and DELETE included;
+the create reply echoes the request with the ids and no status; a swap client id is sent as
+`clientOrderID` and looked up as `clientOrderId`, unique across the account's orders; the order
+lookup takes orderId or clientOrderId, and an orderId that is not a number (ccxt's
+`fetch_order(None, ...)` sends `orderId=None`) is a parameter error (80014), not "order not
+exist"; a no-op leverage, margin type or position mode change is a success; positions list only
+open positions.
+"""
+
+from __future__ import annotations
+
+import re
+from decimal import Decimal, InvalidOperation
+from typing import Any, ClassVar
+
+from aiohttp import web
+
+from ...engine import Order, OrderRequest
+from ...rejections import Reason, Rejection
+from ...scenario import QUOTE
+from ..base import Dialect, Route
+from . import auth, codes, payloads
+
+SWAP = "/openApi/swap"
+ORDER_PATH = f"{SWAP}/v2/trade/order"
+_CLIENT_ID_RE = re.compile(r"^[A-Za-z0-9_\-.:]{1,40}$")
+_TIME_IN_FORCE = {"GTC": "GTC", "IOC": "IOC", "FOK": "FOK", "POSTONLY": "GTX"}
+
+
+def _str(params: dict[str, Any], name: str) -> str | None:
+    value = params.get(name)
+    if value is None or value == "":
+        return None
+    return str(value)
+
+
+def _required(params: dict[str, Any], name: str) -> str:
+    value = _str(params, name)
+    if value is None:
+        raise Rejection(Reason.MISSING_PARAMETER, f"Invalid parameters, err: {name} is required")
+    return value
+
+
+def _decimal(params: dict[str, Any], name: str) -> Decimal | None:
+    value = _str(params, name)
+    if value is None:
+        return None
+    try:
+        number = Decimal(value)
+    except InvalidOperation:
+        raise Rejection(Reason.BAD_PARAMETER, f"Invalid parameters, err: {name} is not a number") from None
+    if not number.is_finite():
+        raise Rejection(Reason.BAD_PARAMETER, f"Invalid parameters, err: {name} is not a number")
+    return number
+
+
+def _int(params: dict[str, Any], name: str, default: int | None = None) -> int | None:
+    value = _str(params, name)
+    if value is None:
+        return default
+    if not value.lstrip("-").isdigit():
+        raise Rejection(Reason.BAD_PARAMETER, f"Invalid parameters, err: {name} is not an integer")
+    return int(value)
+
+
+def _bool(params: dict[str, Any], name: str) -> bool:
+    value = _str(params, name)
+    if value is None:
+        return False
+    if value.lower() not in ("true", "false"):
+        raise Rejection(Reason.BAD_PARAMETER, f"Invalid parameters, err: {name} must be true or false")
+    return value.lower() == "true"
+
+
+class BingxDialect(Dialect):
+    """BingX over the engine; its handlers return whole BingX bodies (code 0 envelopes)."""
+
+    name: ClassVar[str] = "bingx"
+
+    # A BingX linear swap is traded in base units (ccxt: contractSize 1) whatever the scenario's
+    # contract_size, which only scales the lot filters (see payloads).
+    def contracts(self, m: Any, base: Decimal) -> Decimal:
+        return base
+
+    def base(self, m: Any, contracts: Decimal) -> Decimal:
+        return contracts
+
+    # ------------------------------------------------------------------ Dialect interface
+
+    def routes(self) -> list[Route]:
+        public = [
+            ("GET", f"{SWAP}/v2/server/time", self.server_time),
+            ("GET", f"{SWAP}/v2/quote/contracts", self.swap_contracts),
+            ("GET", "/openApi/cswap/v1/market/contracts", self.inverse_contracts),
+            ("GET", "/openApi/spot/v1/common/symbols", self.spot_symbols),
+            ("GET", f"{SWAP}/v2/quote/premiumIndex", self.premium_index),
+            ("GET", "/openApi/spot/v1/ticker/24hr", self.spot_tickers),
+        ]
+        signed = [
+            ("GET", "/openApi/wallets/v1/capital/config/getall", self.currencies),
+            ("GET", "/openApi/spot/v1/account/balance", self.spot_balance),
+            ("GET", f"{SWAP}/v3/user/balance", self.swap_balance),
+            ("GET", f"{SWAP}/v2/user/positions", self.positions),
+            ("GET", f"{SWAP}/v1/maintMarginRatio", self.maint_margin_ratio),
+            ("GET", f"{SWAP}/v1/positionSide/dual", self.position_mode),
+            ("POST", f"{SWAP}/v1/positionSide/dual", self.set_position_mode),
+            ("GET", f"{SWAP}/v2/trade/leverage", self.leverage),
+            ("POST", f"{SWAP}/v2/trade/leverage", self.set_leverage),
+            ("GET", f"{SWAP}/v2/trade/marginType", self.margin_type),
+            ("POST", f"{SWAP}/v2/trade/marginType", self.set_margin_type),
+            ("POST", ORDER_PATH, self.create_order),
+            ("GET", ORDER_PATH, self.query_order),
+            ("DELETE", ORDER_PATH, self.cancel_order),
+            ("GET", f"{SWAP}/v2/trade/openOrders", self.open_orders),
+            ("GET", f"{SWAP}/v2/trade/allOrders", self.all_orders),
+            ("GET", f"{SWAP}/v2/trade/allFillOrders", self.fill_orders),
+            ("GET", f"{SWAP}/v2/user/income", self.income),
+        ]
+        return [Route(m, p, h) for m, p, h in public] + [Route(m, p, h, signed=True) for m, p, h in signed]
+
+    async def public_params(self, request: web.Request) -> dict[str, Any]:
+        return await auth.public_params(request)
+
+    async def authenticate(self, request: web.Request) -> dict[str, Any]:
+        a = self.server.scenario.auth
+        return await auth.authenticate(request, a.api_key, a.api_secret.encode(), self.server.clock)
+
+    def error_response(self, rejection: Rejection) -> web.Response:
+        return codes.error_response(rejection, self.server.clock)
+
+    def is_order_placement(self, request: web.Request) -> bool:
+        return request.method == "POST" and request.path == ORDER_PATH
+
+    # ------------------------------------------------------------------ helpers
+
+    @property
+    def engine(self) -> Any:
+        return self.server.engine
+
+    def ok(self, data: Any, message: str = "") -> dict[str, Any]:
+        return codes.envelope(0, message, data, self.server.clock())
+
+    def _market(self, venue_id: str, *, perp: bool = True) -> Any:
+        if not venue_id.endswith(f"-{QUOTE}"):
+            raise Rejection(Reason.UNKNOWN_SYMBOL, f"{venue_id} not exist, please verify it")
+        return self.engine.market(payloads.engine_symbol(venue_id), perp=perp)
+
+    def _perps(self, params: dict[str, Any]) -> list[Any]:
+        symbol = _str(params, "symbol")
+        return [self._market(symbol)] if symbol is not None else self.engine.perp_markets()
+
+    # ------------------------------------------------------------------ market data (public)
+
+    async def server_time(self, request: web.Request, params: dict[str, Any]) -> Any:
+        return self.ok({"serverTime": self.server.clock()})
+
+    async def swap_contracts(self, request: web.Request, params: dict[str, Any]) -> Any:
+        futures = self.server.scenario.futures
+        rows = [payloads.swap_contract(m, i, futures.fee_rate, futures.maker_fee_rate)
+                for i, m in enumerate(self.engine.perp_markets())]
+        symbol = _str(params, "symbol")
+        return self.ok([r for r in rows if symbol in (None, r["symbol"])])
+
+    async def inverse_contracts(self, request: web.Request, params: dict[str, Any]) -> Any:
+        return self.ok([])  # no coin-margined swaps here; ccxt's load_markets always asks
+
+    async def spot_symbols(self, request: web.Request, params: dict[str, Any]) -> Any:
+        symbol = _str(params, "symbol")
+        rows = [payloads.spot_symbol(m) for m in self.engine.spot_markets()]
+        return self.ok({"symbols": [r for r in rows if symbol in (None, r["symbol"])]})
+
+    async def premium_index(self, request: web.Request, params: dict[str, Any]) -> Any:
+        """By symbol one object, without a list of every perpetual (as BingX, and ccxt reads both)."""
+        now = self.server.clock()
+        symbol = _str(params, "symbol")
+        if symbol is not None:
+            return self.ok(payloads.premium_index(self.engine, self._market(symbol), now))
+        return self.ok([payloads.premium_index(self.engine, m, now) for m in self.engine.perp_markets()])
+
+    async def spot_tickers(self, request: web.Request, params: dict[str, Any]) -> Any:
+        now = self.server.clock()
+        symbol = _str(params, "symbol")
+        markets = [self._market(symbol, perp=False)] if symbol is not None else self.engine.spot_markets()
+        rows = [payloads.spot_ticker(self.engine, m, now) for m in markets]
+        return {"code": 0, "timestamp": now, "data": rows}  # the spot market-data envelope has no msg
+
+    # ------------------------------------------------------------------ account (signed)
+
+    async def currencies(self, request: web.Request, params: dict[str, Any]) -> Any:
+        assets = [QUOTE, *(m.asset for m in self.engine.markets.values())]
+        return self.ok([payloads.currency(a) for a in dict.fromkeys(assets)])
+
+    async def spot_balance(self, request: web.Request, params: dict[str, Any]) -> Any:
+        return {**self.ok({"balances": payloads.spot_balances(self.engine)}), "debugMsg": ""}  # spot's envelope
+
+    async def swap_balance(self, request: web.Request, params: dict[str, Any]) -> Any:
+        return self.ok(payloads.swap_balance(self.engine))
+
+    async def positions(self, request: web.Request, params: dict[str, Any]) -> Any:
+        now = self.server.clock()
+        return self.ok([payloads.position(self.engine, m, now) for m in self._perps(params)
+                        if self.engine.positions[m.symbol].amount])
+
+    async def maint_margin_ratio(self, request: web.Request, params: dict[str, Any]) -> Any:
+        return self.ok(payloads.maint_margin_tiers(self._market(_required(params, "symbol"))))
+
+    async def position_mode(self, request: web.Request, params: dict[str, Any]) -> Any:
+        return self.ok({"dualSidePosition": "true" if self.engine.dual_side_position else "false"})
+
+    async def set_position_mode(self, request: web.Request, params: dict[str, Any]) -> Any:
+        dual = _required(params, "dualSidePosition").lower()
+        if dual not in ("true", "false"):
+            raise Rejection(Reason.BAD_PARAMETER, "Invalid parameters, err: dualSidePosition must be true or false")
+        if (dual == "true") != self.engine.dual_side_position:
+            self.engine.set_dual_side(dual == "true")
+            self.server.persist()
+        return self.ok({"dualSidePosition": dual})
+
+    async def leverage(self, request: web.Request, params: dict[str, Any]) -> Any:
+        m = self._market(_required(params, "symbol"))
+        lev = m.leverage
+        return self.ok({"longLeverage": lev, "shortLeverage": lev, "maxLongLeverage": m.spec.max_leverage,
+                        "maxShortLeverage": m.spec.max_leverage, "availableLongVol": "0", "availableShortVol": "0",
+                        "availableLongVal": "0", "availableShortVal": "0", "maxPositionLongVal": "0",
+                        "maxPositionShortVal": "0"})
+
+    async def set_leverage(self, request: web.Request, params: dict[str, Any]) -> Any:
+        """side BOTH in one-way mode (LONG / SHORT in hedge mode); the leverage in force is a success."""
+        m = self._market(_required(params, "symbol"))
+        side = _required(params, "side").upper()
+        allowed = ("LONG", "SHORT") if self.engine.dual_side_position else ("BOTH",)
+        if side not in allowed:
+            raise Rejection(Reason.BAD_PARAMETER, f"Invalid parameters, err: side must be {' or '.join(allowed)}")
+        value = _decimal(params, "leverage")
+        if value is None:
+            raise Rejection(Reason.MISSING_PARAMETER, "Invalid parameters, err: leverage is required")
+        if value != value.to_integral_value():
+            raise Rejection(Reason.BAD_LEVERAGE)
+        if int(value) != m.leverage:
+            self.engine.set_leverage(m.symbol, int(value))
+            self.server.persist()
+        return self.ok({"leverage": int(value), "symbol": payloads.market_id(m)})
+
+    async def margin_type(self, request: web.Request, params: dict[str, Any]) -> Any:
+        m = self._market(_required(params, "symbol"))
+        return self.ok({"marginType": m.margin_type, "symbol": payloads.market_id(m)})
+
+    async def set_margin_type(self, request: web.Request, params: dict[str, Any]) -> Any:
+        m = self._market(_required(params, "symbol"))
+        wanted = _required(params, "marginType").upper()
+        if wanted not in ("CROSSED", "ISOLATED"):
+            raise Rejection(Reason.BAD_PARAMETER, "Invalid parameters, err: marginType must be CROSSED or ISOLATED")
+        if wanted != m.margin_type:
+            self.engine.set_margin_type(m.symbol, wanted)
+            self.server.persist()
+        return self.ok({})
+
+    # ------------------------------------------------------------------ orders (signed)
+
+    def _order_request(self, params: dict[str, Any]) -> OrderRequest:
+        m = self._market(_required(params, "symbol"))
+        side = _required(params, "side").upper()
+        if side not in ("BUY", "SELL"):
+            raise Rejection(Reason.BAD_SIDE)
+        order_type = _required(params, "type").upper()
+        if order_type not in ("MARKET", "LIMIT"):
+            if order_type in ("STOP", "STOP_MARKET", "TAKE_PROFIT", "TAKE_PROFIT_MARKET", "TRIGGER_LIMIT",
+                              "TRIGGER_MARKET", "TRAILING_STOP_MARKET"):
+                raise Rejection(Reason.UNSUPPORTED, f"exchange-sim does not simulate {order_type} orders")
+            raise Rejection(Reason.BAD_ORDER_TYPE)
+        unsupported = [k for k in ("stopPrice", "stopLoss", "takeProfit", "quoteOrderQty", "priceRate", "closePosition")
+                       if _str(params, k) not in (None, "0", "false")]
+        if unsupported:
+            raise Rejection(Reason.UNSUPPORTED, f"exchange-sim does not simulate {', '.join(unsupported)} on orders")
+        position_side = (_str(params, "positionSide") or "BOTH").upper()
+        if position_side not in ("BOTH", "LONG", "SHORT"):
+            raise Rejection(Reason.BAD_PARAMETER, "Invalid parameters, err: positionSide invalid")
+        quantity = _decimal(params, "quantity")
+        if quantity is None:
+            raise Rejection(Reason.MISSING_PARAMETER, "Invalid parameters, err: quantity is required")
+        client_id = _str(params, "clientOrderID") or _str(params, "clientOrderId")
+        if client_id is not None:
+            if not _CLIENT_ID_RE.match(client_id):
+                raise Rejection(Reason.BAD_PARAMETER, "Invalid parameters, err: clientOrderID invalid")
+            if any(o.client_order_id == client_id for o in self.engine.orders):
+                raise Rejection(Reason.DUPLICATE_CLIENT_ID)
+        tif_text = (_str(params, "timeInForce") or ("IOC" if order_type == "MARKET" else "GTC")).upper()
+        time_in_force = _TIME_IN_FORCE.get(tif_text)
+        if time_in_force is None:
+            raise Rejection(Reason.BAD_TIME_IN_FORCE)
+        price = _decimal(params, "price") if order_type == "LIMIT" else None  # a market price is ignored
+        if order_type == "LIMIT" and price is None:
+            raise Rejection(Reason.MISSING_PARAMETER, "Invalid parameters, err: price is required for LIMIT orders")
+        return OrderRequest(
+            symbol=m.symbol, side=side, type=order_type, quantity=quantity, price=price,
+            time_in_force=time_in_force if order_type == "LIMIT" else None, client_order_id=client_id,
+            reduce_only=_bool(params, "reduceOnly"), position_side=None if position_side == "BOTH" else position_side,
+        )
+
+    async def create_order(self, request: web.Request, params: dict[str, Any]) -> Any:
+        order = await self.server.place(request, self._order_request(params))
+        return self.ok({"order": payloads.created_order(order, self.engine.markets[order.symbol])})
+
+    def _find(self, params: dict[str, Any], symbol: str) -> Order | None:
+        order_text = _str(params, "orderId")
+        client_id = _str(params, "clientOrderId") or _str(params, "clientOrderID")
+        if order_text is not None and not order_text.isdigit():
+            # ccxt's fetch_order(None, symbol, {"clientOrderId": ...}) sends orderId=None: BingX's
+            # parameter binding refuses it before any lookup.
+            raise Rejection(Reason.BAD_PARAMETER,
+                            f"Invalid parameters, err: orderId: strconv.ParseInt: parsing {order_text!r}: invalid syntax")
+        if order_text is None and client_id is None:
+            raise Rejection(Reason.MISSING_PARAMETER, "Invalid parameters, err: orderId or clientOrderId is required")
+        for order in reversed(self.engine.orders):
+            if order.symbol != symbol:
+                continue
+            if (order_text is not None and str(order.order_id) == order_text) or (
+                    order_text is None and order.client_order_id == client_id):
+                return order
+        return None
+
+    def _order_json(self, order: Order) -> dict[str, Any]:
+        m = self.engine.markets[order.symbol]
+        return payloads.order_json(order, m, m.leverage)
+
+    async def query_order(self, request: web.Request, params: dict[str, Any]) -> Any:
+        m = self._market(_required(params, "symbol"))
+        found = self._find(params, m.symbol)
+        if found is None:
+            raise Rejection(Reason.ORDER_NOT_FOUND)
+        return self.ok({"order": self._order_json(found)})
+
+    async def cancel_order(self, request: web.Request, params: dict[str, Any]) -> Any:
+        m = self._market(_required(params, "symbol"))
+        found = self._find(params, m.symbol)
+        if found is None or not found.is_open:
+            raise Rejection(Reason.CANCEL_UNKNOWN_ORDER)
+        order = self.engine.cancel_order(m.symbol, found.order_id)
+        self.server.persist()
+        return self.ok({"order": self._order_json(order)})
+
+    async def open_orders(self, request: web.Request, params: dict[str, Any]) -> Any:
+        symbols = {m.symbol for m in self._perps(params)}
+        rows = [o for o in self.engine.orders if o.is_open and o.symbol in symbols]
+        rows.sort(key=lambda o: (o.time, o.order_id), reverse=True)
+        return self.ok({"orders": [self._order_json(o) for o in rows]})
+
+    async def all_orders(self, request: web.Request, params: dict[str, Any]) -> Any:
+        """The symbol's orders, open and finished, newest first; startTime/endTime/limit filter."""
+        m = self._market(_required(params, "symbol"))
+        start, end = _int(params, "startTime"), _int(params, "endTime")
+        limit = min(max(_int(params, "limit", 500) or 500, 1), 1000)
+        rows = [o for o in self.engine.orders if o.symbol == m.symbol
+                and (start is None or o.time >= start) and (end is None or o.time <= end)]
+        rows.sort(key=lambda o: (o.time, o.order_id), reverse=True)
+        return self.ok({"orders": [self._order_json(o) for o in rows[:limit]]})
+
+    # ------------------------------------------------------------------ fills and income (signed)
+
+    async def fill_orders(self, request: web.Request, params: dict[str, Any]) -> Any:
+        """Fills of the symbol between startTs and endTs (both required, as BingX wants), oldest first;
+        tradingUnit CONT (base units here, as ccxt sends) or COIN, the same on a linear swap."""
+        m = self._market(_required(params, "symbol"))
+        start, end = _int(params, "startTs"), _int(params, "endTs")
+        if start is None or end is None:
+            raise Rejection(Reason.MISSING_PARAMETER, "Invalid parameters, err: startTs and endTs are required")
+        unit = (_str(params, "tradingUnit") or "CONT").upper()
+        if unit not in ("CONT", "COIN"):
+            raise Rejection(Reason.BAD_PARAMETER, "Invalid parameters, err: tradingUnit must be COIN or CONT")
+        order_text = _str(params, "orderId")
+        rows = [
+            payloads.fill_order(o, f, m) for o in self.engine.orders if o.symbol == m.symbol
+            and (order_text is None or str(o.order_id) == order_text)
+            for f in o.fills if start <= f.time <= end
+        ]
+        return self.ok({"fill_orders": rows})
+
+    async def income(self, request: web.Request, params: dict[str, Any]) -> Any:
+        """Ledger rows, newest first, by incomeType (FUNDING_FEE, TRADING_FEE, REALIZED_PNL), symbol, time."""
+        symbol = _str(params, "symbol")
+        engine_symbol = self._market(symbol).symbol if symbol is not None else None
+        kind = _str(params, "incomeType")
+        start, end = _int(params, "startTime"), _int(params, "endTime")
+        limit = min(max(_int(params, "limit", 100) or 100, 1), 1000)
+        wanted = {"TRADING_FEE": "COMMISSION"}.get(kind or "", kind)
+        rows = [
+            i for i in self.engine.income
+            if (wanted is None or i.income_type == wanted) and engine_symbol in (None, i.symbol)
+            and (start is None or i.time >= start) and (end is None or i.time <= end)
+        ]
+        rows.sort(key=lambda i: (i.time, i.tran_id), reverse=True)
+        return self.ok([payloads.income_row(i, self.engine.markets[i.symbol]) for i in rows[:limit]])
+
+
+__all__ = ["BingxDialect", "ORDER_PATH"]
