@@ -14,6 +14,7 @@ DIALECTS: dict[str, str] = {
     "bybit": "rebalancer.exchange_sim.dialects.bybit:BybitDialect",
     "okx": "rebalancer.exchange_sim.dialects.okx:OkxDialect",
     "bingx": "rebalancer.exchange_sim.dialects.bingx:BingxDialect",
+    "weex": "rebalancer.exchange_sim.dialects.weex:WeexDialect",
 }
 DEFAULT_DIALECT = "binance"
 

@@ -64,7 +64,7 @@ async def authenticate(request: web.Request, api_key: str, secret: bytes, passwo
     if not hmac.compare_digest(key, api_key):
         raise Rejection(Reason.AUTH_BAD_KEY)
     if not hmac.compare_digest(headers.get("ACCESS-PASSPHRASE", ""), password):
-        raise Rejection(Reason.AUTH_BAD_KEY, MESSAGES[-1049])
+        raise Rejection(Reason.FORCED, MESSAGES[-1049], code="-1049", status=401)
     if abs(clock() - int(stamp)) > TIMESTAMP_WINDOW_MS:
         raise Rejection(Reason.TIMESTAMP_OUTSIDE_WINDOW)
     body = (await request.read()).decode() if request.can_read_body else ""

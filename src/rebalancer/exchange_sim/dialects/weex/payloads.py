@@ -147,13 +147,16 @@ def spot_account(engine: Engine, now: int) -> dict[str, Any]:
 
 
 def contract_balance(engine: Engine) -> list[dict[str, Any]]:
-    """The USDT contract account: balance = wallet (realised), availableBalance = margin balance less
-    initial margin of positions and open orders, frozen = open orders' margin, unrealizePnl. WEEX's
-    balance row has no equity or maintenance figure: equity = balance + unrealizePnl."""
+    """The USDT contract account. WEEX's row has no equity or maintenance figure; read here as
+    balance = equity (wallet + unrealised P&L), availableBalance = equity less the initial margin
+    of positions and open orders, frozen = balance - availableBalance (the margin in use), so ccxt's
+    free + used = total holds; wallet = balance - unrealizePnl. (The recorded row is a flat account,
+    where all of these readings agree: 20 / 20 / 0.)"""
     account = engine.account()
     return [{
-        "asset": QUOTE, "balance": text(account.wallet), "availableBalance": text(account.available_balance),
-        "frozen": text(account.open_order_initial_margin), "unrealizePnl": text(account.unrealized_pnl),
+        "asset": QUOTE, "balance": text(account.margin_balance), "availableBalance": text(account.available_balance),
+        "frozen": text(account.margin_balance - account.available_balance),
+        "unrealizePnl": text(account.unrealized_pnl),
     }]
 
 
@@ -215,7 +218,9 @@ def position(engine: Engine, m: MarketState) -> dict[str, Any]:
         "createdMatchSequenceId": str(pos.update_time), "updatedMatchSequenceId": str(pos.update_time),
         "createdTime": str(pos.update_time), "updatedTime": str(pos.update_time),
         "unrealizePnl": text(risk.unrealized_pnl),
-        "liquidatePrice": text(risk.liquidation_price) if risk.liquidation_price is not None else "0",
+        # WEEX writes the liquidation price on the price grid ("2019.83"); "0" when there is none.
+        "liquidatePrice": text(risk.liquidation_price.quantize(m.spec.price_tick))
+        if risk.liquidation_price is not None else "0",
     }
 
 
