@@ -364,8 +364,17 @@ async def test_mexc_lookup_uses_the_external_oid_endpoint() -> None:
     assert found.exchange_order_id == row["orderId"] and found.client_order_id == "cidx"
     rec.requests.clear()
     rec.empty = {"success": True, "code": 0, "data": []}
+    rec.replies["/api/v1/private/order/external/BTC_USDT/other"] = {
+        "success": False, "code": 2040, "message": "order not exist"}  # ccxt: a bare ExchangeError
     assert await venue.lookup("BTC/USDT:USDT", "other") is None
     assert rec.paths()[0] == "/api/v1/private/order/external/BTC_USDT/other" and len(rec.requests) >= 3
+    confirming = set(rec.paths()) - {"/api/v1/private/order/external/BTC_USDT/other"}
+    rec.requests.clear()
+    history_row = dict(row, externalOid="other", orderId="42")
+    for path in confirming:
+        rec.replies[path] = {"success": True, "code": 0, "data": [history_row]}
+    found = await venue.lookup("BTC/USDT:USDT", "other")  # not found by the endpoint, found in history
+    assert found is not None and found.exchange_order_id == "42" and found.state is OrderState.FILLED
 
 
 async def test_mexc_funding_is_read_per_symbol_concurrently() -> None:

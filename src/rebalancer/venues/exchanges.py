@@ -308,15 +308,22 @@ class EndpointByClientId:
     client_id_key: str
     reply_path: tuple[str | int, ...] = ("data",)
     confirm: OpenOrHistoryByClientId | None = None
+    # The venue's "no such order" codes that ccxt does not map to OrderNotFound (MEXC 2040 is a bare
+    # ExchangeError there).
+    not_found_codes: frozenset[str] = frozenset()
 
     async def find(self, read: Read, client: Any, symbol: str, client_order_id: str) -> Mapping[str, Any] | None:
-        from .errors import OrderNotFoundError
+        from .errors import OrderNotFoundError, VenueError
 
         market = client.market(symbol)
         try:
             reply = await read("fetch_order_by_client_id", getattr(client, self.method),
                                {self.symbol_key: market["id"], self.client_id_key: client_order_id})
         except OrderNotFoundError:
+            reply = None
+        except VenueError as exc:
+            if _error_code(exc) not in self.not_found_codes:
+                raise
             reply = None
         raw = _dig(reply, self.reply_path)
         if isinstance(raw, Mapping) and isinstance(raw.get("order"), Mapping):
@@ -800,7 +807,8 @@ EXCHANGES: Mapping[str, ExchangeSpec] = {
         setup=LeveragePerPositionType(),
         lookup=EndpointByClientId("contractPrivateGetOrderExternalSymbolExternalOid", "symbol", "external_oid",
                                   confirm=OpenOrHistoryByClientId(param=None, history="fetch_orders",
-                                                                  info_keys=("externalOid",))),
+                                                                  info_keys=("externalOid",)),
+                                  not_found_codes=frozenset({"2040"})),  # "order not exist"
         fee_reader=TradeFees(),
         funding_reader=FundingHistoryPayments(per_symbol=True),
         options={"fetchCurrencies": False, "adjustForTimeDifference": False},

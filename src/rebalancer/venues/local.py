@@ -81,16 +81,22 @@ def point_at(exchange: E, base_url: str) -> E:
     """Rewrite every `urls['api']` entry to `base_url` + the entry's path (/api/v3, /fapi/v1, /v5 ...).
 
     Each key must be rewritten: a key left out would keep talking to production. Templated hosts
-    (bybit's https://api.{hostname}, okx's https://{hostname}) have an empty path: base_url itself."""
+    (bybit's https://api.{hostname}, okx's https://{hostname}) have an empty path: base_url itself.
+    Nested tables (MEXC's) are rewritten at every level."""
     base = base_url.rstrip("/")
     api = exchange.urls["api"]  # type: ignore[attr-defined]
     if isinstance(api, str):
         exchange.urls["api"] = base + urllib.parse.urlsplit(api).path  # type: ignore[attr-defined]
         return exchange
-    exchange.urls["api"] = {  # type: ignore[attr-defined]
-        key: base + urllib.parse.urlsplit(value).path for key, value in api.items()
-    }
+    exchange.urls["api"] = _rewritten(api, base)  # type: ignore[attr-defined]
     return exchange
+
+
+def _rewritten(api: Any, base: str) -> Any:
+    """Every URL in a (possibly nested: MEXC spot/contract -> public/private) urls['api'] table."""
+    if isinstance(api, dict):
+        return {key: _rewritten(value, base) for key, value in api.items()}
+    return base + urllib.parse.urlsplit(api).path
 
 
 def lean_options(spec: ExchangeSpec | None = None, **overrides: Any) -> dict[str, Any]:
