@@ -178,6 +178,7 @@ async def test_load_markets_reads_spot_and_linear_swaps_in_base_units(sim: Runni
 
 
 async def test_fetch_time_is_the_server_clock(client: Any, sim: RunningExchange) -> None:
+    """swap/v2/server/time answers the server's (skewable) clock."""
     sim.server.faults.update({"clock_skew_ms": 3_600_000})
     before = sim.server.clock()
     assert before <= await client.fetch_time() <= sim.server.clock()
@@ -287,6 +288,8 @@ async def test_market_order_reply_has_ids_only_and_the_client_id_lookup(
 async def test_limit_ioc_that_cannot_fill_is_canceled_and_a_resting_limit_cancels_by_client_id(
     client: Any, sim: RunningExchange
 ) -> None:
+    """An IOC limit below the ask is CANCELLED unfilled; a GTC limit rests, lists as open, cancels by
+    clientOrderID, and both show in the finished orders (allOrders) the open+closed lookup reads."""
     ioc = await client.create_order(ETH, "limit", "buy", 0.5, 1900, {"timeInForce": "IOC", "clientOrderId": "ioc1"})
     fetched = await client.fetch_order(ioc["id"], ETH)
     assert (fetched["status"], fetched["filled"]) == ("canceled", 0)
@@ -295,6 +298,9 @@ async def test_limit_ioc_that_cannot_fill_is_canceled_and_a_resting_limit_cancel
     canceled = await client.cancel_order("", ETH, {"clientOrderId": "rest1"})
     assert canceled["status"] == "canceled" and canceled["id"] == rest["id"]
     assert await client.fetch_open_orders(ETH) == [] and engine_amount(sim, "ETH") == 0
+    finished = await client.fetch_canceled_and_closed_orders(ETH)
+    assert {(o["id"], o["status"], o["clientOrderId"]) for o in finished} == {
+        (ioc["id"], "canceled", "ioc1"), (rest["id"], "canceled", "rest1")}
 
 
 async def test_reduce_only_market_closes_in_base_units(client: Any, sim: RunningExchange) -> None:
@@ -324,6 +330,7 @@ async def test_the_quantity_sent_is_base_units_at_any_scenario_contract_size(cli
 
 
 async def test_my_trades_have_base_amounts_fees_and_order_ids(client: Any, sim: RunningExchange) -> None:
+    """trade/allFillOrders (the last 30 days, tradingUnit CONT): volume in base units, the commission as a fee."""
     first = await client.create_order(ETH, "market", "sell", 0.3, None, {"clientOrderId": "t1"})
     second = await client.create_order(ETH, "market", "sell", 0.1, None, {"clientOrderId": "t2"})
     trades = await client.fetch_my_trades(ETH)
@@ -378,6 +385,7 @@ async def test_fault_codes_are_retryable_or_forced(client: Any, sim: RunningExch
 
 
 async def test_rate_limit_reply_says_when_to_retry(sim: RunningExchange) -> None:
+    """The 429 carries Retry-After."""
     sim.server.faults.update({"rate_limit_429": 1})
     response = error_response(Rejection(Reason.RATE_LIMITED, status=429), lambda: 0)
     assert response.status == 429 and response.headers["Retry-After"] == "1"
@@ -420,6 +428,7 @@ async def test_every_reason_maps_like_production(reason: Reason, client: Any, st
 
 
 async def test_code_table_covers_every_reason() -> None:
+    """Every neutral reason has a BingX code; BingX signs without a passphrase."""
     assert rejection_table_complete(CODES) == []
     assert BingxDialect.uses_password is False and BingxDialect.name == "bingx"
 
@@ -435,6 +444,7 @@ async def test_code_table_covers_every_reason() -> None:
 ])
 async def test_auth_failures_answer_bingx_codes(sim: RunningExchange, stock: Any, change: dict[str, Any], code: int,
                                                 expected: type) -> None:
+    """Wrong secret, wrong key, a request older than 5 s or from the future: each refused with BingX's code."""
     config = {k: v for k, v in change.items() if k in ("secret", "apiKey")}
     c = make_client(sim, **config)
     if "skew" in change:
@@ -497,6 +507,8 @@ EXTRA_OK = frozenset({"timestamp", "maxWithdrawAmount", "updateTime", "fundingIn
 
 
 async def test_payloads_match_the_recorded_replies_key_for_key(client: Any, sim: RunningExchange) -> None:
+    """Swap and spot balances, position, premium index (one and all), tiers, spot ticker, create reply,
+    order, fills and income: the recordings' keys (plus EXTRA_OK)."""
     created = await client.create_order(BTC, "market", "buy", 0.01, None, {"clientOrderId": "shape1"})
     await client.create_order(ETH, "limit", "buy", 0.5, 1500)
     sim.server.engine.settle_funding()
@@ -619,6 +631,7 @@ def _validate_all(exchange: Any, parsed: dict[str, list[Any]], now: int) -> None
 
 
 async def test_ccxt_validators_accept_the_recordings(stock: Any) -> None:
+    """The same validators and skips pass on what ccxt parsed from the real BingX replies."""
     responses = recorded("responses")
 
     def parsed(method: str, description: str) -> Any:
@@ -638,6 +651,7 @@ async def test_ccxt_validators_accept_the_recordings(stock: Any) -> None:
 
 
 async def test_ccxt_validators_accept_what_ccxt_parses_from_the_dialect(client: Any, sim: RunningExchange) -> None:
+    """Orders, positions, trades, tickers and tiers pass ccxt's structure checks."""
     created = await client.create_order(BTC, "market", "buy", 0.03, None)
     await client.create_order(ETH, "limit", "buy", 0.5, 1500)
     now = sim.server.clock() + 1000
