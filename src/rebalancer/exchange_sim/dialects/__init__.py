@@ -13,6 +13,7 @@ DIALECTS: dict[str, str] = {
     "binance": "rebalancer.exchange_sim.dialects.binance:BinanceDialect",
     "bybit": "rebalancer.exchange_sim.dialects.bybit:BybitDialect",
     "okx": "rebalancer.exchange_sim.dialects.okx:OkxDialect",
+    "mexc": "rebalancer.exchange_sim.dialects.mexc:MexcDialect",
     "bingx": "rebalancer.exchange_sim.dialects.bingx:BingxDialect",
     "weex": "rebalancer.exchange_sim.dialects.weex:WeexDialect",
 }
