@@ -663,3 +663,18 @@ async def test_ccxt_validators_accept_what_ccxt_parses_from_the_dialect(client: 
         "ticker": list((await client.fetch_tickers([SPOT_BTC, SPOT_ETH])).values()),
         "tier": await client.fetch_market_leverage_tiers(BTC),
     }, now)
+
+
+async def test_a_dropped_create_reply_leaves_one_order_found_by_client_id(client: Any, sim: RunningExchange) -> None:
+    """drop_order_responses: the order executes but ccxt sees a network error; the lookup by client id
+    (the venue's own endpoint, as the venue layer reads it) finds the one fill, so nothing is resent."""
+    sim.server.faults.update({"drop_order_responses": 1})
+    timeout, client.timeout = client.timeout, 500  # the dropped reply is held until the client gives up
+    try:
+        with pytest.raises(ccxt.NetworkError):
+            await client.create_order(BTC, "market", "buy", 0.01, None, {"clientOrderId": "dropped1"})
+    finally:
+        client.timeout = timeout
+    raw = await client.swapV2PrivateGetTradeOrder({"symbol": "BTC-USDT", "clientOrderId": "dropped1"})
+    assert raw["data"]["order"]["status"] == "FILLED" and raw["data"]["order"]["executedQty"] == "0.01"
+    assert len(sim.server.engine.orders) == 1 and engine_amount(sim, "BTC") == D("-0.01")
