@@ -595,3 +595,33 @@ async def test_ccxt_validators_accept_what_ccxt_parses_from_our_payloads(client:
         ccxt_trade(client, {}, "fetchMyTrades", trade, BTC, now, False)
     for symbol, ticker in (await client.fetch_tickers([SPOT_BTC, "BNB/USDT"])).items():
         ccxt_ticker(client, {}, "fetchTickers", ticker, symbol)
+
+
+# --------------------------------------------------------------------------- smaller calls
+
+
+async def test_fetch_position_one_symbol_reads_single_position(client: Any) -> None:
+    position = await client.fetch_position(ETH)
+    assert "capi/v3/account/position/singlePosition?symbol=ETHUSDT" in client.last_request_url
+    assert (position["contracts"], position["side"]) == (0.036, "long")
+
+
+async def test_cancel_by_client_id_sends_orig_client_order_id(client: Any, sim: RunningExchange) -> None:
+    await client.create_order(BTC, "limit", "sell", 0.01, 50000, {"clientOrderId": "c-1"})
+    canceled = await client.cancel_order("0", BTC, {"clientOrderId": "c-1"})
+    assert urllib.parse.urlsplit(client.last_request_url).query == "origClientOrderId=c-1"
+    assert canceled["status"] == "canceled"
+    assert sim.engine.find_order("BTCUSDT", client_order_id="c-1").status == "CANCELED"
+
+
+async def test_load_markets_reads_coins_and_both_exchange_infos_only(sim: RunningExchange) -> None:
+    """A fresh client's load_markets: GET /api/v3/coins (ccxt always fetches currencies), spot and
+    contract exchangeInfo; nothing signed."""
+    sim.server.requests.clear()
+    fresh_client = make_client(sim)
+    try:
+        await fresh_client.load_markets()
+    finally:
+        await fresh_client.close()
+    assert dict(sim.server.requests) == {"GET /api/v3/coins": 1, "GET /api/v3/exchangeInfo": 1,
+                                         "GET /capi/v3/market/exchangeInfo": 1}
