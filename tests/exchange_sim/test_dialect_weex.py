@@ -355,8 +355,10 @@ async def test_each_reason_maps_to_the_class_production_ccxt_raises(reason: Reas
 
 
 async def test_forced_code_maps_like_production() -> None:
-    """reject_orders_with="-3007" answers WEEX's -3007: InvalidOrder, as in production."""
+    """reject_orders_with="-3007" answers WEEX's -3007: InvalidOrder; "-1054" comes with WEEX's
+    FAILED_PRECONDITION "amount not enough" text: InsufficientFunds, as in production."""
     assert production_class(Rejection(Reason.FORCED, code="-3007")) is ccxt.InvalidOrder
+    assert production_class(Rejection(Reason.FORCED, code="-1054")) is ccxt.InsufficientFunds
 
 
 async def _raises(call: Callable[[], Any], cls: type[Exception], code: str | None = None) -> Exception:
@@ -381,9 +383,13 @@ async def test_lot_size_and_unknown_symbol_through_the_client(client: Any) -> No
     await _raises(lambda: client.contractGetCapiV3MarketPremiumIndex({"symbol": "DOGEUSDT"}), ccxt.BadSymbol, "-1121")
 
 
-async def test_forced_rejection_fault_through_the_client(client: Any, admin: Callable[..., Any]) -> None:
+async def test_forced_rejection_fault_through_the_client(client: Any, sim: RunningExchange,
+                                                         admin: Callable[..., Any]) -> None:
     await admin("faults", {"reject_orders_with": "-3007"})
     await _raises(lambda: client.create_order(BTC, "market", "buy", 0.01), ccxt.InvalidOrder, "-3007")
+    await admin("faults", {"reject_orders_with": "-1054"})
+    await _raises(lambda: client.create_order(BTC, "market", "buy", 0.01), ccxt.InsufficientFunds, "-1054")
+    assert sim.engine.orders == []
 
 
 async def test_rate_limit_fault_is_rate_limit_exceeded_with_retry_after(client: Any, admin: Callable[..., Any]) -> None:

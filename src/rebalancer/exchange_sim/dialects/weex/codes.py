@@ -49,7 +49,6 @@ MESSAGES: dict[int, str] = {
     -1046: "Request timestamp expired.",
     -1047: "API authentication failed.",
     -1049: "API key or passphrase incorrect.",
-    -1054: "System error, please retry later.",
     -1115: "Invalid timeInForce.",
     -1116: "Invalid order type.",
     -1117: "Invalid side.",
@@ -68,8 +67,11 @@ MESSAGES: dict[int, str] = {
     SIM_UNSUPPORTED: "exchange-sim does not simulate this.",
 }
 
-# The phrase ccxt's weex class maps to InsufficientFunds (its only route to that class).
+# The phrase ccxt's weex class maps to InsufficientFunds (its only route to that class). WEEX sends
+# such FAILED_PRECONDITION texts with -1054 (ccxt's example: "FAILED_PRECONDITION: Move margin
+# available amount not enough ..."), so a forced -1054 (reject_orders_with = "-1054") says it too.
 NOT_ENOUGH = "FAILED_PRECONDITION: available amount not enough"
+MESSAGES[-1054] = NOT_ENOUGH
 
 CODES: dict[Reason, Code] = {
     Reason.MISSING_PARAMETER: Code(-1141, MESSAGES[-1141]),
