@@ -33,8 +33,10 @@ SPOT = "/api/v3"
 EXTERNAL_OID_MAX = 32
 MAX_PAGE_SIZE = 100
 # Whether the request being answered is a spot v3 one (its errors are in spot's words and shape).
-# The server builds error bodies without the request; each request runs in its own task, so a
-# context variable set when its parameters are read is that request's own.
+# The server builds error bodies without the request, so this is set when a request's parameters
+# are read (before any handler refusal). A refusal raised earlier (fault 429 / 5xx, unknown route)
+# may see the previous request's value on a kept-alive connection: either shape maps to the same
+# ccxt class for those reasons (510 / 429 -> RateLimitExceeded, text 503, 404 -> ExchangeError).
 _SPOT_REQUEST: ContextVar[bool] = ContextVar("mexc_spot_request", default=False)
 # MEXC order type -> (engine type, time in force)
 ORDER_TYPES = {1: ("LIMIT", "GTC"), 2: ("LIMIT", "GTX"), 3: ("LIMIT", "IOC"), 4: ("LIMIT", "FOK"),
