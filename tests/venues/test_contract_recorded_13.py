@@ -390,3 +390,32 @@ async def test_mexc_funding_is_read_per_symbol_concurrently() -> None:
     assert rec.sent("mexc", urlsplit(expected["url"]).path) == [normalized("mexc", expected["url"], None)]
     assert sorted(rates) == ["BTC/USDT:USDT", "ETH/USDT:USDT"]
     assert rates["ETH/USDT:USDT"]["interval"] == "8h"
+
+
+@pytest.mark.parametrize(("message", "ok"), [
+    ("Invalid parameters, leverage not modified", True),
+    ("Invalid parameters, err:Key: 'leverage' failed", False),
+])
+async def test_bingx_already_set_is_success_only_when_not_modified(message: str, ok: bool) -> None:
+    """109400 is BingX's generic "Invalid parameters": only its "not modified" wording is success."""
+    from rebalancer.venues.errors import VenueError
+
+    venue, rec = recording_venue("bingx", ["BTC"])
+    rec.empty = {"code": 109400, "msg": message, "data": {}}
+    prepare = EXCHANGES["bingx"].setup.prepare(venue._read, venue.hedge_client, "BTC/USDT:USDT", "cross", 3)
+    if ok:
+        await prepare
+        assert len(rec.requests) == 2
+    else:
+        with pytest.raises(VenueError):
+            await prepare
+
+
+async def test_bingx_signs_with_the_measured_clock_offset() -> None:
+    """ccxt's bingx nonce ignores timeDifference; ours applies it, so a resync moves the timestamp."""
+    venue, rec = recording_venue("bingx", ["BTC"])
+    venue.hedge_client.options["timeDifference"] = 60_000  # our clock a minute ahead of the venue's
+    before = venue.hedge_client.milliseconds()
+    await venue._read("fetch_positions", venue.hedge_client.fetch_positions, ["BTC/USDT:USDT"])
+    sent = int(dict(parse_qsl(urlsplit(rec.requests[0][1]).query))["timestamp"])
+    assert before - 60_000 - 1000 <= sent <= venue.hedge_client.milliseconds() - 60_000

@@ -119,6 +119,21 @@ async def test_snapshot_when_local_then_positions_in_base_units_marks_and_fundin
     assert snap.account is None
 
 
+async def test_prepare_when_restarted_then_already_set_answers_are_success(sim: RunningExchange, venue: CcxtVenue) -> None:
+    """A second process preparing the same symbols meets the venue's "not modified" answers (BingX
+    109400): no failure, every symbol prepared."""
+    symbols = [m.symbol for m in venue.markets.values()]
+    await venue.prepare(symbols)
+    cfg = config(sim)
+    again = CcxtVenue(hedge=cfg, spot=cfg, quote="USDT", assets=["BTC", "ETH"])
+    try:
+        await again.connect()
+        await again.prepare(symbols)
+    finally:
+        await again.close()
+    assert set(again._prepared) == set(symbols)
+
+
 async def test_place_and_lookup_when_local_then_final_and_found_by_client_id(
         sim: RunningExchange, venue: CcxtVenue) -> None:
     """A reduce-only market buy of 0.01 BTC comes back FILLED (after the one lookup), the lookup by

@@ -219,7 +219,19 @@ def build_client(cfg: VenueConfig, *, session: Any = None) -> Any:
     if session is not None:
         config["session"] = session  # through the config, so close() never closes a shared session
     cls = local_class(cfg.exchange) if local else getattr(ccxt_async, cfg.exchange)
-    return apply_steps(cls(config), spec, steps, cfg.base_url)
+    client = apply_steps(cls(config), spec, steps, cfg.base_url)
+    if spec.nonce_ignores_offset:
+        _offset_nonce(client)
+    return client
+
+
+def _offset_nonce(client: Any) -> None:
+    """BingX signs with nonce() = milliseconds(), ignoring the measured offset, so resync_clock would
+    change nothing: sign with the exchange's time (our clock - timeDifference), as Binance's nonce does."""
+    def nonce() -> int:
+        return client.milliseconds() - int(client.options.get("timeDifference") or 0)
+
+    client.nonce = nonce
 
 
 class CcxtVenue:

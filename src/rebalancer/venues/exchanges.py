@@ -169,14 +169,17 @@ class MarginSetup(Protocol):
     async def prepare(self, read: Read, client: Any, symbol: str, margin_mode: str, leverage: int) -> None: ...
 
 
-async def _setting(read: Read, already_set: frozenset[str], label: str, fn: Any, *args: Any) -> None:
-    """An idempotent setting: the venue's "already as wanted" answers are success."""
+async def _setting(read: Read, already_set: frozenset[str], label: str, fn: Any, *args: Any,
+                   text: str | None = None) -> None:
+    """An idempotent setting: the venue's "already as wanted" answers are success. `text`: the code is
+    a generic one (BingX 109400 "Invalid parameters, ...", WEEX -1142) and only its "not modified"
+    wording means already set."""
     from .errors import VenueError
 
     try:
         await read(label, fn, *args)
     except VenueError as exc:
-        if _error_code(exc) not in already_set:
+        if _error_code(exc) not in already_set or (text is not None and text not in str(exc)):
             raise
 
 
@@ -194,15 +197,19 @@ class MarginThenLeverage:
     # (WEEX marginMode: ccxt then sends crossLeverage or isolatedLong/ShortLeverage).
     leverage_params: Mapping[str, Any] = field(default_factory=dict)
     leverage_margin_param: str | None = None
+    already_set_text: str | None = None  # see _setting
 
     async def prepare(self, read: Read, client: Any, symbol: str, margin_mode: str, leverage: int) -> None:
+        text = self.already_set_text
         if self.margin_per_symbol:
-            await _setting(read, self.margin_already_set, "set_margin_mode", client.set_margin_mode, margin_mode, symbol)
+            await _setting(read, self.margin_already_set, "set_margin_mode", client.set_margin_mode, margin_mode,
+                           symbol, text=text)
         params = dict(self.leverage_params)
         if self.leverage_margin_param:
             params[self.leverage_margin_param] = margin_mode
         extra = (params,) if params else ()
-        await _setting(read, self.leverage_already_set, "set_leverage", client.set_leverage, leverage, symbol, *extra)
+        await _setting(read, self.leverage_already_set, "set_leverage", client.set_leverage, leverage, symbol, *extra,
+                       text=text)
 
 
 @dataclass(frozen=True)
@@ -609,6 +616,8 @@ class ExchangeSpec:
     # contractVal, yet the position's size and the order's quantity are base units, sent unchanged):
     # Market.contract_size is 1 and positions are contracts as reported, never x contractSize.
     sizes_in_base_units: bool = False
+    # ccxt's nonce ignores options['timeDifference'] (BingX): the venue signs with the offset applied.
+    nonce_ignores_offset: bool = False
     # The create reply's status is final ("RESULT" on Binance); else the order is looked up once,
     # right after create_order, so it is not journaled UNKNOWN (Bybit, OKX reply with ids only).
     create_reply_final: bool = True
@@ -780,7 +789,8 @@ EXCHANGES: Mapping[str, ExchangeSpec] = {
                               initial_margin="usedMargin", maintenance_margin=None,
                               available="availableMargin"),
         # set_leverage raises ArgumentsRequired without side; BOTH is the one-way position's side.
-        setup=MarginThenLeverage(leverage_params={"side": "BOTH"}),
+        setup=MarginThenLeverage(leverage_params={"side": "BOTH"}, margin_already_set=frozenset({"109400"}),
+                                 leverage_already_set=frozenset({"109400"}), already_set_text="not modified"),
         lookup=EndpointByClientId("swapV2PrivateGetTradeOrder", "symbol", "clientOrderId",
                                   confirm=OpenOrHistoryByClientId(param=None)),
         fee_reader=TradeFees(),
@@ -792,6 +802,7 @@ EXCHANGES: Mapping[str, ExchangeSpec] = {
         create_reply_final=False,
         trade_client_id_keys=("clientOrderID", "clientOrderId"),
         leverage_tiers="per_symbol",
+        nonce_ignores_offset=True,  # resync_clock would have no effect on its signatures
     ),
     "mexc": ExchangeSpec(
         exchange="mexc",
@@ -834,7 +845,8 @@ EXCHANGES: Mapping[str, ExchangeSpec] = {
         # no equity, no margins, so the account is never complete (the gate denies what needs it).
         account=AccountFields(path=(), row_key="asset", equity=None, wallet="balance", initial_margin=None,
                               maintenance_margin=None, available="availableBalance"),
-        setup=MarginThenLeverage(leverage_margin_param="marginMode"),
+        setup=MarginThenLeverage(leverage_margin_param="marginMode", margin_already_set=frozenset({"-1142"}),
+                                 leverage_already_set=frozenset({"-1142"}), already_set_text="not modified"),
         # fetch_order needs an order id for contracts: open orders + history, filtered here.
         lookup=OpenOrHistoryByClientId(param=None),
         fee_reader=TradeFees(),
