@@ -631,3 +631,17 @@ async def test_load_markets_reads_coins_and_both_exchange_infos_only(sim: Runnin
         await fresh_client.close()
     assert dict(sim.server.requests) == {"GET /api/v3/coins": 1, "GET /api/v3/exchangeInfo": 1,
                                          "GET /capi/v3/market/exchangeInfo": 1}
+
+
+async def test_client_id_over_40_characters_is_1180_invalid_order(client: Any, sim: RunningExchange) -> None:
+    await _raises(lambda: client.create_order(BTC, "market", "buy", 0.01, None, {"clientOrderId": "x" * 41}),
+                  ccxt.InvalidOrder, "-1180")
+    assert sim.engine.orders == []
+
+
+async def test_orders_when_hedge_mode_then_refused_as_not_simulated(
+        client: Any, sim: RunningExchange, admin: Callable[..., Any]) -> None:
+    """SEPARATED accounts would book positionSide LONG/SHORT as two positions: not simulated, refused loudly."""
+    await admin("position-mode", {"dualSidePosition": True})
+    await _raises(lambda: client.create_order(BTC, "market", "buy", 0.01), ccxt.ExchangeError, "-99900")
+    assert sim.engine.orders == []
