@@ -53,9 +53,10 @@ MESSAGES: dict[int, str] = {
 # Every neutral reason -> BingX's answer. Codes ccxt 4.5.90 maps: 80014/109400/100400 BadRequest,
 # 80016 OrderNotFound, 100001/100413 AuthenticationError, 101204 InsufficientFunds, 101205/101400/
 # 110425 InvalidOrder, 101481 DuplicateOrderId, 109425 BadSymbol, 100421 BadSymbol (sic: ccxt's
-# table has 100421 as "pair restricted from API trading"; BingX documents it as the timestamp
-# error, so a clock problem reaches the caller as BadSymbol). 101209 and 100503 are unmapped:
-# ExchangeError.
+# table has 100421 as "pair restricted from API trading", but BingX answers it to a stale or
+# future timestamp, as in ccxt issue 24131: {"code":100421,"msg":"Null timestamp or timestamp
+# mismatch, ..."}; so a clock problem reaches the caller as BadSymbol). 101209 and 100503 are
+# unmapped: ExchangeError.
 CODES: dict[Reason, Code] = {
     Reason.MISSING_PARAMETER: Code(109400, "Invalid parameters, a required parameter is missing"),
     Reason.BAD_PARAMETER: Code(109400, MESSAGES[109400]),
