@@ -576,3 +576,19 @@ async def test_ccxt_validators_accept_what_ccxt_parses_from_the_dialect(client: 
         ccxt_test_ticker(client, SKIPPED["ticker"], "fetchTicker", ticker, ticker["symbol"])
     for tier in (await client.fetch_leverage_tiers([BTC]))[BTC]:
         ccxt_test_leverage_tier(client, SKIPPED["tier"], "fetchLeverageTiers", tier)
+
+
+# --------------------------------------------------------------------------- units hazards
+
+
+async def test_amounts_are_contracts_a_base_amount_is_refused_and_a_fraction_truncated(
+        client: Any, sim: RunningExchange) -> None:
+    """ccxt's amount is MEXC's vol (contracts): 0.025 (BTC meant) truncates to 0 and ccxt refuses
+    it locally (InvalidOrder, nothing sent); 250.7 contracts are silently sent as 250 (the caller
+    must round to whole contracts itself)."""
+    with pytest.raises(ccxt.InvalidOrder, match="minimum amount precision"):
+        await client.create_order(BTC, "market", "sell", 0.025, None)
+    assert sim.server.engine.orders == []
+    assert not any("order/create" in str(path) for path in sim.server.requests)
+    await client.create_order(BTC, "market", "sell", 250.7, None)
+    assert sim.server.engine.orders[-1].orig_qty == D("0.025")
