@@ -592,3 +592,4 @@ async def test_amounts_are_contracts_a_base_amount_is_refused_and_a_fraction_tru
     assert not any("order/create" in str(path) for path in sim.server.requests)
     await client.create_order(BTC, "market", "sell", 250.7, None)
     assert sim.server.engine.orders[-1].orig_qty == D("0.025")
+    assert sim.server.requests["POST /api/v1/private/order/create"] == 1
