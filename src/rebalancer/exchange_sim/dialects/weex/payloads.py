@@ -147,16 +147,15 @@ def spot_account(engine: Engine, now: int) -> dict[str, Any]:
 
 
 def contract_balance(engine: Engine) -> list[dict[str, Any]]:
-    """The USDT contract account. WEEX's row has no equity or maintenance figure; read here as
-    balance = equity (wallet + unrealised P&L), availableBalance = equity less the initial margin
-    of positions and open orders, frozen = balance - availableBalance (the margin in use), so ccxt's
-    free + used = total holds; wallet = balance - unrealizePnl. (The recorded row is a flat account,
-    where all of these readings agree: 20 / 20 / 0.)"""
+    """The USDT contract account, read as WEEX's v3 API mirrors Binance's /fapi balance: balance =
+    wallet (realised), availableBalance = wallet + unrealised P&L less the initial margin of positions
+    and open orders, frozen = the open orders' margin, unrealizePnl. No equity or maintenance figure
+    (equity = balance + unrealizePnl). ccxt reads total = balance, free = availableBalance, used =
+    frozen: free + used = total only on a flat account (as the recorded row is: 20 / 20 / 0)."""
     account = engine.account()
     return [{
-        "asset": QUOTE, "balance": text(account.margin_balance), "availableBalance": text(account.available_balance),
-        "frozen": text(account.margin_balance - account.available_balance),
-        "unrealizePnl": text(account.unrealized_pnl),
+        "asset": QUOTE, "balance": text(account.wallet), "availableBalance": text(account.available_balance),
+        "frozen": text(account.open_order_initial_margin), "unrealizePnl": text(account.unrealized_pnl),
     }]
 
 
