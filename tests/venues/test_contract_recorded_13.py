@@ -419,3 +419,25 @@ async def test_bingx_signs_with_the_measured_clock_offset() -> None:
     await venue._read("fetch_positions", venue.hedge_client.fetch_positions, ["BTC/USDT:USDT"])
     sent = int(dict(parse_qsl(urlsplit(rec.requests[0][1]).query))["timestamp"])
     assert before - 60_000 - 1000 <= sent <= venue.hedge_client.milliseconds() - 60_000
+
+
+async def test_bingx_maintenance_margin_comes_from_the_tiers_or_stays_unknown() -> None:
+    """The recorded balance has no maintenance margin: with the position's tiers and mark it is the
+    tiered figure (n x mmr - cum); a position without tiers leaves the account None, never 0."""
+    from dataclasses import replace
+
+    from rebalancer.domain import Position, Quote, Tier
+    from datetime import datetime, timezone
+
+    venue, _ = recording_venue("bingx", ["BTC"])
+    balance = {"info": response_of("bingx", "fetchBalance", "swap fetch balance")}
+    positions = {"BTC": Position("BTC", "BTC/USDT:USDT", D("-0.05"))}
+    marks = {"BTC": Quote(D("40000"), datetime.now(timezone.utc))}
+    assert venue.markets["BTC"].tiers == ()
+    assert venue._parse_account(balance, positions, marks) is None
+    tiers = (Tier(floor=D(0), cap=D(1000), mmr=D("0.004"), cum=D(0), max_leverage=None),
+             Tier(floor=D(1000), cap=None, mmr=D("0.01"), cum=D(6), max_leverage=None))
+    venue.markets["BTC"] = replace(venue.markets["BTC"], tiers=tiers)
+    account = venue._parse_account(balance, positions, marks)
+    assert account is not None and account.maintenance_margin == D("2000") * D("0.01") - D(6)
+    assert venue._parse_account(balance, positions, {}) is None  # no mark: unknown

@@ -110,13 +110,20 @@ async def test_connect_when_local_then_markets_in_the_planners_units(sim: Runnin
 async def test_snapshot_when_local_then_positions_in_base_units_marks_and_funding(
         sim: RunningExchange, venue: CcxtVenue) -> None:
     """The short 0.02 BTC is -0.02 on every dialect, each asset has a mark and its funding with the
-    interval; the account is None (these venues report no maintenance margin), never zeros."""
+    interval. BingX and MEXC report no maintenance margin: it is the position's at the mark with the
+    venue's tiers, and equals the exchange's own; WEEX reports no equity: no account (a denial)."""
     snap = await venue.snapshot()
     assert {a: p.amount for a, p in snap.positions.items()} == {"BTC": Decimal("-0.02")}
     assert set(snap.mark_prices) == {"BTC", "ETH"} and snap.mark_prices["BTC"].price == Decimal(40000)
     assert {a: (f.rate, f.interval_hours) for a, f in snap.funding.items()} == {
         "BTC": (Decimal("0.0001"), Decimal(8)), "ETH": (Decimal("-0.0002"), Decimal(4))}
-    assert snap.account is None
+    if sim.dialect == "weex":
+        assert snap.account is None
+        return
+    engine = sim.engine.account()
+    assert snap.account is not None and snap.account.maintenance_margin > 0
+    assert snap.account.maintenance_margin == Decimal(str(engine.maint_margin))
+    assert snap.account.equity == Decimal(str(engine.margin_balance))
 
 
 async def test_prepare_when_restarted_then_already_set_answers_are_success(sim: RunningExchange, venue: CcxtVenue) -> None:

@@ -46,6 +46,7 @@ from .errors import (
 )
 from .exchanges import ExchangeSpec, FundingPayment, spec as exchange_spec
 from .local import apply_steps, local_class
+from ..core.margin import maintenance as tiered_maintenance
 from ..logs import add_secret
 
 TIME_RESYNC_S = 600.0  # ccxt only syncs the clock inside load_markets: refresh it on a timer too
@@ -750,13 +751,30 @@ class CcxtVenue:
             spot_prices=spot_prices,
             mark_prices=mark_prices,
             funding=funding,
-            account=self._parse_account(results["futures"]),
+            account=self._parse_account(results["futures"], positions, mark_prices),
             spot_unlisted=self.spot_unlisted,
         )
 
-    def _parse_account(self, balance: Mapping[str, Any]) -> HedgeAccount | None:
-        """The account's own totals, where the spec says they are; a missing figure is None (a denial)."""
-        return self.hedge_cfg.spec.account.parse(balance or {}, self.quote)
+    def _parse_account(self, balance: Mapping[str, Any], positions: Mapping[str, Position] | None = None,
+                       marks: Mapping[str, Quote] | None = None) -> HedgeAccount | None:
+        """The account's own totals, where the spec says they are; a missing figure is None (a denial).
+        Where the venue reports no maintenance margin (BingX, MEXC), it is the positions' at the
+        snapshot's marks with the venue's own tiers, as the exchange computes it; a position without
+        tiers or a mark leaves it unknown (None), never 0."""
+        fields = self.hedge_cfg.spec.account
+        derived = None
+        if fields.maintenance_margin is None and positions is not None:
+            derived = self._tiered_maintenance(positions, marks or {})
+        return fields.parse(balance or {}, self.quote, maintenance=derived)
+
+    def _tiered_maintenance(self, positions: Mapping[str, Position], marks: Mapping[str, Quote]) -> Decimal | None:
+        total = ZERO
+        for asset, position in positions.items():
+            market, quote = self.markets.get(asset), marks.get(asset)
+            if market is None or not market.tiers or quote is None:
+                return None
+            total += tiered_maintenance(abs(position.amount) * quote.price, market.tiers, ZERO)
+        return total
 
     def _parse_positions(self, raw: Iterable[Mapping[str, Any]]) -> dict[str, Position]:
         by_symbol = {m.symbol: a for a, m in self.markets.items()}

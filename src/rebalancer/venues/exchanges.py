@@ -67,7 +67,8 @@ class AccountFields:
     the venue gives none: then equity - initial margin. Any missing figure makes the whole account
     None (a denial downstream), never a zero. A key of None is a figure the venue's reply does not
     carry at all (BingX, MEXC and WEEX report no maintenance margin; WEEX no equity or initial margin
-    either): the account is then always None, and the gate denies what needs it.
+    either): CcxtVenue then derives the maintenance margin from the venue's tiers at the marks, and
+    a figure nobody can derive (WEEX equity) leaves the account None: the gate denies what needs it.
 
     `row_key`: the object at `path` is a list of one row per coin (BingX asset, MEXC currency, WEEX
     asset), and the row whose `row_key` is the quote holds the totals."""
@@ -80,7 +81,10 @@ class AccountFields:
     available: str | None = None
     row_key: str | None = None
 
-    def parse(self, balance: Mapping[str, Any], quote: str | None = None) -> HedgeAccount | None:
+    def parse(self, balance: Mapping[str, Any], quote: str | None = None,
+              maintenance: Decimal | None = None) -> HedgeAccount | None:
+        """`maintenance`: the caller's own figure where `maintenance_margin` is None (the venue's
+        tiers at the marks); None leaves the account incomplete."""
         totals = _dig(balance.get("info"), self.path)
         if self.row_key is not None:
             rows = totals if isinstance(totals, list) else []
@@ -92,7 +96,8 @@ class AccountFields:
             return _number(totals.get(key)) if key is not None else None
 
         equity, wallet = figure(self.equity), figure(self.wallet)
-        im, mm = figure(self.initial_margin), figure(self.maintenance_margin)
+        im = figure(self.initial_margin)
+        mm = figure(self.maintenance_margin) if self.maintenance_margin is not None else maintenance
         available = _number(totals.get(self.available)) if self.available else (
             equity - im if equity is not None and im is not None else None)
         if None in (equity, wallet, im, mm, available):
@@ -832,6 +837,7 @@ EXCHANGES: Mapping[str, ExchangeSpec] = {
         mark_info_key="fairPrice",
         funding_rates=PerSymbolFundingRates(),
         leverage_tiers="per_symbol",
+        tiers_in_contracts=True,  # ccxt passes the risk limits' vol (contracts) as min/maxNotional
     ),
     "weex": ExchangeSpec(
         exchange="weex",
