@@ -16,6 +16,7 @@ from __future__ import annotations
 import copy
 import json
 import time
+from dataclasses import replace
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -130,7 +131,26 @@ def order(venue: CcxtVenue, asset: str, signed_base: str, *, reduce_only: bool =
 # --------------------------------------------------------------------------- WEEX: the size hazard
 
 
-async def test_weex_hedge_of_0_025_btc_sends_0_025_btc() -> None:
+@pytest.fixture
+def orders_allowed(monkeypatch: pytest.MonkeyPatch) -> None:
+    """WEEX is refused for trading (test_weex_is_refused_for_trading_with_the_reason); lifted where
+    its order path, the part that is built, is proven."""
+    monkeypatch.setitem(EXCHANGES, "weex", replace(EXCHANGES["weex"], trading_refused=None))
+
+
+async def test_weex_is_refused_for_trading_with_the_reason() -> None:
+    """No equity or margins in WEEX's balance: prepare and place raise a FatalError saying why and
+    send nothing; positions (status, plan) still read."""
+    venue, rec = recording_venue("weex", ["BTC"])
+    with pytest.raises(FatalError, match="refused for trading: its contract balance reports no equity"):
+        await venue.prepare(["BTC/USDT:USDT"])
+    with pytest.raises(FatalError, match="status and plan work read-only"):
+        await venue.place(order(venue, "BTC", "-0.025", mark="40000"), "cidno", "market", None)
+    assert rec.requests == []
+    assert await venue.positions() == {}
+
+
+async def test_weex_hedge_of_0_025_btc_sends_0_025_btc(orders_allowed: None) -> None:
     """WEEX reports contractSize = contractVal (BTC 0.0001) while its quantities are base units: the
     planner must see contract_size 1, and a 0.025 BTC short hedge sends quantity 0.025 (not 250)."""
     venue, rec = recording_venue("weex", ["BTC"])
@@ -146,7 +166,7 @@ async def test_weex_hedge_of_0_025_btc_sends_0_025_btc() -> None:
     assert raw_body["newClientOrderId"] == "cid25"
 
 
-async def test_weex_market_order_request_matches_the_recording() -> None:
+async def test_weex_market_order_request_matches_the_recording(orders_allowed: None) -> None:
     """Our create_order for the recorded "create market swap order" (DOGE, buy 100 base units) is
     byte for byte ccxt's recorded body, the client id aside (skipKeys): the quantity is sent as is."""
     expected = request_of("weex", "createOrder", "create market swap order")

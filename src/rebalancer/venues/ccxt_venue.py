@@ -843,12 +843,20 @@ class CcxtVenue:
         spec's setup says (Binance two calls, OKX one with `lever`, Bybit unified the leverage only).
         They are idempotent settings, so they retry like reads (a -1021 resyncs the clock, a 429
         waits Retry-After); the venue's "already as wanted" answers (-4046, 110043) are success."""
+        self._refuse_if_unsafe()
         await self._settle_connect()  # the leverage settings read at connect say which need nothing
         todo = [s for s in dict.fromkeys(symbols) if s not in self._prepared]
         outcomes = await asyncio.gather(*(self._prepare_symbol(s) for s in todo), return_exceptions=True)
         for outcome in outcomes:  # every call has finished; report the first failure
             if isinstance(outcome, BaseException):
                 raise outcome
+
+    def _refuse_if_unsafe(self) -> None:
+        """The spec's reason an exchange is not traded yet (WEEX), before any setting or order is sent."""
+        reason = self.hedge_cfg.spec.trading_refused
+        if reason:
+            raise FatalError(f"{self.hedge_cfg.name}: {self.hedge_cfg.exchange} is refused for trading: {reason}; "
+                             "status and plan work read-only")
 
     async def _prepare_symbol(self, symbol: str) -> None:
         cfg = self.hedge_cfg
@@ -868,6 +876,7 @@ class CcxtVenue:
         right after, so its state is known; if that lookup fails, the reply's UNKNOWN stands. With
         `settle` False the reply is returned as it is (UNKNOWN with the exchange's order id: accepted)
         and the caller looks it up later, beside its confirming reads."""
+        self._refuse_if_unsafe()
         params: dict[str, Any] = {"clientOrderId": client_order_id}
         if order.reduce_only:
             params["reduceOnly"] = True

@@ -623,6 +623,9 @@ class ExchangeSpec:
     sizes_in_base_units: bool = False
     # ccxt's nonce ignores options['timeDifference'] (BingX): the venue signs with the offset applied.
     nonce_ignores_offset: bool = False
+    # Why this exchange cannot be traded safely yet, or None: prepare() and place() raise a FatalError
+    # saying so, while connect, snapshot (status, plan) and lookups work read-only.
+    trading_refused: str | None = None
     # The create reply's status is final ("RESULT" on Binance); else the order is looked up once,
     # right after create_order, so it is not journaled UNKNOWN (Bybit, OKX reply with ids only).
     create_reply_final: bool = True
@@ -865,6 +868,9 @@ EXCHANGES: Mapping[str, ExchangeSpec] = {
         trade_client_id_keys=("clientOrderId", "newClientOrderId"),
         leverage_tiers="none",  # has['fetchLeverageTiers'] and ['fetchMarketLeverageTiers'] are False
         sizes_in_base_units=True,
+        trading_refused=("its contract balance reports no equity and no margins (balance, availableBalance, "
+                         "frozen, unrealizePnl only) and ccxt gives no leverage tiers to derive them from, so the "
+                         "risk gate cannot check margin or liquidation distance"),
     ),
 }
 SUPPORTED_EXCHANGES = tuple(EXCHANGES)
