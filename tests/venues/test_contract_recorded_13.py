@@ -461,3 +461,27 @@ async def test_bingx_maintenance_margin_comes_from_the_tiers_or_stays_unknown() 
     account = venue._parse_account(balance, positions, marks)
     assert account is not None and account.maintenance_margin == D("2000") * D("0.01") - D(6)
     assert venue._parse_account(balance, positions, {}) is None  # no mark: unknown
+
+
+@pytest.mark.parametrize(("exchange", "path", "one_way", "hedge"), [
+    ("bingx", "/openApi/swap/v1/positionSide/dual",
+     {"code": 0, "msg": "", "data": {"dualSidePosition": "false"}},
+     {"code": 0, "msg": "", "data": {"dualSidePosition": "true"}}),
+    ("mexc", "/api/v1/private/position/position_mode",
+     {"success": True, "code": 0, "data": 2}, {"success": True, "code": 0, "data": 1}),
+])
+async def test_position_mode_one_way_passes_and_hedge_is_refused(exchange: str, path: str, one_way: Any,
+                                                                 hedge: Any) -> None:
+    """The connect check reads the venue's position mode (BingX the recorded positionSide/dual):
+    one-way passes, hedge mode is a sentence telling what to switch."""
+    venue, rec = recording_venue(exchange, ["BTC"])
+    check = EXCHANGES[exchange].account_check
+    rec.replies[path] = one_way
+    assert await check.problem(venue._read, venue.hedge_client, ["BTC/USDT:USDT"], "cross") is None
+    assert rec.paths() == [path]
+    if exchange == "bingx":
+        expected = request_of("bingx", "fetchPositionMode", "fetch position mode")
+        assert rec.sent("bingx", path) == [normalized("bingx", expected["url"], None)]
+    rec.replies[path] = hedge
+    problem = await check.problem(venue._read, venue.hedge_client, ["BTC/USDT:USDT"], "cross")
+    assert problem is not None and "one-way" in problem

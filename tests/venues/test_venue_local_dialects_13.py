@@ -198,3 +198,32 @@ async def test_hedge_of_0_025_btc_sends_the_venues_units(sim: RunningExchange, v
     assert quantity * PLANNER_SIZES[sim.dialect]["BTC"] == Decimal("0.025"), fields
     positions = await venue.positions()
     assert positions["BTC"].amount == Decimal("-0.045")
+
+
+async def test_fees_and_fills_when_an_order_filled_then_read_per_order(sim: RunningExchange, venue: CcxtVenue) -> None:
+    """The order's commission is found by its order id (trades per symbol), and its fill carries
+    the amount in order units."""
+    from datetime import datetime, timedelta, timezone
+
+    since = datetime.now(timezone.utc) - timedelta(seconds=2)
+    planned = order(venue, "ETH", Side.SELL, Decimal("0.5"))
+    result = await venue.place(planned, "rb13fees1", "market", None)
+    assert result.state is OrderState.FILLED
+    notional = result.filled * venue.markets["ETH"].contract_size * result.average
+    fees = await venue.fees([(planned.symbol, result.exchange_order_id, notional)], since)
+    fee, currency = fees[result.exchange_order_id]
+    assert fee > 0 and currency == "USDT"
+    fills = await venue.fills_since(planned.symbol, since)
+    assert [(f.order_id, f.amount) for f in fills] == [(result.exchange_order_id, planned.amount)]
+
+
+async def test_funding_payments_when_settled_then_read_signed(sim: RunningExchange, venue: CcxtVenue) -> None:
+    """After a settlement the short BTC position (rate > 0: shorts receive) reads as received."""
+    from datetime import datetime, timedelta, timezone
+
+    since = datetime.now(timezone.utc) - timedelta(seconds=2)
+    paid = sim.engine.settle_funding()
+    expected = {i.symbol: Decimal(str(i.income)) for i in paid}
+    payments = await venue.funding_payments(since)
+    assert [(p.symbol, p.amount) for p in payments] == [("BTC/USDT:USDT", expected["BTCUSDT"])]
+    assert payments[0].amount > 0
