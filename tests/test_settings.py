@@ -508,6 +508,10 @@ def test_rebalance_when_invalid_then_problem_names_key(problems, rebalance: str,
             'exchange = "okx"\nroles = ["spot", "hedge"]\napi_key = "k"\napi_secret = "s"',
             "venues.main.password: okx API keys need their passphrase",
         ),
+        (
+            'exchange = "weex"\nroles = ["spot", "hedge"]\napi_key = "k"\napi_secret = "s"',
+            "venues.main.password: weex API keys need their passphrase",
+        ),
         ('roles = ["spot", "hedge"]', "venues.main.exchange: required"),
     ],
 )
