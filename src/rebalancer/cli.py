@@ -279,7 +279,7 @@ def exchange_sim(
         bool, typer.Option("--allow-remote", help="Allow binding a non-loopback address.")
     ] = False,
     dialect: Annotated[
-        str, typer.Option("--dialect", help="Which exchange's API to speak: binance, bybit or okx.")
+        str, typer.Option("--dialect", help="Which exchange's API to speak: binance, bybit, okx, bingx, mexc or weex.")
     ] = "binance",
 ) -> None:
     """Serve the local exchange in one exchange's dialect; its base URL is the first line of stdout."""
