@@ -15,7 +15,7 @@ open positions.
 from __future__ import annotations
 
 import re
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any, ClassVar
 
 from aiohttp import web
@@ -24,6 +24,7 @@ from ...engine import Order, OrderRequest
 from ...rejections import Reason, Rejection
 from ...scenario import QUOTE
 from ..base import Dialect, Route
+from ..params import ParamReader
 from . import auth, codes, payloads
 
 SWAP = "/openApi/swap"
@@ -32,49 +33,14 @@ _CLIENT_ID_RE = re.compile(r"^[A-Za-z0-9_\-.:]{1,40}$")
 _TIME_IN_FORCE = {"GTC": "GTC", "IOC": "IOC", "FOK": "FOK", "POSTONLY": "GTX"}
 
 
-def _str(params: dict[str, Any], name: str) -> str | None:
-    value = params.get(name)
-    if value is None or value == "":
-        return None
-    return str(value)
-
-
-def _required(params: dict[str, Any], name: str) -> str:
-    value = _str(params, name)
-    if value is None:
-        raise Rejection(Reason.MISSING_PARAMETER, f"Invalid parameters, err: {name} is required")
-    return value
-
-
-def _decimal(params: dict[str, Any], name: str) -> Decimal | None:
-    value = _str(params, name)
-    if value is None:
-        return None
-    try:
-        number = Decimal(value)
-    except InvalidOperation:
-        raise Rejection(Reason.BAD_PARAMETER, f"Invalid parameters, err: {name} is not a number") from None
-    if not number.is_finite():
-        raise Rejection(Reason.BAD_PARAMETER, f"Invalid parameters, err: {name} is not a number")
-    return number
-
-
-def _int(params: dict[str, Any], name: str, default: int | None = None) -> int | None:
-    value = _str(params, name)
-    if value is None:
-        return default
-    if not value.lstrip("-").isdigit():
-        raise Rejection(Reason.BAD_PARAMETER, f"Invalid parameters, err: {name} is not an integer")
-    return int(value)
-
-
-def _bool(params: dict[str, Any], name: str) -> bool:
-    value = _str(params, name)
-    if value is None:
-        return False
-    if value.lower() not in ("true", "false"):
-        raise Rejection(Reason.BAD_PARAMETER, f"Invalid parameters, err: {name} must be true or false")
-    return value.lower() == "true"
+_PARAMS = ParamReader(
+    missing="Invalid parameters, err: {name} is required",
+    bad_number="Invalid parameters, err: {name} is not a number",
+    bad_integer="Invalid parameters, err: {name} is not an integer",
+    bad_bool="Invalid parameters, err: {name} must be true or false", blank_bool_is_false=True,
+)
+_str, _required, _decimal, _int, _bool = (_PARAMS.str, _PARAMS.required, _PARAMS.decimal, _PARAMS.int,
+                                          _PARAMS.bool)
 
 
 class BingxDialect(Dialect):

@@ -11,7 +11,7 @@ orders; setting the leverage already in force answers 110043.
 from __future__ import annotations
 
 import re
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any, ClassVar
 
 from aiohttp import web
@@ -20,6 +20,7 @@ from ...engine import Order, OrderRequest
 from ...rejections import Reason, Rejection
 from ...scenario import QUOTE
 from ..base import Dialect, Route
+from ..params import ParamReader
 from . import auth, codes, payloads
 from .payloads import FINAL_STATUSES, ORDER_STATUS
 
@@ -29,51 +30,14 @@ _LINK_ID_RE = re.compile(r"^[A-Za-z0-9_\-.:]{1,36}$")
 _TIME_IN_FORCE = {"GTC": "GTC", "IOC": "IOC", "FOK": "FOK", "POSTONLY": "GTX"}
 
 
-def _str(params: dict[str, Any], name: str) -> str | None:
-    value = params.get(name)
-    if value is None or value == "":
-        return None
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return str(value)
-
-
-def _required(params: dict[str, Any], name: str) -> str:
-    value = _str(params, name)
-    if value is None:
-        raise Rejection(Reason.MISSING_PARAMETER, f"params error: {name} is required")
-    return value
-
-
-def _decimal(params: dict[str, Any], name: str) -> Decimal | None:
-    value = _str(params, name)
-    if value is None:
-        return None
-    try:
-        number = Decimal(value)
-    except InvalidOperation:
-        raise Rejection(Reason.BAD_PARAMETER, f"params error: {name} invalid") from None
-    if not number.is_finite():
-        raise Rejection(Reason.BAD_PARAMETER, f"params error: {name} invalid")
-    return number
-
-
-def _int(params: dict[str, Any], name: str, default: int | None = None) -> int | None:
-    value = _str(params, name)
-    if value is None:
-        return default
-    if not value.lstrip("-").isdigit():
-        raise Rejection(Reason.BAD_PARAMETER, f"params error: {name} invalid")
-    return int(value)
-
-
-def _bool(params: dict[str, Any], name: str) -> bool:
-    value = params.get(name)
-    if value is None or isinstance(value, bool):
-        return bool(value)
-    if str(value).lower() not in ("true", "false"):
-        raise Rejection(Reason.BAD_PARAMETER, f"params error: {name} invalid")
-    return str(value).lower() == "true"
+_PARAMS = ParamReader(
+    missing="params error: {name} is required",
+    bad_number="params error: {name} invalid",
+    bad_integer="params error: {name} invalid",
+    bad_bool="params error: {name} invalid",
+)
+_str, _required, _decimal, _int, _bool = (_PARAMS.str, _PARAMS.required, _PARAMS.decimal, _PARAMS.int,
+                                          _PARAMS.bool)
 
 
 class BybitDialect(Dialect):

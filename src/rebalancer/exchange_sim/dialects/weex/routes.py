@@ -20,7 +20,7 @@ WEEX's rules kept here:
 from __future__ import annotations
 
 import re
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any, ClassVar
 
 from aiohttp import web
@@ -29,6 +29,7 @@ from ...engine import Order, OrderRequest
 from ...rejections import Reason, Rejection
 from ...scenario import QUOTE
 from ..base import Dialect, Route
+from ..params import ParamReader
 from . import auth, codes, payloads
 
 ORDER_PATH = "/capi/v3/order"
@@ -39,51 +40,14 @@ _UNSUPPORTED_ORDER_KEYS = ("triggerPrice", "tpTriggerPrice", "slTriggerPrice", "
                            "presetTakeProfitPrice", "marginType")
 
 
-def _str(params: dict[str, Any], name: str) -> str | None:
-    value = params.get(name)
-    if value is None or value == "":
-        return None
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return str(value)
-
-
-def _required(params: dict[str, Any], name: str) -> str:
-    value = _str(params, name)
-    if value is None:
-        raise Rejection(Reason.MISSING_PARAMETER, f"Parameter cannot be empty. {name}")
-    return value
-
-
-def _decimal(params: dict[str, Any], name: str) -> Decimal | None:
-    value = _str(params, name)
-    if value is None:
-        return None
-    try:
-        number = Decimal(value)
-    except InvalidOperation:
-        raise Rejection(Reason.BAD_PARAMETER, f"Parameter is invalid. {name}") from None
-    if not number.is_finite():
-        raise Rejection(Reason.BAD_PARAMETER, f"Parameter is invalid. {name}")
-    return number
-
-
-def _int(params: dict[str, Any], name: str) -> int | None:
-    value = _str(params, name)
-    if value is None:
-        return None
-    if not value.lstrip("-").isdigit():
-        raise Rejection(Reason.BAD_PARAMETER, f"Parameter is invalid. {name}")
-    return int(value)
-
-
-def _bool(params: dict[str, Any], name: str) -> bool:
-    value = params.get(name)
-    if value is None or isinstance(value, bool):
-        return bool(value)
-    if str(value).lower() not in ("true", "false"):
-        raise Rejection(Reason.BAD_PARAMETER, f"Parameter is invalid. {name}")
-    return str(value).lower() == "true"
+_PARAMS = ParamReader(
+    missing="Parameter cannot be empty. {name}",
+    bad_number="Parameter is invalid. {name}",
+    bad_integer="Parameter is invalid. {name}",
+    bad_bool="Parameter is invalid. {name}",
+)
+_str, _required, _decimal, _int, _bool = (_PARAMS.str, _PARAMS.required, _PARAMS.decimal, _PARAMS.int,
+                                          _PARAMS.bool)
 
 
 def _limit(params: dict[str, Any], default: int) -> int:
