@@ -22,7 +22,7 @@ from aiohttp import web
 from ..rejections import Reason, Rejection
 
 if TYPE_CHECKING:  # pragma: no cover
-    from ..engine import MarketState
+    from ..engine import Engine, MarketState
     from ..server import SimServer
 
 Handler = Callable[[web.Request, dict[str, Any]], Awaitable[Any]]  # (request, verified params) -> JSON body
@@ -44,6 +44,8 @@ class Dialect:
     uses_password: ClassVar[bool] = False
     # Whether the venue publishes (and enforces) a minimum order value; OKX swaps have only a minimum size.
     enforces_min_notional: ClassVar[bool] = True
+    # The paths a POST to places an order (faults_on = "orders", drop_order_responses).
+    order_paths: ClassVar[frozenset[str]] = frozenset()
 
     def __init__(self, server: "SimServer") -> None:
         self.server = server
@@ -70,10 +72,14 @@ class Dialect:
         raise NotImplementedError
 
     def is_order_placement(self, request: web.Request) -> bool:
-        """Whether this request places an order (faults_on = "orders")."""
-        raise NotImplementedError
+        """Whether this request places an order (faults_on = "orders"): a POST to one of `order_paths`."""
+        return request.method == "POST" and request.path in self.order_paths
 
     # ------------------------------------------------------------------ shared helpers
+
+    @property
+    def engine(self) -> "Engine":
+        return self.server.engine
 
     def contracts(self, m: "MarketState", base: Decimal) -> Decimal:
         """Base units -> the venue's contracts for this market (contract_size 1: unchanged)."""

@@ -45,10 +45,7 @@ class BinanceDialect(Dialect):
     """Binance spot + USDⓈ-M futures (one-way, cross margin)."""
 
     name = "binance"
-
-    @property
-    def engine(self):  # noqa: ANN201 - the server's Engine
-        return self.server.engine
+    order_paths = ORDER_PATHS
 
     def clock(self) -> int:
         return self.server.clock()
@@ -102,9 +99,6 @@ class BinanceDialect(Dialect):
 
     def error_response(self, rejection: Rejection) -> web.Response:
         return error_response(rejection)
-
-    def is_order_placement(self, request: web.Request) -> bool:
-        return request.method == "POST" and request.path in ORDER_PATHS
 
     # ------------------------------------------------------------------ public market data
 

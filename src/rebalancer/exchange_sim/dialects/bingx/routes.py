@@ -47,6 +47,7 @@ class BingxDialect(Dialect):
     """BingX over the engine; its handlers return whole BingX bodies (code 0 envelopes)."""
 
     name: ClassVar[str] = "bingx"
+    order_paths = frozenset({ORDER_PATH})
 
     # A BingX linear swap is traded in base units (ccxt: contractSize 1) whatever the scenario's
     # contract_size, which only scales the lot filters (see payloads).
@@ -99,14 +100,7 @@ class BingxDialect(Dialect):
     def error_response(self, rejection: Rejection) -> web.Response:
         return codes.error_response(rejection, self.server.clock)
 
-    def is_order_placement(self, request: web.Request) -> bool:
-        return request.method == "POST" and request.path == ORDER_PATH
-
     # ------------------------------------------------------------------ helpers
-
-    @property
-    def engine(self) -> Any:
-        return self.server.engine
 
     def ok(self, data: Any, message: str = "") -> dict[str, Any]:
         return codes.envelope(0, message, data, self.server.clock())

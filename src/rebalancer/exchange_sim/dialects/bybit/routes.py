@@ -44,6 +44,7 @@ class BybitDialect(Dialect):
     """Bybit v5 over the engine; its handlers return whole Bybit bodies (retCode 0 envelopes)."""
 
     name: ClassVar[str] = "bybit"
+    order_paths = frozenset({ORDER_CREATE_PATH})
 
     # Bybit's linear contract is one unit of the base coin: its quantities are base units whatever
     # the scenario's contract_size (which only scales the lot filters, see payloads.base_units).
@@ -89,14 +90,7 @@ class BybitDialect(Dialect):
     def error_response(self, rejection: Rejection) -> web.Response:
         return codes.error_response(rejection, self.server.clock)
 
-    def is_order_placement(self, request: web.Request) -> bool:
-        return request.method == "POST" and request.path == ORDER_CREATE_PATH
-
     # ------------------------------------------------------------------ helpers
-
-    @property
-    def engine(self) -> Any:
-        return self.server.engine
 
     def ok(self, result: Any, message: str = "OK") -> dict[str, Any]:
         return codes.envelope(0, message, result, self.server.clock())

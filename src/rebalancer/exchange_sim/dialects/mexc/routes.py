@@ -88,6 +88,7 @@ class MexcDialect(Dialect):
     """MEXC spot v3 + contract v1 over the engine; handlers return whole MEXC bodies."""
 
     name: ClassVar[str] = "mexc"
+    order_paths = frozenset({ORDER_CREATE_PATH})
     enforces_min_notional: ClassVar[bool] = False  # contracts have a minimum volume (minVol) only
 
     # ------------------------------------------------------------------ Dialect interface
@@ -136,14 +137,7 @@ class MexcDialect(Dialect):
     def error_response(self, rejection: Rejection) -> web.Response:
         return codes.error_response(rejection, spot=_SPOT_REQUEST.get())
 
-    def is_order_placement(self, request: web.Request) -> bool:
-        return request.method == "POST" and request.path == ORDER_CREATE_PATH
-
     # ------------------------------------------------------------------ helpers
-
-    @property
-    def engine(self) -> Any:
-        return self.server.engine
 
     def ok(self, data: Any = None) -> dict[str, Any]:
         body: dict[str, Any] = {"success": True, "code": 0}

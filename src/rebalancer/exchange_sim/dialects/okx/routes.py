@@ -76,6 +76,7 @@ class OkxDialect(Dialect):
     """OKX v5 demo trading: spot instruments and USDT-margined linear swaps, net mode, cross margin."""
 
     name = "okx"
+    order_paths = ORDER_PATHS
     uses_password = True
     enforces_min_notional = False  # OKX swaps publish a minimum size (minSz), no minimum order value
 
@@ -84,10 +85,6 @@ class OkxDialect(Dialect):
         # OKX echoes an order's `tag` (ccxt's broker id); the engine has no field for it. Kept in
         # memory: after a restart an order's tag reads "" (nothing in ccxt or the rebalancer reads it).
         self.tags: dict[int, str] = {}
-
-    @property
-    def engine(self):  # noqa: ANN201 - the server's Engine
-        return self.server.engine
 
     def clock(self) -> int:
         return self.server.clock()
@@ -132,9 +129,6 @@ class OkxDialect(Dialect):
 
     def error_response(self, rejection: Rejection) -> web.Response:
         return error_response(rejection)
-
-    def is_order_placement(self, request: web.Request) -> bool:
-        return request.method == "POST" and request.path in ORDER_PATHS
 
     # ------------------------------------------------------------------ helpers
 

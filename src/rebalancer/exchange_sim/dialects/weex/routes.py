@@ -59,6 +59,7 @@ class WeexDialect(Dialect):
     """WEEX over the engine; handlers return WEEX's bare JSON bodies (no envelope on success)."""
 
     name: ClassVar[str] = "weex"
+    order_paths = frozenset({ORDER_PATH})
     uses_password: ClassVar[bool] = True
 
     # Sizes on WEEX's wire are base units: the contract count is never used.
@@ -113,14 +114,7 @@ class WeexDialect(Dialect):
     def error_response(self, rejection: Rejection) -> web.Response:
         return codes.error_response(rejection, self.server.clock)
 
-    def is_order_placement(self, request: web.Request) -> bool:
-        return request.method == "POST" and request.path == ORDER_PATH
-
     # ------------------------------------------------------------------ helpers
-
-    @property
-    def engine(self) -> Any:
-        return self.server.engine
 
     def _markets(self, params: dict[str, Any], *, perp: bool) -> list[Any]:
         symbol = _str(params, "symbol")
