@@ -31,6 +31,7 @@ from rebalancer.exchange_sim.dialects.bingx import CODES, BingxDialect
 from rebalancer.exchange_sim.dialects.bingx.codes import error_response
 from rebalancer.exchange_sim.rejections import Reason, Rejection
 from rebalancer.exchange_sim.runner import RunningExchange, start_exchange
+from tests.exchange_sim.dialect_checks import engine_amount, key_mismatches, record_replies, reset
 
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="module")]
 
@@ -89,9 +90,7 @@ async def client(sim: RunningExchange) -> AsyncIterator[Any]:
 @pytest.fixture(autouse=True)
 def fresh(sim: RunningExchange) -> None:
     """Each test starts from the scenario's opening state (one server per module, reset between tests)."""
-    sim.server.engine.reset()
-    sim.server.faults.reset(sim.scenario.faults)
-    sim.server.requests.clear()
+    reset(sim)
 
 
 @pytest.fixture(scope="module")
@@ -116,17 +115,6 @@ def production_class(stock: Any, status: int, body: str) -> type:
     raise AssertionError(f"stock ccxt raised nothing for {status} {body}")
 
 
-def record_replies(client: Any) -> list[tuple[int, str]]:
-    seen: list[tuple[int, str]] = []
-    original = client.handle_errors
-
-    def spy(code: int, reason: str, url: str, method: str, headers: Any, body: str, *rest: Any) -> Any:
-        seen.append((code, body))
-        return original(code, reason, url, method, headers, body, *rest)
-
-    client.handle_errors = spy
-    return seen
-
 
 async def expect_error(client: Any, stock: Any, expected: type, action: Callable[[], Awaitable[Any]],
                        code: int | None) -> str:
@@ -148,9 +136,6 @@ async def expect_error(client: Any, stock: Any, expected: type, action: Callable
     assert production_class(stock, status, body) is expected
     return body
 
-
-def engine_amount(sim: RunningExchange, asset: str) -> Decimal:
-    return sim.server.engine.positions[asset + "USDT"].amount
 
 
 # --------------------------------------------------------------------------- markets, time, account
@@ -474,24 +459,6 @@ async def test_timestamp_inside_the_window_is_accepted_and_resync_has_no_effect(
 
 
 # --------------------------------------------------------------------------- shapes against the recordings
-
-
-def key_mismatches(ours: Any, theirs: Any, path: str = "", *, extra_ok: frozenset[str] = frozenset()) -> list[str]:
-    """Differences in keys, recursively; each object of a list is compared with the recording's first."""
-    if isinstance(theirs, dict):
-        if not isinstance(ours, dict):
-            return [f"{path}: not an object"]
-        problems = [f"{path}.{k}: missing" for k in theirs if k not in ours]
-        problems += [f"{path}.{k}: extra" for k in ours if k not in theirs and k not in extra_ok]
-        for k in theirs:
-            if k in ours:
-                problems += key_mismatches(ours[k], theirs[k], f"{path}.{k}", extra_ok=extra_ok)
-        return problems
-    if isinstance(theirs, list) and theirs and isinstance(theirs[0], (dict, list)):
-        if not isinstance(ours, list):
-            return [f"{path}: not a list"]
-        return [p for i, item in enumerate(ours) for p in key_mismatches(item, theirs[0], f"{path}[{i}]", extra_ok=extra_ok)]
-    return []
 
 
 def recorded_reply(method: str, description: str) -> Any:

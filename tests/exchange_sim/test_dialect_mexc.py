@@ -31,6 +31,7 @@ from rebalancer.exchange_sim.dialects.mexc import CODES, MexcDialect
 from rebalancer.exchange_sim.dialects.mexc.codes import error_response
 from rebalancer.exchange_sim.rejections import Reason, Rejection
 from rebalancer.exchange_sim.runner import RunningExchange, start_exchange
+from tests.exchange_sim.dialect_checks import engine_amount, key_mismatches, record_replies, reset
 
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="module")]
 
@@ -93,9 +94,7 @@ async def client(sim: RunningExchange) -> AsyncIterator[Any]:
 @pytest.fixture(autouse=True)
 def fresh(sim: RunningExchange) -> None:
     """Each test starts from the scenario's opening state (one server per module, reset between tests)."""
-    sim.server.engine.reset()
-    sim.server.faults.reset(sim.scenario.faults)
-    sim.server.requests.clear()
+    reset(sim)
 
 
 @pytest.fixture(scope="module")
@@ -114,17 +113,6 @@ def production_class(stock: Any, status: int, body: str) -> type:
     raise AssertionError(f"stock ccxt raised nothing for {status} {body}")
 
 
-def record_replies(client: Any) -> list[tuple[int, str]]:
-    seen: list[tuple[int, str]] = []
-    original = client.handle_errors
-
-    def spy(code: int, reason: str, url: str, method: str, headers: Any, body: str, *rest: Any) -> Any:
-        seen.append((code, body))
-        return original(code, reason, url, method, headers, body, *rest)
-
-    client.handle_errors = spy
-    return seen
-
 
 async def expect_error(client: Any, stock: Any, expected: type, action: Callable[[], Awaitable[Any]],
                        code: int | None) -> None:
@@ -141,9 +129,6 @@ async def expect_error(client: Any, stock: Any, expected: type, action: Callable
         assert json.loads(body)["code"] == code, body
     assert production_class(stock, status, body) is expected
 
-
-def engine_amount(sim: RunningExchange, asset: str) -> Decimal:
-    return sim.server.engine.positions[asset + "USDT"].amount
 
 
 # --------------------------------------------------------------------------- reads
@@ -444,23 +429,6 @@ async def test_timestamps_inside_the_windows_are_accepted(sim: RunningExchange, 
 
 # --------------------------------------------------------------------------- shapes against the recordings
 
-
-def key_mismatches(ours: Any, theirs: Any, path: str = "") -> list[str]:
-    """Differences in keys, recursively; each object of a list is compared with the recording's first."""
-    if isinstance(theirs, dict):
-        if not isinstance(ours, dict):
-            return [f"{path}: not an object"]
-        problems = [f"{path}.{k}: missing" for k in theirs if k not in ours]
-        problems += [f"{path}.{k}: extra" for k in ours if k not in theirs]
-        for k in theirs:
-            if k in ours:
-                problems += key_mismatches(ours[k], theirs[k], f"{path}.{k}")
-        return problems
-    if isinstance(theirs, list) and theirs and isinstance(theirs[0], (dict, list)):
-        if not isinstance(ours, list):
-            return [f"{path}: not a list"]
-        return [p for i, item in enumerate(ours) for p in key_mismatches(item, theirs[0], f"{path}[{i}]")]
-    return []
 
 
 async def test_payloads_match_the_recorded_replies_and_markets_key_for_key(client: Any) -> None:

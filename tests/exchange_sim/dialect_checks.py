@@ -1,0 +1,54 @@
+"""What the dialect test modules (okx, bingx, mexc) check the same way: payload keys against a
+recording, the raw replies a ccxt client saw, an engine position, and the reset between tests."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+from rebalancer.exchange_sim import RunningExchange
+
+
+def reset(sim: RunningExchange) -> None:
+    """The scenario's opening state, faults and counters: one server per module, reset between tests."""
+    sim.server.engine.reset()
+    sim.server.faults.reset(sim.scenario.faults)
+    sim.server.requests.clear()
+
+
+def key_mismatches(ours: Any, theirs: Any, path: str = "", *, extra_ok: frozenset[str] = frozenset()) -> list[str]:
+    """Differences in keys, recursively; each object of a list is compared with the recording's first.
+    `extra_ok`: keys ours may carry that the (older) recording lacks."""
+    if isinstance(theirs, dict):
+        if not isinstance(ours, dict):
+            return [f"{path}: not an object"]
+        problems = [f"{path}.{k}: missing" for k in theirs if k not in ours]
+        problems += [f"{path}.{k}: extra" for k in ours if k not in theirs and k not in extra_ok]
+        for k in theirs:
+            if k in ours:
+                problems += key_mismatches(ours[k], theirs[k], f"{path}.{k}", extra_ok=extra_ok)
+        return problems
+    if isinstance(theirs, list) and theirs and isinstance(theirs[0], (dict, list)):
+        if not isinstance(ours, list):
+            return [f"{path}: not a list"]
+        return [p for i, item in enumerate(ours)
+                for p in key_mismatches(item, theirs[0], f"{path}[{i}]", extra_ok=extra_ok)]
+    return []
+
+
+def record_replies(client: Any) -> list[tuple[int, str]]:
+    """(HTTP status, body) of every reply the ccxt client handles from now on."""
+    seen: list[tuple[int, str]] = []
+    original = client.handle_errors
+
+    def spy(code: int, reason: str, url: str, method: str, headers: Any, body: str, *rest: Any) -> Any:
+        seen.append((code, body))
+        return original(code, reason, url, method, headers, body, *rest)
+
+    client.handle_errors = spy
+    return seen
+
+
+def engine_amount(sim: RunningExchange, asset: str) -> Decimal:
+    """The engine's position in base units."""
+    return sim.server.engine.positions[asset + "USDT"].amount
