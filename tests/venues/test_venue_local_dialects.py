@@ -17,6 +17,7 @@ import pytest_asyncio
 from rebalancer.domain import OrderState, PlannedOrder, Side
 from rebalancer.exchange_sim.runner import RunningExchange, start_exchange
 from rebalancer.venues.ccxt_venue import CcxtVenue, VenueConfig
+from tests.exchange_sim.dialect_checks import reset
 
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="module")]
 
@@ -53,9 +54,7 @@ async def sim(request: pytest.FixtureRequest) -> AsyncIterator[RunningExchange]:
 
 @pytest.fixture(autouse=True)
 def fresh(sim: RunningExchange) -> None:
-    sim.server.engine.reset()
-    sim.server.faults.reset(sim.scenario.faults)
-    sim.server.requests.clear()
+    reset(sim)
 
 
 def config(sim: RunningExchange) -> VenueConfig:

@@ -1,15 +1,12 @@
 """CcxtVenue on the BingX, MEXC and WEEX dialects of the local exchange (issue 13): connect, snapshot,
 place, lookup, and the WEEX size hazard read from the request ccxt really sent.
 
-The venue builds the exchange's own ccxt class in mode "local" and talks HTTP to the dialect. A
-dialect that has not landed yet (its module missing, or not yet in the dialect registry) is skipped
-with the reason; nothing else is. One exchange per dialect for the module; the engine is reset
-before each test.
+The venue builds the exchange's own ccxt class in mode "local" and talks HTTP to the dialect. One
+exchange per dialect for the module; the engine is reset before each test.
 """
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from dataclasses import replace
 from decimal import Decimal
@@ -20,11 +17,12 @@ import pytest
 import pytest_asyncio
 
 from rebalancer.core.planner import make_order
-from rebalancer.domain import OrderState, PlannedOrder, Side
-from rebalancer.exchange_sim.dialects import DIALECTS as REGISTERED
+from rebalancer.domain import OrderState, Side
 from rebalancer.exchange_sim.runner import RunningExchange, start_exchange
-from rebalancer.venues.ccxt_venue import CcxtVenue, VenueConfig
+from rebalancer.venues.ccxt_venue import CcxtVenue
 from rebalancer.venues.exchanges import EXCHANGES
+from tests.exchange_sim.dialect_checks import reset
+from tests.venues.test_venue_local_dialects import config, order
 
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="module")]
 
@@ -37,14 +35,6 @@ SCENARIO_SIZES = {"mexc": {"BTC": Decimal("0.0001"), "ETH": Decimal("0.01")},
 PLANNER_SIZES = {"bingx": {"BTC": Decimal(1), "ETH": Decimal(1)},
                  "mexc": SCENARIO_SIZES["mexc"],
                  "weex": {"BTC": Decimal(1), "ETH": Decimal(1)}}
-
-
-def landed(dialect: str) -> None:
-    """Skip while the dialect's module does not exist or is not registered yet (it lands separately)."""
-    if importlib.util.find_spec(f"rebalancer.exchange_sim.dialects.{dialect}") is None:
-        pytest.skip(f"the {dialect} dialect has not landed yet")
-    if dialect not in REGISTERED:
-        pytest.skip(f"the {dialect} dialect is not registered yet")
 
 
 def scenario(dialect: str) -> dict[str, Any]:
@@ -69,7 +59,6 @@ def scenario(dialect: str) -> dict[str, Any]:
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module", params=DIALECTS)
 async def sim(request: pytest.FixtureRequest) -> AsyncIterator[RunningExchange]:
-    landed(request.param)
     async with start_exchange(scenario(request.param), dialect=request.param) as running:
         yield running
 
@@ -83,14 +72,7 @@ def orders_allowed(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.fixture(autouse=True)
 def fresh(sim: RunningExchange) -> None:
-    sim.server.engine.reset()
-    sim.server.faults.reset(sim.scenario.faults)
-    sim.server.requests.clear()
-
-
-def config(sim: RunningExchange) -> VenueConfig:
-    return VenueConfig("main", sim.dialect, "local", sim.base_url, sim.api_key, sim.api_secret,
-                       password=sim.password, timeout_ms=5000, leverage=3)
+    reset(sim)
 
 
 @pytest_asyncio.fixture(loop_scope="module")
@@ -100,12 +82,6 @@ async def venue(sim: RunningExchange) -> AsyncIterator[CcxtVenue]:
     await v.connect()
     yield v
     await v.close()
-
-
-def order(venue: CcxtVenue, asset: str, side: Side, base: Decimal, reduce_only: bool = False) -> PlannedOrder:
-    market = venue.markets[asset]
-    contracts = base / market.contract_size
-    return PlannedOrder(asset, market.symbol, side, contracts, base, Decimal(40000), reduce_only)
 
 
 async def test_connect_when_local_then_markets_in_the_planners_units(sim: RunningExchange, venue: CcxtVenue) -> None:
