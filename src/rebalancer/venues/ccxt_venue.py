@@ -44,7 +44,7 @@ from .errors import (
     Where,
     translate,
 )
-from .exchanges import ExchangeSpec, FundingPayment, spec as exchange_spec
+from .exchanges import ExchangeSpec, FundingPayment, dig, spec as exchange_spec
 from .local import apply_steps, local_class
 from ..core.margin import maintenance as tiered_maintenance
 from ..logs import add_secret
@@ -485,6 +485,12 @@ class CcxtVenue:
         if step is not None and self.hedge_client.precisionMode == ccxt.DECIMAL_PLACES:
             step = Decimal(1).scaleb(-int(step))
         limits = m.get("limits") or {}
+        # A market order's own maximum: ccxt's limits['market'] (Binance), else the raw instrument's
+        # field where ccxt does not unify it (spec.market_max_info: Bybit, OKX).
+        market_max = _positive((limits.get("market") or {}).get("max"))
+        info_path = self.hedge_cfg.spec.market_max_info
+        if market_max is None and info_path is not None:
+            market_max = _positive(dig(m.get("info"), info_path))
         return Market(
             symbol=symbol,
             base=asset,
@@ -498,18 +504,9 @@ class CcxtVenue:
             # Both in contracts: LOT_SIZE maxQty and, on Binance, MARKET_LOT_SIZE maxQty, which ccxt
             # 4.5.90 puts in the non-standard limits['market'] (binance.parse_market).
             max_amount=_positive((limits.get("amount") or {}).get("max")),
-            max_market_amount=_positive((limits.get("market") or {}).get("max"))
-            or self._info_number(m, self.hedge_cfg.spec.market_max_info),
+            max_market_amount=market_max,
             reduce_only_min_cost_exempt=self.hedge_cfg.spec.reduce_only_min_cost_exempt,
         )
-
-    @staticmethod
-    def _info_number(market: Mapping[str, Any], path: tuple[str, ...] | None) -> Decimal | None:
-        """A positive number at `path` in ccxt's raw market info (what ccxt does not unify), else None."""
-        value: Any = market.get("info")
-        for key in path or ():
-            value = value.get(key) if isinstance(value, Mapping) else None
-        return _positive(value) if path else None
 
     # ------------------------------------------------------------------ leverage tiers
 

@@ -39,7 +39,8 @@ def _number(value: Any) -> Decimal | None:
     return number if number.is_finite() else None
 
 
-def _dig(info: Any, path: tuple[str | int, ...]) -> Any:
+def dig(info: Any, path: tuple[str | int, ...]) -> Any:
+    """The value at `path` (keys and list indexes) in a raw reply, None where the path breaks."""
     for step in path:
         if isinstance(step, int):
             if not isinstance(info, list) or len(info) <= step:
@@ -85,7 +86,7 @@ class AccountFields:
               maintenance: Decimal | None = None) -> HedgeAccount | None:
         """`maintenance`: the caller's own figure where `maintenance_margin` is None (the venue's
         tiers at the marks); None leaves the account incomplete."""
-        totals = _dig(balance.get("info"), self.path)
+        totals = dig(balance.get("info"), self.path)
         if self.row_key is not None:
             rows = totals if isinstance(totals, list) else []
             totals = next((r for r in rows if isinstance(r, Mapping) and r.get(self.row_key) == quote), None)
@@ -337,7 +338,7 @@ class EndpointByClientId:
             if _error_code(exc) not in self.not_found_codes:
                 raise
             reply = None
-        raw = _dig(reply, self.reply_path)
+        raw = dig(reply, self.reply_path)
         if isinstance(raw, Mapping) and isinstance(raw.get("order"), Mapping):
             raw = raw["order"]
         if isinstance(raw, Mapping) and raw:
