@@ -402,7 +402,7 @@ class CcxtVenue:
         check = spec.account_check is not None and bool(self.markets)
         if check:
             reads.append(spec.account_check.problem(self._read, self.hedge_client, symbols, self.hedge_cfg.margin_mode))
-        if spec.read_symbol_settings or spec.settings_reader is not None:
+        if spec.settings_reader is not None:
             reads.append(self._read_symbol_settings())
         if spec.tiers_in_contracts and symbols and self.hedge_client.has.get("fetchMarkPrices"):
             reads.append(self._read_marks(symbols))  # tiers in contracts become notional at the mark
@@ -410,11 +410,6 @@ class CcxtVenue:
         self._apply_tiers(outcomes[0])
         if check and outcomes[1]:
             raise FatalError(f"{self.hedge_cfg.name}: {outcomes[1]}")
-
-    async def settle(self) -> None:
-        """Wait until connect's account reads (tiers, account check, leverage settings) are in;
-        snapshot() and prepare() do this themselves."""
-        await self._settle_connect()
 
     async def _read_marks(self, symbols: list[str]) -> None:
         by_symbol = {m.symbol: a for a, m in self.markets.items()}
@@ -449,31 +444,19 @@ class CcxtVenue:
         self._account_ready = True
 
     async def _read_symbol_settings(self) -> None:
-        """Read every hedge market's leverage and margin mode once, at connect (a read: dry runs stay
-        read-only). Symbols already as configured need no set_margin_mode / set_leverage before their
-        first order, which would otherwise add two round trips to the first executing cycle. (On binance
-        ccxt loads its bracket cache first; connect has already filled it from the tier read, so that
-        costs no request unless the tier read failed.) Only a shortcut: if the read fails, prepare() sets both as before."""
+        """Read every hedge market's leverage (and margin mode) once, at connect, the spec's way (a read:
+        dry runs stay read-only). Symbols already as configured need no set_margin_mode / set_leverage
+        before their first order, which would otherwise add a round trip to the first executing cycle.
+        Only a shortcut: if the read fails, prepare() sets them as before."""
         symbols = [m.symbol for m in self.markets.values()]
         reader = self.hedge_cfg.spec.settings_reader
-        if symbols and reader is not None:
-            try:
-                self._prepared |= await reader.already_set(self._read, self.hedge_client, symbols,
-                                                           self.hedge_cfg.margin_mode, self.hedge_cfg.leverage)
-            except VenueError:
-                pass  # only a shortcut: prepare() sets them
-            return
-        if not self.markets or not self.hedge_client.has.get("fetchLeverages"):
+        if not symbols or reader is None:
             return
         try:
-            settings = await self._read("fetch_leverages", self.hedge_client.fetch_leverages, symbols)
+            self._prepared |= await reader.already_set(self._read, self.hedge_client, symbols,
+                                                       self.hedge_cfg.margin_mode, self.hedge_cfg.leverage)
         except VenueError:
-            return
-        wanted = self.hedge_cfg.leverage
-        for symbol, lev in (settings or {}).items():
-            if (symbol in symbols and lev.get("marginMode") == self.hedge_cfg.margin_mode
-                    and lev.get("longLeverage") == wanted and lev.get("shortLeverage") == wanted):
-                self._prepared.add(symbol)
+            pass  # only a shortcut: prepare() sets them
 
     def _perp_market(self, asset: str) -> Market | None:
         symbol = f"{asset}/{self.quote}:{self.quote}"

@@ -455,6 +455,22 @@ class SettingsReader(Protocol):
 
 
 @dataclass(frozen=True)
+class FetchLeveragesSettings:
+    """ccxt fetch_leverages for every symbol in one read (Binance GET /fapi/v1/symbolConfig; ccxt loads
+    its bracket cache first, which connect has already seeded). The symbols in `margin_mode` at
+    `leverage` on both sides need no set_margin_mode / set_leverage before their first order."""
+
+    async def already_set(self, read: Read, client: Any, symbols: list[str], margin_mode: str,
+                          leverage: int) -> set[str]:
+        if not client.has.get("fetchLeverages"):
+            return set()
+        settings = await read("fetch_leverages", client.fetch_leverages, symbols)
+        return {symbol for symbol, lev in (settings or {}).items()
+                if symbol in symbols and lev.get("marginMode") == margin_mode
+                and lev.get("longLeverage") == leverage and lev.get("shortLeverage") == leverage}
+
+
+@dataclass(frozen=True)
 class LeverageInfoSettings:
     """OKX GET /api/v5/account/leverage-info: the leverage of up to `chunk` instruments per request
     (instId comma-separated) in the given margin mode; ccxt has no batch call for it. The symbols
@@ -642,8 +658,8 @@ class ExchangeSpec:
     funding_interval_source: str = "rates"
     funding_interval_default_hours: Decimal | None = None
     reduce_only_min_cost_exempt: bool = False  # Binance -4164 "... unless reduce only"
-    read_symbol_settings: bool = False  # fetch_leverages at connect spares prepare() where already set
-    # Where ccxt has no fetch_leverages: the venue's own batch read of the symbols' settings (OKX).
+    # How connect reads the symbols' leverage settings, sparing prepare() where already as configured
+    # (Binance fetch_leverages, OKX leverage-info, Bybit position/list per symbol); None: not read.
     settings_reader: SettingsReader | None = None
     # Where a market order's own maximum quantity (contracts) sits in ccxt's raw market info when
     # ccxt does not unify it (Binance: ccxt's limits['market']): Bybit lotSizeFilter.maxMktOrderQty,
@@ -711,7 +727,7 @@ def _binance(exchange: str, *, has_spot: bool, options: Mapping[str, Any]) -> Ex
         funding_interval_source="intervals",
         funding_interval_default_hours=Decimal(8),
         reduce_only_min_cost_exempt=True,
-        read_symbol_settings=True,
+        settings_reader=FetchLeveragesSettings(),
     )
 
 
