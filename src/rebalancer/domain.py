@@ -296,6 +296,11 @@ class PlannedOrder:
     def signed_base(self) -> Decimal:
         return self.base_amount if self.side is Side.BUY else -self.base_amount
 
+    @property
+    def per_contract(self) -> Decimal:
+        """Base units per contract, as the plan sized the order (base_amount / amount; 1 when either is 0)."""
+        return self.base_amount / self.amount if self.amount and self.base_amount else ONE
+
 
 @dataclass(frozen=True)
 class Skipped:

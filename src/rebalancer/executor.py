@@ -327,14 +327,11 @@ class Executor:
         executed = list(executed)
         waiting = [i for i, e in enumerate(executed) if e.client_order_id in self._accepted]
 
-        def per_contract(e: Executed) -> Decimal:
-            return e.order.base_amount / e.order.amount if e.order.amount else Decimal(1)
-
         # The accepted ones may have filled: their trades are asked for too (trade-based fee readers
         # need only the exchange order id; notional shares matter to the income ledger, whose venue
         # has final replies).
         fills = [(e.order.symbol, e.result.exchange_order_id,
-                  e.result.filled * per_contract(e) * (e.result.average or e.order.price))
+                  e.result.filled * e.order.per_contract * (e.result.average or e.order.price))
                  for i, e in enumerate(executed)
                  if e.result.exchange_order_id and (e.result.filled > 0 or i in waiting)]
         fees, settled = await asyncio.gather(self._read_fees(fills, since),
@@ -508,12 +505,10 @@ class Executor:
             now = await self.venue.positions()
         except VenueError as exc:
             return f"positions could not be read to confirm it did not execute ({exc})"
-        per_contract = order.base_amount / order.amount if order.amount else Decimal(1)
         done = ZERO
         for record in self.journal.orders(cycle_id=cycle_id):
             if record.symbol == order.symbol and record.client_order_id != cid and record.filled:
-                signed = record.filled * per_contract
-                done += signed if record.side is Side.BUY else -signed
+                done += record.base_filled if record.side is Side.BUY else -record.base_filled
         expected = self._positions_before.get(order.asset, ZERO) + done
         actual = now[order.asset].amount if order.asset in now else ZERO
         moved = actual - expected
@@ -577,7 +572,7 @@ def expected_positions(before: dict[str, Position], executed: Sequence[Executed]
     """Positions the fills should have produced (base units), to compare with a fresh read."""
     out = {a: p.amount for a, p in before.items()}
     for e in executed:
-        filled = e.result.filled * (e.order.base_amount / e.order.amount if e.order.amount else 1)
+        filled = e.result.filled * e.order.per_contract
         signed = filled if e.order.side is Side.BUY else -filled
         out[e.order.asset] = out.get(e.order.asset, ZERO) + signed
     return out

@@ -1281,15 +1281,8 @@ def _order_content(cycle_id: str, order: PlannedOrder, order_type: str, limit_pr
         "leg": order.leg,
         "order_type": order_type,
         "limit_price": _dec_to_text(limit_price),
-        "contract_size": _dec_to_text(_contract_size(order)),
+        "contract_size": _dec_to_text(order.per_contract.normalize()),
     }
-
-
-def _contract_size(order: PlannedOrder) -> Decimal:
-    """Base units per contract, as the plan sized the order (base_amount / amount)."""
-    if not order.amount or not order.base_amount:
-        return Decimal(1)
-    return (order.base_amount / order.amount).normalize()
 
 
 def _intent_differences(existing: OrderRecord, content: dict[str, Any]) -> list[str]:
