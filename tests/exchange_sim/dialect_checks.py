@@ -1,5 +1,6 @@
-"""What the dialect test modules (okx, bingx, mexc) check the same way: payload keys against a
-recording, the raw replies a ccxt client saw, an engine position, and the reset between tests."""
+"""What the dialect test modules check the same way: payload keys against a recording (okx, bingx and
+mexc: key_mismatches; bybit and weex: keys_of + differences), the raw replies a ccxt client saw, an
+engine position, and the reset between tests."""
 
 from __future__ import annotations
 
@@ -52,3 +53,33 @@ def record_replies(client: Any) -> list[tuple[int, str]]:
 def engine_amount(sim: RunningExchange, asset: str) -> Decimal:
     """The engine's position in base units."""
     return sim.server.engine.positions[asset + "USDT"].amount
+
+
+def keys_of(value: Any) -> Any:
+    """A payload's key structure: dicts by key (recursively), lists as the union of their items'."""
+    if isinstance(value, dict):
+        return {k: keys_of(v) for k, v in value.items()}
+    if isinstance(value, list) and value and all(isinstance(v, dict) for v in value):
+        merged: dict[str, Any] = {}
+        for item in value:
+            for k, v in keys_of(item).items():
+                merged.setdefault(k, v)
+        return [merged]
+    return None
+
+
+def differences(recorded: Any, ours: Any, path: str = "") -> list[str]:
+    """Key differences between a recorded payload and ours (each list compared by its first item);
+    apply keys_of to both first to compare lists by the union of their items' keys."""
+    if isinstance(recorded, dict) and isinstance(ours, dict):
+        out = [f"{path}.{k} missing" for k in recorded if k not in ours]
+        out += [f"{path}.{k} extra" for k in ours if k not in recorded]
+        return out + [d for k in recorded if k in ours for d in differences(recorded[k], ours[k], f"{path}.{k}")]
+    if isinstance(recorded, list) and isinstance(ours, list):
+        if not ours:
+            return [f"{path}[] empty in ours"]
+        return differences(recorded[0], ours[0], path + "[]")
+    if (recorded is None) != (ours is None) and not (recorded == {} or ours == {}):
+        return [f"{path} structure differs"]
+    return []
+

@@ -31,6 +31,7 @@ from rebalancer.exchange_sim.dialects.weex.codes import CODES, answer
 from rebalancer.exchange_sim.rejections import Reason, Rejection
 from rebalancer.exchange_sim.runner import RunningExchange, start_exchange
 from rebalancer.venues.local import point_at
+from tests.exchange_sim.dialect_checks import differences, keys_of
 
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="module")]
 
@@ -429,33 +430,6 @@ async def test_timestamp_outside_window_is_1046_bad_request(client: Any, admin: 
 
 
 # --------------------------------------------------------------------------- shapes vs the recordings
-
-
-def keys_of(value: Any) -> Any:
-    """A payload's key structure: dicts by key (recursively), lists as the union of their items'."""
-    if isinstance(value, dict):
-        return {k: keys_of(v) for k, v in value.items()}
-    if isinstance(value, list) and value and all(isinstance(v, dict) for v in value):
-        merged: dict[str, Any] = {}
-        for item in value:
-            for k, v in keys_of(item).items():
-                merged.setdefault(k, v)
-        return [merged]
-    return None
-
-
-def differences(recorded: Any, ours: Any, path: str = "") -> list[str]:
-    if isinstance(recorded, dict) and isinstance(ours, dict):
-        out = [f"{path}.{k} missing" for k in recorded if k not in ours]
-        out += [f"{path}.{k} extra" for k in ours if k not in recorded]
-        return out + [d for k in recorded if k in ours for d in differences(recorded[k], ours[k], f"{path}.{k}")]
-    if isinstance(recorded, list) and isinstance(ours, list):
-        if not ours:
-            return [f"{path}[] empty in ours"]
-        return differences(recorded[0], ours[0], path + "[]")
-    if (recorded is None) != (ours is None) and not (recorded == {} or ours == {}):
-        return [f"{path} structure differs"]
-    return []
 
 
 async def _our_payload(method: str, description: str, client: Any, admin: Callable[..., Any]) -> Any:
