@@ -131,18 +131,12 @@ def order(venue: CcxtVenue, asset: str, signed_base: str, *, reduce_only: bool =
 # --------------------------------------------------------------------------- WEEX: the size hazard
 
 
-@pytest.fixture
-def orders_allowed(monkeypatch: pytest.MonkeyPatch) -> None:
-    """WEEX is refused for trading (test_weex_is_refused_for_trading_with_the_reason); lifted where
-    its order path, the part that is built, is proven."""
-    monkeypatch.setitem(EXCHANGES, "weex", replace(EXCHANGES["weex"], trading_refused=None))
-
-
-async def test_weex_is_refused_for_trading_with_the_reason() -> None:
-    """No equity or margins in WEEX's balance: prepare and place raise a FatalError saying why and
-    send nothing; positions (status, plan) still read."""
+async def test_a_refused_exchange_sends_nothing_and_says_why(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The refusal mechanism (ExchangeSpec.trading_refused, for a venue found unsafe): prepare and place
+    raise a FatalError saying why and send nothing; positions (status, plan) still read."""
+    monkeypatch.setitem(EXCHANGES, "weex", replace(EXCHANGES["weex"], trading_refused="a reason"))
     venue, rec = recording_venue("weex", ["BTC"])
-    with pytest.raises(FatalError, match="refused for trading: its contract balance reports no equity"):
+    with pytest.raises(FatalError, match="weex is refused for trading: a reason"):
         await venue.prepare(["BTC/USDT:USDT"])
     with pytest.raises(FatalError, match="status and plan work read-only"):
         await venue.place(order(venue, "BTC", "-0.025", mark="40000"), "cidno", "market", None)
@@ -150,7 +144,22 @@ async def test_weex_is_refused_for_trading_with_the_reason() -> None:
     assert await venue.positions() == {}
 
 
-async def test_weex_hedge_of_0_025_btc_sends_0_025_btc(orders_allowed: None) -> None:
+async def test_weex_recorded_contract_balance_is_a_complete_account() -> None:
+    """WEEX's recorded row (balance 20, availableBalance 20, frozen 0, unrealizePnl 0): equity = balance +
+    unrealizePnl, initial margin = equity - available; no maintenance figure and no tiers: unknown."""
+    row = response_of("weex", "fetchBalance", "fetch contract balance")
+    account = EXCHANGES["weex"].account.parse({"info": row}, "USDT")
+    assert account is not None
+    assert (account.equity, account.wallet, account.initial_margin, account.available) == (
+        D(20), D(20), D(0), D(20))
+    assert account.maintenance_margin is None
+    moved = [dict(row[0], balance="100", availableBalance="61.5", unrealizePnl="-3.5")]
+    account = EXCHANGES["weex"].account.parse({"info": moved}, "USDT")
+    assert account is not None and (account.equity, account.initial_margin) == (D("96.5"), D(35))
+    assert EXCHANGES["weex"].account.parse({"info": [dict(row[0], unrealizePnl=None)]}, "USDT") is None
+
+
+async def test_weex_hedge_of_0_025_btc_sends_0_025_btc() -> None:
     """WEEX reports contractSize = contractVal (BTC 0.0001) while its quantities are base units: the
     planner must see contract_size 1, and a 0.025 BTC short hedge sends quantity 0.025 (not 250)."""
     venue, rec = recording_venue("weex", ["BTC"])
@@ -166,7 +175,7 @@ async def test_weex_hedge_of_0_025_btc_sends_0_025_btc(orders_allowed: None) -> 
     assert raw_body["newClientOrderId"] == "cid25"
 
 
-async def test_weex_market_order_request_matches_the_recording(orders_allowed: None) -> None:
+async def test_weex_market_order_request_matches_the_recording() -> None:
     """Our create_order for the recorded "create market swap order" (DOGE, buy 100 base units) is
     byte for byte ccxt's recorded body, the client id aside (skipKeys): the quantity is sent as is."""
     expected = request_of("weex", "createOrder", "create market swap order")

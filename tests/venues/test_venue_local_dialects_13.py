@@ -8,7 +8,6 @@ exchange per dialect for the module; the engine is reset before each test.
 from __future__ import annotations
 
 import json
-from dataclasses import replace
 from decimal import Decimal
 from typing import Any, AsyncIterator
 from urllib.parse import urlsplit
@@ -20,7 +19,6 @@ from rebalancer.core.planner import make_order
 from rebalancer.domain import OrderState, Side
 from rebalancer.exchange_sim.runner import RunningExchange, start_exchange
 from rebalancer.venues.ccxt_venue import CcxtVenue
-from rebalancer.venues.exchanges import EXCHANGES
 from tests.exchange_sim.dialect_checks import reset
 from tests.venues.test_venue_local_dialects import config, order
 
@@ -64,13 +62,6 @@ async def sim(request: pytest.FixtureRequest) -> AsyncIterator[RunningExchange]:
 
 
 @pytest.fixture(autouse=True)
-def orders_allowed(monkeypatch: pytest.MonkeyPatch) -> None:
-    """WEEX is refused for trading (its spec says why; tested in test_contract_recorded_13): lifted
-    here so its order path, the part that is built, is proven against the dialect."""
-    monkeypatch.setitem(EXCHANGES, "weex", replace(EXCHANGES["weex"], trading_refused=None))
-
-
-@pytest.fixture(autouse=True)
 def fresh(sim: RunningExchange) -> None:
     reset(sim)
 
@@ -96,16 +87,21 @@ async def test_snapshot_when_local_then_positions_in_base_units_marks_and_fundin
         sim: RunningExchange, venue: CcxtVenue) -> None:
     """The short 0.02 BTC is -0.02 on every dialect, each asset has a mark and its funding with the
     interval. BingX and MEXC report no maintenance margin: it is the position's at the mark with the
-    venue's tiers, and equals the exchange's own; WEEX reports no equity: no account (a denial)."""
+    venue's tiers, and equals the exchange's own. WEEX reports balance and unrealizePnl (equity is their
+    sum, initial margin equity - availableBalance) and neither maintenance nor tiers: that one figure
+    is unknown (None), the account is complete."""
     snap = await venue.snapshot()
     assert {a: p.amount for a, p in snap.positions.items()} == {"BTC": Decimal("-0.02")}
     assert set(snap.mark_prices) == {"BTC", "ETH"} and snap.mark_prices["BTC"].price == Decimal(40000)
     assert {a: (f.rate, f.interval_hours) for a, f in snap.funding.items()} == {
         "BTC": (Decimal("0.0001"), Decimal(8)), "ETH": (Decimal("-0.0002"), Decimal(4))}
-    if sim.dialect == "weex":
-        assert snap.account is None
-        return
     engine = sim.engine.account()
+    if sim.dialect == "weex":
+        assert snap.account is not None and snap.account.maintenance_margin is None
+        assert snap.account.equity == Decimal(str(engine.margin_balance))
+        # the venue's texts carry 8 decimals (the engine's figure is exact: 40000 x 0.02 / 3)
+        assert abs(snap.account.initial_margin - engine.initial_margin) < Decimal("1e-7") and engine.initial_margin > 0
+        return
     assert snap.account is not None and snap.account.maintenance_margin > 0
     assert snap.account.maintenance_margin == Decimal(str(engine.maint_margin))
     assert snap.account.equity == Decimal(str(engine.margin_balance))

@@ -338,7 +338,8 @@ class CcxtVenue:
     def _where(self, client: Any) -> Where:
         """Which venue's config keys an error message points the operator at."""
         cfg = self.spot_cfg if client is self.spot_client and client is not self.hedge_client else self.hedge_cfg
-        return Where(venue=cfg.name, timeout_s=cfg.timeout_ms / 1000, local=cfg.mode == "local")
+        return Where(venue=cfg.name, timeout_s=cfg.timeout_ms / 1000, local=cfg.mode == "local",
+                     clock_codes=cfg.spec.timestamp_codes)
 
     def _observe(self, label: str, seconds: float) -> None:
         if self.on_request is not None:
@@ -740,7 +741,7 @@ class CcxtVenue:
         """The account's own totals, where the spec says they are; a missing figure is None (a denial).
         Where the venue reports no maintenance margin (BingX, MEXC), it is the positions' at the
         snapshot's marks with the venue's own tiers, as the exchange computes it; a position without
-        tiers or a mark leaves it unknown (None), never 0."""
+        tiers or a mark leaves it unknown (None), never 0 (WEEX, no tiers at all: always unknown)."""
         fields = self.hedge_cfg.spec.account
         derived = None
         if fields.maintenance_margin is None and positions is not None:

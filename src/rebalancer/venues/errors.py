@@ -178,6 +178,7 @@ class Where:
     venue: str | None = None  # the config name: venues.<venue>
     timeout_s: float | None = None
     local: bool = False  # the local exchange (mode = "local"): "is it running?" is the first question
+    clock_codes: frozenset[str] = frozenset()  # the venue's "timestamp outside the window" codes ccxt misnames
 
 
 def _endpoint(exc: BaseException) -> tuple[str | None, int | None]:
@@ -320,6 +321,8 @@ def translate(exc: BaseException, *, write: bool, headers: Any = None, where: Wh
         # outcome (it may have executed), never a rejection; for a read, a failure that may pass.
         cls = UnknownOutcomeError if write else TransientError
         return cls(message if plain else f"{transport}: {message}", code=None)
+    if code is not None and code in where.clock_codes:
+        return ClockSkewError(message, code=code)
     limited = isinstance(exc, (ccxt.RateLimitExceeded, ccxt.DDoSProtection))
     for ccxt_cls, read_cls, write_cls in _TABLE:
         if isinstance(exc, ccxt_cls):

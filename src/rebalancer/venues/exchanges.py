@@ -67,9 +67,16 @@ class AccountFields:
     `path` leads from the reply to the object holding them; `available` is a key there, or None when
     the venue gives none: then equity - initial margin. Any missing figure makes the whole account
     None (a denial downstream), never a zero. A key of None is a figure the venue's reply does not
-    carry at all (BingX, MEXC and WEEX report no maintenance margin; WEEX no equity or initial margin
-    either): CcxtVenue then derives the maintenance margin from the venue's tiers at the marks, and
-    a figure nobody can derive (WEEX equity) leaves the account None: the gate denies what needs it.
+    carry at all (BingX, MEXC and WEEX report no maintenance margin): CcxtVenue then derives it from
+    the venue's tiers at the marks. Where the venue publishes no tiers either (WEEX), the account's
+    maintenance margin stays None ("unknown", shown as such) while the account itself is complete:
+    the gate never reads that figure (its LIQUIDATION check computes maintenance per position from
+    the tiers, or default_mmr and says so).
+
+    `unrealized`: a key added to `equity` (WEEX reports balance = wallet and unrealizePnl, no equity).
+    `initial_margin_from_available`: the venue reports no initial margin (WEEX); it is equity - available
+    (available = equity less the positions' and open orders' initial margin, as Binance's
+    totalInitialMargin counts both).
 
     `row_key`: the object at `path` is a list of one row per coin (BingX asset, MEXC currency, WEEX
     asset), and the row whose `row_key` is the quote holds the totals."""
@@ -81,6 +88,9 @@ class AccountFields:
     maintenance_margin: str | None
     available: str | None = None
     row_key: str | None = None
+    unrealized: str | None = None
+    initial_margin_from_available: bool = False
+    maintenance_optional: bool = False  # the venue publishes no tiers: None is "unknown", not missing
 
     def parse(self, balance: Mapping[str, Any], quote: str | None = None,
               maintenance: Decimal | None = None) -> HedgeAccount | None:
@@ -97,11 +107,16 @@ class AccountFields:
             return _number(totals.get(key)) if key is not None else None
 
         equity, wallet = figure(self.equity), figure(self.wallet)
+        if self.unrealized is not None:
+            upnl = figure(self.unrealized)
+            equity = equity + upnl if equity is not None and upnl is not None else None
         im = figure(self.initial_margin)
         mm = figure(self.maintenance_margin) if self.maintenance_margin is not None else maintenance
         available = _number(totals.get(self.available)) if self.available else (
             equity - im if equity is not None and im is not None else None)
-        if None in (equity, wallet, im, mm, available):
+        if self.initial_margin_from_available:
+            im = equity - available if equity is not None and available is not None else None
+        if None in (equity, wallet, im, available) or (mm is None and not self.maintenance_optional):
             return None
         return HedgeAccount(equity=equity, wallet=wallet, initial_margin=im, maintenance_margin=mm,
                             available=available)  # type: ignore[arg-type]
@@ -643,6 +658,10 @@ class ExchangeSpec:
     # Why this exchange cannot be traded safely yet, or None: prepare() and place() raise a FatalError
     # saying so, while connect, snapshot (status, plan) and lookups work read-only.
     trading_refused: str | None = None
+    # The venue's codes for "timestamp outside the window" that ccxt maps to something other than
+    # InvalidNonce (BingX 100421 -> BadSymbol, MEXC 513 -> BadRequest, WEEX -1046 -> BadRequest): the
+    # venue treats them as clock skew (resync, retry) instead of a fatal or rejected request.
+    timestamp_codes: frozenset[str] = frozenset()
     # The create reply's status is final ("RESULT" on Binance); else the order is looked up once,
     # right after create_order, so it is not journaled UNKNOWN (Bybit, OKX reply with ids only).
     create_reply_final: bool = True
@@ -828,6 +847,7 @@ EXCHANGES: Mapping[str, ExchangeSpec] = {
         trade_client_id_keys=("clientOrderID", "clientOrderId"),
         leverage_tiers="per_symbol",
         nonce_ignores_offset=True,  # resync_clock would have no effect on its signatures
+        timestamp_codes=frozenset({"100421"}),  # "Null timestamp or timestamp mismatch"; ccxt: BadSymbol
     ),
     "mexc": ExchangeSpec(
         exchange="mexc",
@@ -858,6 +878,7 @@ EXCHANGES: Mapping[str, ExchangeSpec] = {
         funding_rates=PerSymbolFundingRates(),
         leverage_tiers="per_symbol",
         tiers_in_contracts=True,  # ccxt passes the risk limits' vol (contracts) as min/maxNotional
+        timestamp_codes=frozenset({"513"}),  # "request time more or less than 10s"; ccxt: BadRequest
     ),
     "weex": ExchangeSpec(
         exchange="weex",
@@ -867,10 +888,13 @@ EXCHANGES: Mapping[str, ExchangeSpec] = {
         needs_password=True,  # WEEX API keys carry a passphrase (ccxt requiredCredentials)
         client_id_max=36,  # newClientOrderId
         client_id_pattern=r"[A-Za-z0-9_-]+",
-        # The contract balance is one row per asset with balance, availableBalance, frozen, unrealizePnl:
-        # no equity, no margins, so the account is never complete (the gate denies what needs it).
-        account=AccountFields(path=(), row_key="asset", equity=None, wallet="balance", initial_margin=None,
-                              maintenance_margin=None, available="availableBalance"),
+        # The contract balance is one row per asset with balance (the wallet), availableBalance, frozen
+        # (open orders' margin) and unrealizePnl: equity = balance + unrealizePnl, initial margin =
+        # equity - availableBalance; no maintenance figure and no tiers (the gate uses default_mmr and
+        # says so; every position's own liquidatePrice is still checked against the distance).
+        account=AccountFields(path=(), row_key="asset", equity="balance", unrealized="unrealizePnl",
+                              wallet="balance", initial_margin=None, initial_margin_from_available=True,
+                              maintenance_margin=None, maintenance_optional=True, available="availableBalance"),
         setup=MarginThenLeverage(leverage_margin_param="marginMode", margin_already_set=frozenset({"-1142"}),
                                  leverage_already_set=frozenset({"-1142"}), already_set_text="not modified"),
         # fetch_order needs an order id for contracts: open orders + history, filtered here.
@@ -885,9 +909,7 @@ EXCHANGES: Mapping[str, ExchangeSpec] = {
         trade_client_id_keys=("clientOrderId", "newClientOrderId"),
         leverage_tiers="none",  # has['fetchLeverageTiers'] and ['fetchMarketLeverageTiers'] are False
         sizes_in_base_units=True,
-        trading_refused=("its contract balance reports no equity and no margins (balance, availableBalance, "
-                         "frozen, unrealizePnl only) and ccxt gives no leverage tiers to derive them from, so the "
-                         "risk gate cannot check margin or liquidation distance"),
+        timestamp_codes=frozenset({"-1046"}),  # ccxt: BadRequest
     ),
 }
 SUPPORTED_EXCHANGES = tuple(EXCHANGES)
