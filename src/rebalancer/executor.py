@@ -232,7 +232,9 @@ class Executor:
                          f"explains ({', '.join(sorted(groups))}); cannot tell which is {cid}")
         fs = groups[oid]
         filled = sum((f.amount for f in fs), ZERO)
-        if any(f.side != side.value for f in fs) or filled > amount:
+        # A fill without a side (BingX's fill rows have none) is on our side only when it carries our
+        # client id; an untagged one without a side proves nothing.
+        if any(f.side != side.value and (f.side or f.client_order_id != cid) for f in fs) or filled > amount:
             return Proof(f"order {oid} filled on {symbol} since the send ({filled} {fs[0].side}) does not fit "
                          f"{cid} ({amount} {side.value}): someone else traded the symbol")
         notional = sum((f.amount * f.price for f in fs if f.price is not None), ZERO)

@@ -21,8 +21,10 @@ lookup faults: `forge_not_found(n)` answers the next n lookups of a spoiled orde
 with the dialect's "no such order" (Binance -2013, OKX 51603, Bybit an empty realtime and history list)
 without asking the exchange (propagation lag, a wrong symbol, a proxy: the exchange executed it all the
 same). Lookups of other orders pass: on Bybit and OKX every order is looked up (their replies carry ids
-only). A lookup that reads several paths (Bybit: open orders and history, concurrently) is forged on
-each of them.
+only). A lookup that reads several routes (Bybit: open orders and history, concurrently; BingX and MEXC:
+their query by client id, confirmed against open orders and history) is forged on each of them; a
+listing the venue cannot filter by client id (BingX, MEXC and WEEX open orders and history) is forwarded
+and answered without the spoiled orders' rows.
 
 Binds 127.0.0.1 only, on a free port; its lifetime is bounded by the `running_proxy` context
 (and `max_lifetime_s`: after that it stops forwarding and answers 503).
@@ -59,9 +61,9 @@ class FaultProxy:
     late_s: float = 5.0
     max_lifetime_s: float = 120.0
     writes: deque[str] = field(default_factory=deque)
-    forge_lookups: Counter[str] = field(default_factory=Counter)  # lookup path -> forged answers left
+    forge_lookups: Counter[str] = field(default_factory=Counter)  # lookup route -> forged answers left
     applied: list[str] = field(default_factory=list)  # every fault as it was applied
-    forged: Counter[str] = field(default_factory=Counter)  # lookup path -> forged answers given
+    forged: Counter[str] = field(default_factory=Counter)  # lookup route -> forged answers given
     spoiled: set[str] = field(default_factory=set)  # client ids of the orders a write fault hit
     forwarded: int = 0
     base_url: str = ""
@@ -77,30 +79,35 @@ class FaultProxy:
         self.writes.extend([mode] * times)
 
     def forge_not_found(self, n: int) -> None:
-        for path in self.dialect.lookup_paths:
-            self.forge_lookups[path] += n
+        for route in self.dialect.lookup_routes:
+            self.forge_lookups[route] += n
 
     @property
     def forged_lookups(self) -> int:
-        """Lookups answered "no such order" by the proxy (each of a lookup's paths was forged)."""
-        return min(self.forged[path] for path in self.dialect.lookup_paths)
+        """Lookups answered "no such order" by the proxy (each of a lookup's routes was forged)."""
+        return min(self.forged[route] for route in self.dialect.lookup_routes)
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
         if time.monotonic() - self._started > self.max_lifetime_s:
             return web.Response(status=503, text="fault proxy past its lifetime")
-        if (self.dialect.is_lookup(request) and self.forge_lookups[request.path] > 0
-                and self.dialect.looked_up_client_id(request) in self.spoiled):
-            self.forge_lookups[request.path] -= 1
-            self.forged[request.path] += 1
-            self.applied.append("forged not found")
-            status, body = self.dialect.not_found
-            return web.json_response(dict(body), status=status)
+        lookup = self.dialect.lookup_of(request)
+        if lookup is not None and self.forge_lookups[lookup.route] > 0 and self.spoiled:
+            if lookup.client_id is not None and lookup.client_id_of(request) in self.spoiled:
+                self._count_forged(lookup)
+                status, body = lookup.not_found
+                return web.json_response(dict(body), status=status)
+            if lookup.client_id is None:  # a listing: the venue's own answer without the spoiled orders
+                status, headers, body = await self._forward(request)
+                if status == 200:
+                    body, _ = lookup.without(body, self.spoiled)
+                    self._count_forged(lookup)
+                return web.Response(status=status, headers=headers, body=body)
         mode = self.writes.popleft() if self.dialect.is_order(request) and self.writes else None
         status, headers, body = await self._forward(request)
         if mode is None:
             return web.Response(status=status, headers=headers, body=body)
         self.applied.append(mode)
-        cid = self.dialect.placed_client_id(await request.read())
+        cid = self.dialect.placed_client_id(await request.read(), request.query)
         if cid:
             self.spoiled.add(cid)
         if mode == "reset":
@@ -123,6 +130,11 @@ class FaultProxy:
         # late: the client has timed out and closed by then; the write fails quietly
         await asyncio.sleep(self.late_s)
         return web.Response(status=status, headers=headers, body=body)
+
+    def _count_forged(self, lookup: Any) -> None:
+        self.forge_lookups[lookup.route] -= 1
+        self.forged[lookup.route] += 1
+        self.applied.append("forged not found")
 
     async def _forward(self, request: web.Request) -> tuple[int, dict[str, str], bytes]:
         assert self._session is not None

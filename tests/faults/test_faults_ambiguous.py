@@ -85,7 +85,7 @@ async def test_ambiguous_when_answer_lost_then_each_intent_executed_once_and_on_
             finally:
                 await rb.close()
     assert px.applied.count(mode) == 1
-    assert px.forged_lookups == forged
+    assert px.forged_lookups == forged, (px.forged, px.applied, px.spoiled, sorted(k for k in state["requests"] if "order" in k))
     assert executed_once(state) == [], state["orders"]
     assert positions(state) == EXAMPLE_1
     assert len(reports) <= 2

@@ -21,7 +21,69 @@ from urllib.parse import parse_qsl
 
 from aiohttp import web
 
-DIALECTS = ("binance", "bybit", "okx")
+DIALECTS = ("binance", "bybit", "okx", "bingx", "mexc", "weex")
+
+
+@dataclass(frozen=True)
+class Lookup:
+    """One request by which the venue finds an order by its client id, and how "no such order" looks.
+
+    `route` is "METHOD /path"; a "{name}" segment matches any one path segment (MEXC puts the client id
+    in the path). `client_id` says where the looked-up id is: a query key, or "{name}" for that path
+    segment; None for a listing the venue cannot filter by client id (open orders, order history):
+    there the tests' "not found" is the venue's own answer with the order's rows taken out."""
+
+    route: str
+    client_id: str | None
+    not_found: tuple[int, Mapping[str, Any]] = (400, {})  # by client id: (HTTP status, JSON body)
+    rows: tuple[str | int, ...] = ()  # a listing: where its list of orders sits in the answer
+    row_client_id: str = ""  # a listing: a row's client-id key
+
+    @property
+    def method(self) -> str:
+        return self.route.split(" ", 1)[0]
+
+    @property
+    def path(self) -> str:
+        return self.route.split(" ", 1)[1]
+
+    def match(self, request: web.Request) -> dict[str, str] | None:
+        """The path's {name} segments when `request` is this lookup, else None."""
+        if request.method != self.method:
+            return None
+        want, got = self.path.split("/"), request.path.split("/")
+        if len(want) != len(got):
+            return None
+        names: dict[str, str] = {}
+        for w, g in zip(want, got):
+            if w.startswith("{") and w.endswith("}"):
+                names[w] = g
+            elif w != g:
+                return None
+        return names
+
+    def client_id_of(self, request: web.Request) -> str | None:
+        names = self.match(request)
+        if names is None or self.client_id is None:
+            return None
+        if self.client_id.startswith("{"):
+            return names.get(self.client_id)
+        return request.query.get(self.client_id)
+
+    def without(self, body: bytes, client_ids: set[str]) -> tuple[bytes, int]:
+        """A listing's answer with the rows of `client_ids` taken out, and how many were."""
+        doc = json.loads(body)
+        holder: Any = doc
+        for key in self.rows[:-1]:
+            holder = holder[key]
+        last = self.rows[-1] if self.rows else None
+        rows = holder[last] if last is not None else holder
+        kept = [r for r in rows if not (isinstance(r, Mapping) and r.get(self.row_client_id) in client_ids)]
+        if last is None:
+            doc = kept
+        else:
+            holder[last] = kept
+        return json.dumps(doc).encode(), len(rows) - len(kept)
 
 
 @dataclass(frozen=True)
@@ -31,19 +93,15 @@ class Dialect:
     name: str
     exchange: str  # [venues.*] exchange
     order_route: str  # where an order is placed
-    lookup_routes: tuple[str, ...]  # where the venue looks an order up by client id
+    lookups: tuple[Lookup, ...]  # how the venue looks an order up by client id (all of them per lookup)
     time_route: str  # the clock the venue resyncs from after a timestamp rejection
-    client_id_param: str  # the client order id's name in a placement (body) and in a lookup (query)
-    lookup_client_id_param: str
+    client_id_param: str  # the client order id's name in a placement (body, or query where ccxt signs it)
     insufficient_margin: str  # the venue's code for "margin is insufficient" (reject_orders_with)
     insufficient_margin_text: str  # words of the venue's own message for it (lower case)
     timestamp_rejected: str  # the venue's code for "timestamp outside the window"
     # Exchange clock jumps (ahead, behind; ms) past what the venue accepts: Binance and Bybit refuse a
     # timestamp 1 s ahead of their clock or older than recvWindow; OKX anything 30 s off either way.
     clock_skews_ms: tuple[int, int] = (30_000, -5_000)
-    # The venue's answer to a lookup of an order it does not have: (HTTP status, JSON body). Binance and
-    # OKX answer an error (-2013, 51603); Bybit's realtime/history lists answer an empty list.
-    not_found: tuple[int, Mapping[str, Any]] = (400, {})
     # The venue's body for "too many requests" (sent with HTTP 418/429 and Retry-After by fault middlewares).
     rate_limited: Mapping[str, Any] = field(default_factory=dict)
     # base units per contract of the perps whose venue counts contracts (others: 1)
@@ -54,8 +112,8 @@ class Dialect:
         return self.order_route.split(" ", 1)[1]
 
     @property
-    def lookup_paths(self) -> frozenset[str]:
-        return frozenset(r.split(" ", 1)[1] for r in self.lookup_routes)
+    def lookup_routes(self) -> tuple[str, ...]:
+        return tuple(lk.route for lk in self.lookups)
 
     def base(self, asset: str, amount: Decimal) -> Decimal:
         """An amount the venue (and so the journal and the order reports) counts, in base units."""
@@ -68,11 +126,14 @@ class Dialect:
     def is_order(self, request: web.Request) -> bool:
         return f"{request.method} {request.path}" == self.order_route
 
-    def is_lookup(self, request: web.Request) -> bool:
-        return f"{request.method} {request.path}" in self.lookup_routes
+    def lookup_of(self, request: web.Request) -> Lookup | None:
+        return next((lk for lk in self.lookups if lk.match(request) is not None), None)
 
-    def placed_client_id(self, body: bytes) -> str | None:
-        """The client order id of a placement request's body (Binance form, Bybit JSON, OKX JSON batch)."""
+    def placed_client_id(self, body: bytes, query: Mapping[str, str] | None = None) -> str | None:
+        """The client order id of a placement: in its body (Binance form, Bybit JSON, OKX JSON batch) or,
+        where ccxt signs everything into the URL (BingX), in its query."""
+        if query and query.get(self.client_id_param):
+            return query[self.client_id_param]
         text = body.decode(errors="replace")
         try:
             doc = json.loads(text)
@@ -82,55 +143,113 @@ class Dialect:
             doc = doc[0]
         return doc.get(self.client_id_param) if isinstance(doc, dict) else None
 
-    def looked_up_client_id(self, request: web.Request) -> str | None:
-        return request.query.get(self.lookup_client_id_param)
-
     def __str__(self) -> str:
         return self.name
 
 
-# Codes are the real exchanges' (Binance -2019 / Bybit 110007 / OKX 51008 "insufficient margin";
-# -1021 / 10002 / 50102 "timestamp outside the window"), written here rather than read from the
-# dialects' tables so a wrong table is caught, not copied.
+# Codes are the real exchanges' (Binance -2019 / Bybit 110007 / OKX 51008 / BingX 101204 / MEXC 2005 /
+# WEEX -1054 "insufficient margin"; -1021 / 10002 / 50102 / 100421 / 513 / -1046 "timestamp outside the
+# window"), written here rather than read from the dialects' tables so a wrong table is caught, not copied.
 TABLE: dict[str, Dialect] = {
     "binance": Dialect(
         name="binance", exchange="binance",
         order_route="POST /fapi/v1/order",
-        lookup_routes=("GET /fapi/v1/order",),
+        lookups=(Lookup("GET /fapi/v1/order", "origClientOrderId",
+                        not_found=(400, {"code": -2013, "msg": "Order does not exist."})),),
         time_route="GET /api/v3/time",
-        client_id_param="newClientOrderId", lookup_client_id_param="origClientOrderId",
+        client_id_param="newClientOrderId",
         insufficient_margin="-2019",
         insufficient_margin_text="margin is insufficient",
         timestamp_rejected="-1021",
-        not_found=(400, {"code": -2013, "msg": "Order does not exist."}),
         rate_limited={"code": -1003, "msg": "Way too many requests; IP banned."},
     ),
     "bybit": Dialect(
         name="bybit", exchange="bybit",
         order_route="POST /v5/order/create",
-        lookup_routes=("GET /v5/order/realtime", "GET /v5/order/history"),
+        lookups=tuple(
+            Lookup(route, "orderLinkId", not_found=(200, {
+                "retCode": 0, "retMsg": "OK", "result": {"category": "linear", "list": [], "nextPageCursor": ""},
+                "retExtInfo": {}, "time": 0}))
+            for route in ("GET /v5/order/realtime", "GET /v5/order/history")),
         time_route="GET /v5/market/time",
-        client_id_param="orderLinkId", lookup_client_id_param="orderLinkId",
+        client_id_param="orderLinkId",
         insufficient_margin="110007",
         insufficient_margin_text="not enough",  # "ab not enough for new order"
         timestamp_rejected="10002",
-        not_found=(200, {"retCode": 0, "retMsg": "OK", "result": {"category": "linear", "list": [], "nextPageCursor": ""},
-                         "retExtInfo": {}, "time": 0}),
         rate_limited={"retCode": 10006, "retMsg": "Too many visits!", "result": {}, "retExtInfo": {}, "time": 0},
     ),
     "okx": Dialect(
         name="okx", exchange="okx",
         order_route="POST /api/v5/trade/batch-orders",  # ccxt's okx create_order sends a batch of one
-        lookup_routes=("GET /api/v5/trade/order",),
+        lookups=(Lookup("GET /api/v5/trade/order", "clOrdId",
+                        not_found=(200, {"code": "51603", "data": [], "msg": "Order does not exist"})),),
         time_route="GET /api/v5/public/time",
-        client_id_param="clOrdId", lookup_client_id_param="clOrdId",
+        client_id_param="clOrdId",
         insufficient_margin="51008",
         insufficient_margin_text="insufficient",
         timestamp_rejected="50102",
         clock_skews_ms=(35_000, -35_000),
-        not_found=(200, {"code": "51603", "data": [], "msg": "Order does not exist"}),
         rate_limited={"code": "50011", "data": [], "msg": "Too Many Requests"},
         contract_sizes={"BTC": Decimal("0.01"), "ETH": Decimal("0.1")},  # OKX's ctVal
+    ),
+    # BingX: its own query by clientOrderId answers 80016 for an order it does not have, and that answer
+    # is confirmed against open orders and allOrders (no client-id filter) before an order is absent.
+    "bingx": Dialect(
+        name="bingx", exchange="bingx",
+        order_route="POST /openApi/swap/v2/trade/order",
+        lookups=(
+            Lookup("GET /openApi/swap/v2/trade/order", "clientOrderId", not_found=(200, {
+                "code": 80016, "msg": "order not exist", "timestamp": 0, "data": {}})),
+            Lookup("GET /openApi/swap/v2/trade/openOrders", None, rows=("data", "orders"),
+                   row_client_id="clientOrderId"),
+            Lookup("GET /openApi/swap/v2/trade/allOrders", None, rows=("data", "orders"),
+                   row_client_id="clientOrderId"),
+        ),
+        time_route="GET /openApi/swap/v2/server/time",
+        client_id_param="clientOrderID",  # ccxt signs every parameter into the query string
+        insufficient_margin="101204",
+        insufficient_margin_text="insufficient margin",
+        timestamp_rejected="100421",
+        clock_skews_ms=(30_000, -30_000),
+        rate_limited={},  # BingX's gateway answers 429 with no business code (the sim's too)
+    ),
+    # MEXC: GET /order/external/{symbol}/{externalOid} (2040 "order not exist"), confirmed against the
+    # open orders and the order history; contracts of 0.0001 BTC and 0.01 ETH.
+    "mexc": Dialect(
+        name="mexc", exchange="mexc",
+        order_route="POST /api/v1/private/order/create",
+        lookups=(
+            Lookup("GET /api/v1/private/order/external/{symbol}/{external_oid}", "{external_oid}",
+                   not_found=(200, {"success": False, "code": 2040, "message": "order not exist"})),
+            Lookup("GET /api/v1/private/order/list/open_orders", None, rows=("data",),
+                   row_client_id="externalOid"),
+            Lookup("GET /api/v1/private/order/list/history_orders", None, rows=("data",),
+                   row_client_id="externalOid"),
+        ),
+        time_route="GET /api/v3/time",
+        client_id_param="externalOid",
+        insufficient_margin="2005",
+        insufficient_margin_text="insufficient",
+        timestamp_rejected="513",
+        clock_skews_ms=(30_000, -30_000),
+        rate_limited={"success": False, "code": 510, "message": "Requests are too frequent!"},
+        contract_sizes={"BTC": Decimal("0.0001"), "ETH": Decimal("0.01")},  # MEXC's contractSize
+    ),
+    # WEEX: no lookup by client id for contracts: open orders and the order history, filtered here.
+    "weex": Dialect(
+        name="weex", exchange="weex",
+        order_route="POST /capi/v3/order",
+        lookups=(
+            Lookup("GET /capi/v3/openOrders", None, rows=(), row_client_id="clientOrderId"),
+            Lookup("GET /capi/v3/order/history", None, rows=(), row_client_id="clientOrderId"),
+        ),
+        time_route="GET /api/v3/time",
+        client_id_param="newClientOrderId",
+        insufficient_margin="-1054",
+        insufficient_margin_text="not enough",
+        timestamp_rejected="-1046",
+        clock_skews_ms=(35_000, -35_000),
+        rate_limited={},  # WEEX answers HTTP 429 with no business code (the sim's too)
     ),
 }
 
@@ -261,5 +380,5 @@ class _Probe:
         self.password = "local-pass" if uses_password else None
 
 
-__all__ = ["DIALECTS", "KNOWN_SRC_FAILURES", "TABLE", "Dialect", "adapt_scenario", "facts", "known_src_failure",
+__all__ = ["DIALECTS", "KNOWN_SRC_FAILURES", "TABLE", "Dialect", "Lookup", "adapt_scenario", "facts", "known_src_failure",
            "missing", "scenario_toml"]

@@ -799,7 +799,7 @@ class CcxtVenue:
                                              for s in symbols))
             raw = [o for reply in replies for o in reply]
         wanted = set(symbols)
-        return [parse_open_order(o) for o in raw if o.get("symbol") in wanted]
+        return [parse_open_order(o, self.hedge_cfg.spec.raw_sides) for o in raw if o.get("symbol") in wanted]
 
     async def _read_positions(self, symbols: list[str]) -> list[Mapping[str, Any]]:
         """One read: fetch_positions(symbols), or (Bybit, which refuses more than one symbol per call)
@@ -933,7 +933,7 @@ class CcxtVenue:
                 symbol=symbol,
                 order_id=str(t["order"]),
                 client_order_id=cid or None,
-                side=str(t.get("side") or "").lower(),
+                side=unified_side(t, self.hedge_cfg.spec.raw_sides),
                 amount=D(t["amount"]),
                 price=_dec(t.get("price")),
                 at=_ms_to_dt(t.get("timestamp"), self.clock()),
@@ -960,7 +960,7 @@ class Fill:
     symbol: str
     order_id: str
     client_order_id: str | None  # Binance's trade list carries none; other venues may
-    side: str  # "buy" | "sell"
+    side: str  # "buy" | "sell"; "" where the venue's fill rows carry no side (BingX allFillOrders)
     amount: Decimal  # contracts, like PlannedOrder.amount
     price: Decimal | None
     at: datetime
@@ -970,14 +970,26 @@ _STATUS = {"open": OrderState.OPEN, "closed": OrderState.FILLED, "canceled": Ord
            "expired": OrderState.EXPIRED, "rejected": OrderState.REJECTED}
 
 
-def parse_open_order(raw: Mapping[str, Any]) -> OpenOrder:
+def unified_side(raw: Mapping[str, Any], raw_sides: Mapping[str, str] | None = None) -> str:
+    """"buy", "sell" or "" (unknown) of a ccxt order or trade; `raw_sides` maps the venue's own codes in
+    its info where ccxt's side is wrong (MEXC contracts: 1/2 buy, 3/4 sell)."""
+    if raw_sides is not None:
+        info = raw.get("info") if isinstance(raw.get("info"), Mapping) else {}
+        mapped = raw_sides.get(str(info.get("side")))
+        if mapped is not None:
+            return mapped
+    side = str(raw.get("side") or "").lower()
+    return side if side in ("buy", "sell") else ""
+
+
+def parse_open_order(raw: Mapping[str, Any], raw_sides: Mapping[str, str] | None = None) -> OpenOrder:
     """ccxt open order -> OpenOrder (what is left of it, at its limit price)."""
     remaining = raw.get("remaining") if raw.get("remaining") is not None else raw.get("amount")
     return OpenOrder(
         symbol=str(raw.get("symbol")),
         order_id=str(raw["id"]) if raw.get("id") is not None else None,
         client_order_id=raw.get("clientOrderId") or None,
-        side=str(raw.get("side") or "?"),
+        side=unified_side(raw, raw_sides) or "?",
         remaining=_dec(remaining),
         price=_dec(raw.get("price")) or None,
     )

@@ -662,6 +662,10 @@ class ExchangeSpec:
     # InvalidNonce (BingX 100421 -> BadSymbol, MEXC 513 -> BadRequest, WEEX -1046 -> BadRequest): the
     # venue treats them as clock skew (resync, retry) instead of a fatal or rejected request.
     timestamp_codes: frozenset[str] = frozenset()
+    # The venue's own side codes in an order's or a trade's raw info, where ccxt's unified side is wrong:
+    # MEXC contracts count 1 open long, 2 close short, 3 open short, 4 close long, and ccxt 4.5.90 maps
+    # "2" to sell and passes "3"/"4" through.
+    raw_sides: Mapping[str, str] | None = None
     # The create reply's status is final ("RESULT" on Binance); else the order is looked up once,
     # right after create_order, so it is not journaled UNKNOWN (Bybit, OKX reply with ids only).
     create_reply_final: bool = True
@@ -879,6 +883,7 @@ EXCHANGES: Mapping[str, ExchangeSpec] = {
         leverage_tiers="per_symbol",
         tiers_in_contracts=True,  # ccxt passes the risk limits' vol (contracts) as min/maxNotional
         timestamp_codes=frozenset({"513"}),  # "request time more or less than 10s"; ccxt: BadRequest
+        raw_sides={"1": "buy", "2": "buy", "3": "sell", "4": "sell"},
     ),
     "weex": ExchangeSpec(
         exchange="weex",
