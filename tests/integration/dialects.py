@@ -106,6 +106,13 @@ class Dialect:
     rate_limited: Mapping[str, Any] = field(default_factory=dict)
     # base units per contract of the perps whose venue counts contracts (others: 1)
     contract_sizes: Mapping[str, Decimal] = field(default_factory=dict)
+    # The order maxima the venue publishes: "market" (one for market orders beside the limit orders'),
+    # "one" (a single maximum for every order: MEXC maxVol, which ccxt also makes its tiers' end),
+    # "none" (BingX swaps publish no maximum).
+    order_maxima: str = "market"
+    # The maintenance tiers the venue publishes: "brackets" (any table, with each tier's max leverage),
+    # "no_leverage" (brackets without max leverage: BingX), "none" (WEEX: the gate uses default_mmr).
+    tiers: str = "brackets"
 
     @property
     def order_path(self) -> str:
@@ -212,6 +219,8 @@ TABLE: dict[str, Dialect] = {
         timestamp_rejected="100421",
         clock_skews_ms=(30_000, -30_000),
         rate_limited={},  # BingX's gateway answers 429 with no business code (the sim's too)
+        order_maxima="none",
+        tiers="no_leverage",
     ),
     # MEXC: GET /order/external/{symbol}/{externalOid} (2040 "order not exist"), confirmed against the
     # open orders and the order history; contracts of 0.0001 BTC and 0.01 ETH.
@@ -234,6 +243,7 @@ TABLE: dict[str, Dialect] = {
         clock_skews_ms=(30_000, -30_000),
         rate_limited={"success": False, "code": 510, "message": "Requests are too frequent!"},
         contract_sizes={"BTC": Decimal("0.0001"), "ETH": Decimal("0.01")},  # MEXC's contractSize
+        order_maxima="one",
     ),
     # WEEX: no lookup by client id for contracts: open orders and the order history, filtered here.
     "weex": Dialect(
@@ -250,6 +260,7 @@ TABLE: dict[str, Dialect] = {
         timestamp_rejected="-1046",
         clock_skews_ms=(35_000, -35_000),
         rate_limited={},  # WEEX answers HTTP 429 with no business code (the sim's too)
+        tiers="none",
     ),
 }
 

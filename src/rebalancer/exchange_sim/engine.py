@@ -303,6 +303,8 @@ class Engine:
     # the venues that publish a minimum order value (Binance, Bybit), not on those with none (OKX
     # swaps: only a minimum size). Set by the server from the dialect.
     enforce_min_notional: bool = True
+    # Which order maxima are enforced, as the dialect publishes them (Dialect.order_maxima).
+    order_maxima: str = "market"
     markets: dict[str, MarketState] = field(init=False)  # by Binance symbol id, e.g. BTCUSDT
     spot_balances: dict[str, Decimal] = field(init=False)
     wallet: Decimal = field(init=False)
@@ -682,8 +684,9 @@ class Engine:
         else:
             raise Rejection(Reason.BAD_ORDER_TYPE, "Invalid orderType.")
         # MARKET orders are bounded by MARKET_LOT_SIZE maxQty, LIMIT orders by LOT_SIZE maxQty.
-        max_qty = spec.base_market_max_qty if req.type == "MARKET" else spec.base_max_qty
-        if req.quantity > max_qty:
+        # A venue with one maximum (MEXC) bounds both by LOT_SIZE's; one that publishes none (BingX), neither.
+        max_qty = spec.base_market_max_qty if req.type == "MARKET" and self.order_maxima == "market" else spec.base_max_qty
+        if self.order_maxima != "none" and req.quantity > max_qty:
             raise Rejection(Reason.QUANTITY_ABOVE_MAX)
         if req.quantity % spec.base_step != 0 or req.quantity < spec.base_min_qty:
             lot = "MARKET_LOT_SIZE" if req.type == "MARKET" else "LOT_SIZE"

@@ -134,6 +134,7 @@ class SimServer:
         self.dialect_name = dialect
         self.dialect: Dialect = dialect_class(dialect)(self)
         self.engine.enforce_min_notional = self.dialect.enforces_min_notional
+        self.engine.order_maxima = self.dialect.order_maxima
         self.app = self._build_app()
 
     # ------------------------------------------------------------------ app and middleware

@@ -914,6 +914,7 @@ EXCHANGES: Mapping[str, ExchangeSpec] = {
         trade_client_id_keys=("clientOrderId", "newClientOrderId"),
         leverage_tiers="none",  # has['fetchLeverageTiers'] and ['fetchMarketLeverageTiers'] are False
         sizes_in_base_units=True,
+        market_max_info=("marketOpenLimitSize",),  # beside maxOrderSize (ccxt's amount max)
         timestamp_codes=frozenset({"-1046"}),  # ccxt: BadRequest
     ),
 }

@@ -44,6 +44,10 @@ class Dialect:
     uses_password: ClassVar[bool] = False
     # Whether the venue publishes (and enforces) a minimum order value; OKX swaps have only a minimum size.
     enforces_min_notional: ClassVar[bool] = True
+    # Which order maxima the venue publishes (and so enforces): "market" a separate one for market orders
+    # (Binance MARKET_LOT_SIZE, Bybit maxMktOrderQty, OKX maxMktSz, WEEX marketOpenLimitSize) beside the
+    # limit orders' one; "one" a single maximum for every order (MEXC maxVol); "none" (BingX swaps).
+    order_maxima: ClassVar[str] = "market"
     # The paths a POST to places an order (faults_on = "orders", drop_order_responses).
     order_paths: ClassVar[frozenset[str]] = frozenset()
 

@@ -48,6 +48,7 @@ class BingxDialect(Dialect):
 
     name: ClassVar[str] = "bingx"
     order_paths = frozenset({ORDER_PATH})
+    order_maxima: ClassVar[str] = "none"  # swap contracts publish a minimum quantity only, no maximum
 
     # A BingX linear swap is traded in base units (ccxt: contractSize 1) whatever the scenario's
     # contract_size, which only scales the lot filters (see payloads).

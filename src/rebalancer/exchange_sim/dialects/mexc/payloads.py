@@ -146,7 +146,7 @@ def contract_detail(m: MarketState, taker: Decimal, maker: Decimal) -> dict[str,
         "maxNumOrders": [200, 50], "marketOrderMaxLevel": "20", "marketOrderPriceLimitRate1": "0.2",
         "marketOrderPriceLimitRate2": "0.005", "triggerProtect": "0.1", "appraisal": "0",
         "showAppraisalCountdown": "0", "automaticDelivery": "0", "apiAllowed": True, "depthStepList": [],
-        "limitMaxVol": text(spec.market_max_qty or spec.max_qty), "threshold": "0", "baseCoinIconUrl": "",
+        "limitMaxVol": max_vol, "threshold": "0", "baseCoinIconUrl": "",
         "id": "", "vid": "", "baseCoinId": "", "createTime": CREATE_TIME,
         "openingTime": "0", "openingCountdownOption": "1",
     }

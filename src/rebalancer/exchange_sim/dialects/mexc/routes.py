@@ -90,6 +90,7 @@ class MexcDialect(Dialect):
     name: ClassVar[str] = "mexc"
     order_paths = frozenset({ORDER_CREATE_PATH})
     enforces_min_notional: ClassVar[bool] = False  # contracts have a minimum volume (minVol) only
+    order_maxima: ClassVar[str] = "one"  # maxVol bounds every order; no separate market-order maximum
 
     # ------------------------------------------------------------------ Dialect interface
 

@@ -61,6 +61,7 @@ class WeexDialect(Dialect):
     name: ClassVar[str] = "weex"
     order_paths = frozenset({ORDER_PATH})
     uses_password: ClassVar[bool] = True
+    enforces_min_notional: ClassVar[bool] = False  # contracts publish minOrderSize only, no minimum value
 
     # Sizes on WEEX's wire are base units: the contract count is never used.
     def contracts(self, m: Any, base: Decimal) -> Decimal:
