@@ -1,9 +1,10 @@
-"""Benchmark: round trips on a cycle's critical path, per dialect of the local exchange (binance, bybit, okx),
+"""Benchmark: round trips on a cycle's critical path, per dialect (binance, bybit, okx, bingx, mexc, weex),
 for 2, 10 and 50 hedged assets that all drift (so every asset trades), with the HTTP requests by endpoint.
 
 Run: `.venv/bin/python benchmarks/bench_cycle.py [--latency-ms 50] [--cold-latency-ms 200] [--assets 2,10,50]
-[--dialects binance,bybit,okx] [--cold-runs 3] [--no-cold]`. Printed, not asserted. The exchange adds L ms to every request and runs in its own
-process (as a real exchange would), so its work is not on the bot's clock. Two measures:
+[--dialects binance,bybit,okx,bingx,mexc,weex] [--cold-runs 3] [--no-cold]`. Printed, not asserted.
+The exchange adds L ms to every request and runs in its own process (as a real exchange would), so its work is not
+on the bot's clock. Two measures:
 
 - daemon cycle: markets loaded once (connect), the process warm; a cycle = snapshot -> plan -> gate -> execute ->
   confirm -> journal. "in L" = wall / L (the bot's own CPU and fsyncs included); "RT" = (wall - the same cycle's
@@ -33,19 +34,23 @@ import aiohttp
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
+from rebalancer.exchange_sim.dialects import dialect_class  # noqa: E402
 from rebalancer.exchange_sim.scenario import DEFAULT_API_KEY, DEFAULT_API_SECRET, DEFAULT_PASSWORD  # noqa: E402
 from rebalancer.logs import configure_logging  # noqa: E402
 from rebalancer.service import Rebalancer  # noqa: E402
 from rebalancer.settings import load_settings  # noqa: E402
 
 LEVERAGE = 3
-DIALECTS = ("binance", "bybit", "okx")
+DIALECTS = ("binance", "bybit", "okx", "bingx", "mexc", "weex")
 # The requests that place an order, per dialect (ccxt's okx sends one order through batch-orders): everything else
 # a cycle POSTs is setup (margin mode, leverage).
 ORDER_ENDPOINTS = {
     "binance": {"POST /fapi/v1/order"},
     "bybit": {"POST /v5/order/create"},
     "okx": {"POST /api/v5/trade/order", "POST /api/v5/trade/batch-orders"},
+    "bingx": {"POST /openApi/swap/v2/trade/order"},
+    "mexc": {"POST /api/v1/private/order/create"},
+    "weex": {"POST /capi/v3/order"},
 }
 
 CONFIG = """\
@@ -102,7 +107,8 @@ def scenario_toml(n: int, latency_ms: float, leverage: int) -> str:
 
 def config_toml(dialect: str, n: int, base_url: str, var: Path) -> str:
     targets = ", ".join(f"{a} = {1 / n!r}" for a in asset_names(n))
-    password = f'password = "{DEFAULT_PASSWORD}"\n' if dialect == "okx" else ""
+    # The passphrase where the dialect signs with one (okx, weex).
+    password = f'password = "{DEFAULT_PASSWORD}"\n' if dialect_class(dialect).uses_password else ""
     return CONFIG.format(exchange=dialect, targets=targets, base_url=base_url, leverage=LEVERAGE,
                          api_key=DEFAULT_API_KEY, api_secret=DEFAULT_API_SECRET, password=password,
                          var=var.as_posix())
@@ -305,7 +311,8 @@ async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--latency-ms", type=float, default=50)
     parser.add_argument("--assets", default="2,10,50")
-    parser.add_argument("--dialects", default=",".join(DIALECTS))
+    parser.add_argument("--dialects", default=",".join(DIALECTS),
+                        help=f"comma-separated local exchange dialects (default: {','.join(DIALECTS)})")
     parser.add_argument("--cold-latency-ms", type=float, default=200, help="L for the cold CLI runs")
     parser.add_argument("--cold-runs", type=int, default=3, help="cold CLI runs at L (each paired with one at L = 0)")
     parser.add_argument("--no-cold", action="store_true", help="skip the cold CLI runs")

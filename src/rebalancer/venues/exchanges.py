@@ -845,6 +845,7 @@ EXCHANGES: Mapping[str, ExchangeSpec] = {
         funding_reader=FundingHistoryPayments(per_symbol=True),
         options={"fetchCurrencies": False, "adjustForTimeDifference": False},
         futures_balance_params={"type": "swap"},  # else the spot wallet
+        open_orders_all_params={"type": "swap"},  # one read for every symbol (else spot by default)
         has_overrides={"fetchCurrencies": False},
         account_check=PositionModeCheck(per_symbol=True),  # /swap/v1/positionSide/dual
         create_reply_final=False,
@@ -873,6 +874,7 @@ EXCHANGES: Mapping[str, ExchangeSpec] = {
         funding_reader=FundingHistoryPayments(per_symbol=True),
         options={"fetchCurrencies": False, "adjustForTimeDifference": False},
         futures_balance_params={"type": "swap"},  # else the spot wallet
+        open_orders_all_params={"type": "swap"},  # one read for every symbol (else spot by default)
         has_overrides={"fetchCurrencies": False},  # else a signed capital/config/getall at load_markets
         account_check=PositionModeCheck(per_symbol=True),  # positionMode 1 = hedge
         create_reply_final=False,
@@ -908,6 +910,7 @@ EXCHANGES: Mapping[str, ExchangeSpec] = {
         funding_reader=FundingHistoryPayments(per_symbol=True),
         options={"fetchCurrencies": False, "adjustForTimeDifference": False},
         futures_balance_params={"type": "swap"},  # else the spot wallet
+        open_orders_all_params={"type": "swap"},  # one read for every symbol (else spot by default)
         has_overrides={"fetchCurrencies": False},
         account_check=PositionModeCheck(per_symbol=True),  # symbolConfig separatedType SEPARATED = hedged
         create_reply_final=False,
