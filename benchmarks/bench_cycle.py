@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -120,10 +121,22 @@ def drifted_prices(n: int, k: int) -> dict[str, float]:
     return {a: round(100 * (1.2 if i % 2 == 0 else 0.8) ** k, 4) for i, a in enumerate(asset_names(n))}
 
 
+def path_templates(dialect: str) -> list[tuple[re.Pattern[str], str]]:
+    """The dialect's routes with path parameters (MEXC funding_rate/{symbol}, order/external/{symbol}/{external_oid}),
+    as (pattern of "METHOD path", "METHOD template"): a request counts under its route, not its concrete path."""
+    templates = []
+    for route in dialect_class(dialect)(None).routes():  # type: ignore[arg-type]  # routes() reads no state
+        if "{" in route.path:
+            pattern = re.sub(r"\\{\w+\\}", "[^/]+", re.escape(f"{route.method} {route.path}"))
+            templates.append((re.compile(pattern + "$"), f"{route.method} {route.path}"))
+    return templates
+
+
 class Exchange:
     """`python -m rebalancer.exchange_sim.runner --dialect D` in a subprocess, and its admin API."""
 
     def __init__(self, scenario: Path, dialect: str) -> None:
+        self.templates = path_templates(dialect)
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "rebalancer.exchange_sim.runner", "--scenario", str(scenario), "--port", "0",
              "--dialect", dialect],
@@ -140,7 +153,10 @@ class Exchange:
                 return await resp.json()
 
     async def requests(self) -> Counter:
-        return Counter((await self.admin("GET", "state"))["requests"])
+        counts: Counter = Counter()
+        for endpoint, n in (await self.admin("GET", "state"))["requests"].items():
+            counts[next((t for p, t in self.templates if p.match(endpoint)), endpoint)] += n
+        return counts
 
     def stop(self) -> None:
         self.proc.terminate()
@@ -297,13 +313,14 @@ def print_endpoints(rows: list[dict], title: str, dialect: str) -> None:
     sizes = sorted(picked)
     orders = ORDER_ENDPOINTS[dialect]
     print(f"\n{title}: {dialect} (* = grows with the number of assets: per-symbol requests)")
-    print(f"{'endpoint':<40}" + "".join(f"{str(n) + ' assets':>11}" for n in sizes))
     endpoints = sorted(set().union(*(picked[n]["by_endpoint"] for n in sizes)))
+    w = max([40, *(len(e) + 3 for e in endpoints)])
+    print(f"{'endpoint':<{w}}" + "".join(f"{str(n) + ' assets':>11}" for n in sizes))
     for e in endpoints:
         counts = [picked[n]["by_endpoint"].get(e, 0) for n in sizes]
         grows = e not in orders and len(set(counts)) > 1
-        print(f"{('* ' if grows else '  ') + e:<40}" + "".join(f"{c:>11}" for c in counts))
-    print(f"{'  all but orders':<40}" + "".join(
+        print(f"{('* ' if grows else '  ') + e:<{w}}" + "".join(f"{c:>11}" for c in counts))
+    print(f"{'  all but orders':<{w}}" + "".join(
         f"{sum(v for k, v in picked[n]['by_endpoint'].items() if k not in orders):>11}" for n in sizes))
 
 

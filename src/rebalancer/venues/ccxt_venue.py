@@ -861,10 +861,12 @@ class CcxtVenue:
         params: dict[str, Any] = {"clientOrderId": client_order_id}
         if order.reduce_only:
             params["reduceOnly"] = True
-        kind, price = "market", None
+        kind: Any = "market"
+        price = None
         if order_type == "limit_ioc":
-            kind, price = "limit", float(limit_price) if limit_price is not None else None
-            params["timeInForce"] = "IOC"
+            kind, extra = self.hedge_cfg.spec.ioc_order
+            price = float(limit_price) if limit_price is not None else None
+            params.update(extra)
         self.request_counts["create_order"] = self.request_counts.get("create_order", 0) + 1
         started = time.perf_counter()
         try:

@@ -666,6 +666,9 @@ class ExchangeSpec:
     # MEXC contracts count 1 open long, 2 close short, 3 open short, 4 close long, and ccxt 4.5.90 maps
     # "2" to sell and passes "3"/"4" through.
     raw_sides: Mapping[str, str] | None = None
+    # How a limit IOC order is asked for: ccxt's order type and extra params. MEXC contracts encode the
+    # execution in the type (3 = IOC) and ccxt 4.5.90 ignores timeInForce there (a GTC limit would rest).
+    ioc_order: tuple[Any, Mapping[str, Any]] = ("limit", {"timeInForce": "IOC"})
     # The create reply's status is final ("RESULT" on Binance); else the order is looked up once,
     # right after create_order, so it is not journaled UNKNOWN (Bybit, OKX reply with ids only).
     create_reply_final: bool = True
@@ -886,6 +889,7 @@ EXCHANGES: Mapping[str, ExchangeSpec] = {
         tiers_in_contracts=True,  # ccxt passes the risk limits' vol (contracts) as min/maxNotional
         timestamp_codes=frozenset({"513"}),  # "request time more or less than 10s"; ccxt: BadRequest
         raw_sides={"1": "buy", "2": "buy", "3": "sell", "4": "sell"},
+        ioc_order=(3, {}),
     ),
     "weex": ExchangeSpec(
         exchange="weex",
