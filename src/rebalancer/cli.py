@@ -580,7 +580,7 @@ def demo(
     ctx: typer.Context,
     exchange: Annotated[
         str, typer.Option("--exchange", help="Which exchange the local exchange speaks, through that exchange's "
-                          "own ccxt class: binance, bybit or okx.")
+                          "own ccxt class: binance, bybit, okx, bingx, mexc or weex.")
     ] = "binance",
 ) -> None:
     """Run DOMAIN.md example 2 end to end on the built-in local exchange (no network, no keys)."""

@@ -1,4 +1,5 @@
-"""`rebalancer demo [--exchange binance|bybit|okx]`: DOMAIN.md example 2 told with real numbers from the local exchange.
+"""`rebalancer demo [--exchange binance|bybit|okx|bingx|mexc|weex]`: DOMAIN.md example 2 told with real numbers
+from the local exchange.
 
 Starts the exchange in-process, in that exchange's dialect, on a free loopback port, runs one real cycle through
 that exchange's unmodified ccxt class, moves prices (BTC -10%, ETH +10%) and shows spot and hedge P&L netting to zero.
@@ -29,8 +30,8 @@ SCENARIO: dict[str, Any] = {
     "futures": {"wallet": 3000, "leverage": 3},
 }
 
-EXCHANGES = ("binance", "bybit", "okx")
-NAMES = {"binance": "Binance", "bybit": "Bybit", "okx": "OKX"}
+EXCHANGES = ("binance", "bybit", "okx", "bingx", "mexc", "weex")
+NAMES = {"binance": "Binance", "bybit": "Bybit", "okx": "OKX", "bingx": "BingX", "mexc": "MEXC", "weex": "WEEX"}
 # OKX counts perps in contracts of 0.01 BTC and 0.1 ETH (its live BTC-USDT-SWAP and ETH-USDT-SWAP ctVal).
 CONTRACT_SIZES: dict[str, dict[str, str]] = {"okx": {"BTC": "0.01", "ETH": "0.1"}}
 SIM_CONFIG_EXCHANGE = "binance"  # the exchange of config/demo.toml and config/sim-example.toml, named in the hint

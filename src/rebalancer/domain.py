@@ -165,6 +165,10 @@ class Market:
     max_market_amount: Decimal | None = None
     tiers: tuple[Tier, ...] = ()
     reduce_only_min_cost_exempt: bool = False
+    # The largest position notional the venue allows at the configured leverage, where its tiers do
+    # not say which leverage each allows (BingX: maxPositionLongVal / maxPositionShortVal of its
+    # leverage endpoint). None: unknown, or the tiers say it. LEVERAGE_TIER uses the smaller of both.
+    position_cap: Decimal | None = None
 
 
 @dataclass(frozen=True)

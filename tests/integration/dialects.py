@@ -111,7 +111,10 @@ class Dialect:
     # "none" (BingX swaps publish no maximum).
     order_maxima: str = "market"
     # The maintenance tiers the venue publishes: "brackets" (any table, with each tier's max leverage),
-    # "no_leverage" (brackets without max leverage: BingX), "none" (WEEX: the gate uses default_mmr).
+    # "no_leverage" (brackets without max leverage: BingX), "first_only" (MEXC's contract detail gives an
+    # arithmetic ladder only: the sim publishes a scenario's first bracket over the whole range), "none"
+    # (WEEX: the gate uses default_mmr). adapt_scenario gives "first_only" and "none" venues the table
+    # they can publish, so the exchange enforces what the bot can read.
     tiers: str = "brackets"
 
     @property
@@ -244,6 +247,7 @@ TABLE: dict[str, Dialect] = {
         rate_limited={"success": False, "code": 510, "message": "Requests are too frequent!"},
         contract_sizes={"BTC": Decimal("0.0001"), "ETH": Decimal("0.01")},  # MEXC's contractSize
         order_maxima="one",
+        tiers="first_only",
     ),
     # WEEX: no lookup by client id for contracts: open orders and the order history, filtered here.
     "weex": Dialect(
@@ -293,11 +297,17 @@ def adapt_scenario(scenario: Mapping[str, Any], dialect: "Dialect | str") -> dic
     """`scenario` (base units, as every test writes it) for `dialect`: the markets whose venue counts
     contracts get their contract_size and have their lot filters in contracts, so the base-unit grid
     (and so every expected base position) is the same on every dialect. Depth and positions stay in
-    base units (the scenario counts them so). A new dict; the argument is never changed."""
+    base units (the scenario counts them so). Brackets a venue cannot publish become the table it can
+    (Dialect.tiers). A new dict; the argument is never changed."""
     from rebalancer.exchange_sim.scenario import default_amount_step
 
     out = copy.deepcopy(dict(scenario))
     sizes = facts(dialect).contract_sizes
+    tiers = facts(dialect).tiers
+    for market in (out.get("markets") or {}).values():
+        brackets = market.pop("brackets", None) if tiers in ("first_only", "none") else None
+        if brackets and tiers == "first_only":  # MEXC: the first bracket's rates over the whole range
+            market["mmr"], market["max_leverage"] = brackets[0]["mmr"], brackets[0]["max_leverage"]
     for asset, market in (out.get("markets") or {}).items():
         size = sizes.get(asset)
         if size is None or "contract_size" in market:

@@ -237,6 +237,9 @@ def scale_checks(
 
     for v in views.values():
         cap = leverage_cap(v.market.tiers, lev) if v.market is not None else None
+        venue_cap = v.market.position_cap if v.market is not None else None
+        if venue_cap is not None:
+            cap = venue_cap if cap is None else min(cap, venue_cap)
         if cap is None:
             continue
         ka = per_position_scale(v.current, delta.get(v.asset, ZERO), cap)

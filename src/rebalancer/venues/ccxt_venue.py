@@ -405,6 +405,8 @@ class CcxtVenue:
             reads.append(spec.account_check.problem(self._read, self.hedge_client, symbols, self.hedge_cfg.margin_mode))
         if spec.settings_reader is not None:
             reads.append(self._read_symbol_settings())
+        if spec.position_caps is not None:
+            reads.append(self._read_position_caps(symbols))
         if spec.tiers_in_contracts and symbols and self.hedge_client.has.get("fetchMarkPrices"):
             reads.append(self._read_marks(symbols))  # tiers in contracts become notional at the mark
         outcomes = await _gather_all(reads)
@@ -458,6 +460,22 @@ class CcxtVenue:
                                                        self.hedge_cfg.margin_mode, self.hedge_cfg.leverage)
         except VenueError:
             pass  # only a shortcut: prepare() sets them
+
+    async def _read_position_caps(self, symbols: list[str]) -> None:
+        """The venue's position limit at the configured leverage (spec.position_caps, BingX) into the
+        markets; a symbol whose cap is unknown (another leverage in force, a failed read) gets None."""
+        reader = self.hedge_cfg.spec.position_caps
+        if reader is None or not symbols:
+            return
+        caps = await reader.caps(self._read, self.hedge_client, symbols, self.hedge_cfg.leverage)
+        for asset, market in list(self.markets.items()):
+            if market.symbol in symbols:
+                self.markets[asset] = replace(market, position_cap=caps.get(market.symbol))
+        unknown = [s for s in symbols if caps.get(s) is None]
+        if unknown:
+            log.warning("position_cap_unknown", venue=self.hedge_cfg.name, symbols=unknown,
+                        reason=f"not at leverage {self.hedge_cfg.leverage} yet, or the read failed; read again "
+                               "after the leverage is set")
 
     def _perp_market(self, asset: str) -> Market | None:
         symbol = f"{asset}/{self.quote}:{self.quote}"
@@ -831,6 +849,8 @@ class CcxtVenue:
         for outcome in outcomes:  # every call has finished; report the first failure
             if isinstance(outcome, BaseException):
                 raise outcome
+        if todo and self.hedge_cfg.spec.position_caps is not None:
+            await self._read_position_caps(todo)  # the limit at the leverage just set
 
     def _refuse_if_unsafe(self) -> None:
         """The spec's reason an exchange is not traded yet (WEEX), before any setting or order is sent."""

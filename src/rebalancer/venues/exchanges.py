@@ -531,6 +531,39 @@ class PositionLeverageSettings:
                 if isinstance(p, Mapping) and _number(p.get("leverage")) == leverage}
 
 
+class PositionCapReader(Protocol):
+    async def caps(self, read: Read, client: Any, symbols: list[str], leverage: int) -> dict[str, Decimal | None]: ...
+
+
+@dataclass(frozen=True)
+class LeverageEndpointCaps:
+    """BingX GET /openApi/swap/v2/trade/leverage per symbol (ccxt implicit method): the leverage in force
+    and maxPositionLongVal / maxPositionShortVal, the largest position value it allows. Its tiers carry
+    no max leverage, so this is the only word on the position limit. A cap counts only when both sides
+    are at the configured `leverage` (else it is another leverage's: None until prepare sets it)."""
+
+    method: str = "swapV2PrivateGetTradeLeverage"
+
+    async def caps(self, read: Read, client: Any, symbols: list[str], leverage: int) -> dict[str, Decimal | None]:
+        call = getattr(client, self.method, None)
+        if call is None or not symbols:
+            return {}
+        replies = await asyncio.gather(*(
+            read("fetch_position_cap", call, {"symbol": (client.markets.get(s) or {}).get("id")}) for s in symbols),
+            return_exceptions=True)
+        out: dict[str, Decimal | None] = {}
+        for symbol, reply in zip(symbols, replies):
+            data = reply.get("data") if isinstance(reply, Mapping) else None
+            if not isinstance(data, Mapping):
+                out[symbol] = None
+                continue
+            levs = (_number(data.get("longLeverage")), _number(data.get("shortLeverage")))
+            caps = [_number(data.get(k)) for k in ("maxPositionLongVal", "maxPositionShortVal")]
+            known = [c for c in caps if c is not None and c > 0]
+            out[symbol] = min(known) if levs == (leverage, leverage) and len(known) == 2 else None
+        return out
+
+
 class FundingReader(Protocol):
     async def payments(self, read: Read, client: Any, symbols: list[str], quote: str,
                        since_ms: int) -> list[FundingPayment]: ...
@@ -687,6 +720,9 @@ class ExchangeSpec:
     # How connect reads the symbols' leverage settings, sparing prepare() where already as configured
     # (Binance fetch_leverages, OKX leverage-info, Bybit position/list per symbol); None: not read.
     settings_reader: SettingsReader | None = None
+    # The venue's own position limit at the leverage, where its tiers carry no max leverage (BingX):
+    # read at connect and again after prepare() set the leverage.
+    position_caps: PositionCapReader | None = None
     # Where a market order's own maximum quantity (contracts) sits in ccxt's raw market info when
     # ccxt does not unify it (Binance: ccxt's limits['market']): Bybit lotSizeFilter.maxMktOrderQty,
     # OKX maxMktSz. Larger market orders are cut into slices.
@@ -856,6 +892,7 @@ EXCHANGES: Mapping[str, ExchangeSpec] = {
         leverage_tiers="per_symbol",
         nonce_ignores_offset=True,  # resync_clock would have no effect on its signatures
         timestamp_codes=frozenset({"100421"}),  # "Null timestamp or timestamp mismatch"; ccxt: BadSymbol
+        position_caps=LeverageEndpointCaps(),  # its tiers (maintMarginRatio) carry no max leverage
     ),
     "mexc": ExchangeSpec(
         exchange="mexc",

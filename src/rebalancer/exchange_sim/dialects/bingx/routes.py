@@ -15,7 +15,7 @@ open positions.
 from __future__ import annotations
 
 import re
-from decimal import Decimal
+from decimal import ROUND_DOWN, Decimal
 from typing import Any, ClassVar
 
 from aiohttp import web
@@ -26,6 +26,7 @@ from ...scenario import QUOTE
 from ..base import Dialect, Route
 from ..params import ParamReader
 from . import auth, codes, payloads
+from .payloads import text
 
 SWAP = "/openApi/swap"
 ORDER_PATH = f"{SWAP}/v2/trade/order"
@@ -183,12 +184,18 @@ class BingxDialect(Dialect):
         return self.ok({"dualSidePosition": dual})
 
     async def leverage(self, request: web.Request, params: dict[str, Any]) -> Any:
+        """The leverage in force and what it allows: maxPosition*Val is the largest position value at that
+        leverage (the cap of the last bracket allowing it), available*Val/Vol what is left of it now."""
         m = self._market(_required(params, "symbol"))
         lev = m.leverage
+        cap = m.spec.max_notional(lev)
+        held = abs(self.engine.positions[m.symbol].amount) * m.mark_price
+        left = max(cap - held, Decimal(0))
+        vol = (left / m.mark_price).quantize(m.spec.base_step, rounding=ROUND_DOWN) if m.mark_price > 0 else Decimal(0)
         return self.ok({"longLeverage": lev, "shortLeverage": lev, "maxLongLeverage": m.spec.max_leverage,
-                        "maxShortLeverage": m.spec.max_leverage, "availableLongVol": "0", "availableShortVol": "0",
-                        "availableLongVal": "0", "availableShortVal": "0", "maxPositionLongVal": "0",
-                        "maxPositionShortVal": "0"})
+                        "maxShortLeverage": m.spec.max_leverage, "availableLongVol": text(vol),
+                        "availableShortVol": text(vol), "availableLongVal": text(left), "availableShortVal": text(left),
+                        "maxPositionLongVal": text(cap), "maxPositionShortVal": text(cap)})
 
     async def set_leverage(self, request: web.Request, params: dict[str, Any]) -> Any:
         """side BOTH in one-way mode (LONG / SHORT in hedge mode); the leverage in force is a success."""
