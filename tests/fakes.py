@@ -31,13 +31,13 @@ def tiers(*rows) -> tuple[Tier, ...]:
     """Tiers from (cap, mmr, max_leverage) rows, floors from the previous cap, cum by continuity."""
     out, floor = [], D(0)
     for cap, mmr, lev in rows:
-        out.append(Tier(floor, D(cap) if cap is not None else None, D(mmr), D(0), D(lev)))
+        out.append(Tier(floor, D(cap) if cap is not None else None, D(mmr), D(0), D(lev) if lev is not None else None))
         floor = D(cap) if cap is not None else floor
     return tiers_with_cum(out)
 
 
 def market(asset: str, *, step="0.00001", min_amount=None, min_cost="5", mmr="0.005", contract_size="1",
-           tiers=(), max_amount=None, max_market_amount=None, ro_exempt=False) -> Market:
+           tiers=(), max_amount=None, max_market_amount=None, ro_exempt=False, position_cap=None) -> Market:
     return Market(
         symbol=f"{asset}/USDT:USDT",
         base=asset,
@@ -51,6 +51,7 @@ def market(asset: str, *, step="0.00001", min_amount=None, min_cost="5", mmr="0.
         max_amount=D(max_amount) if max_amount is not None else None,
         max_market_amount=D(max_market_amount) if max_market_amount is not None else None,
         reduce_only_min_cost_exempt=ro_exempt,
+        position_cap=D(position_cap) if position_cap is not None else None,
     )
 
 

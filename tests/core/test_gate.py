@@ -375,6 +375,24 @@ def test_leverage_tier_caps_the_position_by_scaling_every_leg():
     assert v.post_trade["ETH"] == D("1000000") and net(v) == 0
 
 
+def test_the_venues_position_cap_bounds_leverage_tier_where_its_tiers_carry_no_leverage():
+    """BingX: tiers without max leverage allow any notional; the venue's own limit at the leverage
+    ($600,000 for ETH) scales the book like a tier cap would. With tiers that allow more, the smaller wins."""
+    spot = {"ETH": ("0", "2000"), "BTC": ("60", "40000")}
+    lim, p = limits(leverage=20, max_margin_usage="1", max_gross_ratio="3"), params({"ETH": "0.5", "BTC": "0.5"})
+    no_lev = tiers(("1000000", "0.005", None), (None, "0.01", None))
+    free = snapshot(spot, equity="100000000", market_kw={"ETH": {"tiers": no_lev}})
+    _, unbounded = run(free, lim, p=p)
+    assert unbounded.scaled_by == () and unbounded.post_trade["ETH"] == D("1200000")
+    capped = snapshot(spot, equity="100000000", market_kw={"ETH": {"tiers": no_lev, "position_cap": "600000"}})
+    _, v = run(capped, lim, p=p)
+    assert {f.code for f in v.scaled_by} == {"LEVERAGE_TIER"}
+    assert v.post_trade["ETH"] == D("600000") and net(v) == 0
+    both = snapshot(spot, equity="100000000", market_kw={"ETH": {"tiers": ETH_TIERS, "position_cap": "800000"}})
+    _, v = run(both, lim, p=p)
+    assert v.post_trade["ETH"] == D("800000") and net(v) == 0  # under ETH_TIERS' $1,000,000 at 20x
+
+
 # --------------------------------------------------------------------------- minimums, slices, flips
 
 

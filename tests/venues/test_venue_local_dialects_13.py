@@ -8,6 +8,7 @@ exchange per dialect for the module; the engine is reset before each test.
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from decimal import Decimal
 from typing import Any, AsyncIterator
 from urllib.parse import urlsplit
@@ -199,3 +200,26 @@ async def test_funding_payments_when_settled_then_read_signed(sim: RunningExchan
     payments = await venue.funding_payments(since)
     assert [(p.symbol, p.amount) for p in payments] == [("BTC/USDT:USDT", expected["BTCUSDT"])]
     assert payments[0].amount > 0
+
+
+async def test_bingx_position_limit_at_the_leverage_is_read_at_connect_and_after_a_leverage_change(
+        sim: RunningExchange) -> None:
+    """BingX's tiers carry no max leverage: its leverage endpoint's maxPositionLong/ShortVal (the sim's:
+    the cap of the last bracket allowing the leverage in force) is the market's position_cap, read at
+    connect when the account is at the configured leverage, unknown (None) when it is not, and read
+    again once prepare() has set it. The other venues give none."""
+    cfg = replace(config(sim), leverage=5)  # the account is at 3
+    v = CcxtVenue(hedge=cfg, spot=cfg, quote="USDT", assets=["BTC", "ETH"])
+    await v.connect()
+    try:
+        snap = await v.snapshot()
+        assert {a: m.position_cap for a, m in snap.markets.items()} == {"BTC": None, "ETH": None}
+        await v.prepare([m.symbol for m in v.markets.values()])
+        caps = {a: m.position_cap for a, m in v.markets.items()}
+        if sim.dialect == "bingx":
+            expected = {m.asset: Decimal(str(m.spec.max_notional(5))) for m in sim.engine.markets.values()}
+            assert caps == expected and all(c > 0 for c in caps.values())
+        else:
+            assert caps == {"BTC": None, "ETH": None}
+    finally:
+        await v.close()
