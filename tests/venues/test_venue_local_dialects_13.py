@@ -223,3 +223,25 @@ async def test_bingx_position_limit_at_the_leverage_is_read_at_connect_and_after
             assert caps == {"BTC": None, "ETH": None}
     finally:
         await v.close()
+
+
+async def test_a_second_process_reads_the_settings_at_connect_and_sends_no_setting(sim: RunningExchange) -> None:
+    """Once one process has set margin mode and leverage, the next reads them at connect (BingX
+    fetch_leverage + fetch_margin_mode per symbol, MEXC fetch_leverage per symbol, WEEX fetch_leverages)
+    and its prepare() sends no setting request: the first executing cycle has no setup round trip."""
+    cfg = replace(config(sim), leverage=5)  # the account is at 3: the first process sets 5
+    first = CcxtVenue(hedge=cfg, spot=cfg, quote="USDT", assets=["BTC", "ETH"])
+    await first.connect()
+    try:
+        await first.prepare([m.symbol for m in first.markets.values()])
+        assert any(k.startswith("set_") for k in first.request_counts)
+    finally:
+        await first.close()
+    again = CcxtVenue(hedge=cfg, spot=cfg, quote="USDT", assets=["BTC", "ETH"])
+    await again.connect()
+    try:
+        await again.prepare([m.symbol for m in again.markets.values()])
+        assert {k: n for k, n in again.request_counts.items() if k.startswith("set_")} == {}
+        assert again._prepared == {m.symbol for m in again.markets.values()}
+    finally:
+        await again.close()

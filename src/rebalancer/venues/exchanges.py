@@ -486,6 +486,33 @@ class FetchLeveragesSettings:
 
 
 @dataclass(frozen=True)
+class PerSymbolLeverageSettings:
+    """ccxt fetch_leverage per symbol, concurrently (MEXC: both position types with their openType;
+    BingX: the leverage without a margin mode, so fetch_margin_mode beside it). The symbols in
+    `margin_mode` at `leverage` on both sides need no setting before their first order."""
+
+    async def already_set(self, read: Read, client: Any, symbols: list[str], margin_mode: str,
+                          leverage: int) -> set[str]:
+        if not client.has.get("fetchLeverage"):
+            return set()
+
+        async def settled(symbol: str) -> bool:
+            reads = [read("fetch_leverage", client.fetch_leverage, symbol)]
+            if client.has.get("fetchMarginMode"):
+                reads.append(read("fetch_margin_mode", client.fetch_margin_mode, symbol))
+            replies = await asyncio.gather(*reads)
+            lev = replies[0] or {}
+            mode = lev.get("marginMode")
+            if mode is None and len(replies) > 1:
+                mode = (replies[1] or {}).get("marginMode")
+            return (mode == margin_mode and _number(lev.get("longLeverage")) == leverage
+                    and _number(lev.get("shortLeverage")) == leverage)
+
+        outcomes = await asyncio.gather(*(settled(s) for s in symbols), return_exceptions=True)
+        return {s for s, ok in zip(symbols, outcomes) if ok is True}
+
+
+@dataclass(frozen=True)
 class LeverageInfoSettings:
     """OKX GET /api/v5/account/leverage-info: the leverage of up to `chunk` instruments per request
     (instId comma-separated) in the given margin mode; ccxt has no batch call for it. The symbols
@@ -885,6 +912,7 @@ EXCHANGES: Mapping[str, ExchangeSpec] = {
         options={"fetchCurrencies": False, "adjustForTimeDifference": False},
         futures_balance_params={"type": "swap"},  # else the spot wallet
         open_orders_all_params={"type": "swap"},  # one read for every symbol (else spot by default)
+        settings_reader=PerSymbolLeverageSettings(),  # at connect: symbols already as configured need no setting
         has_overrides={"fetchCurrencies": False},
         account_check=PositionModeCheck(per_symbol=True),  # /swap/v1/positionSide/dual
         create_reply_final=False,
@@ -915,6 +943,7 @@ EXCHANGES: Mapping[str, ExchangeSpec] = {
         options={"fetchCurrencies": False, "adjustForTimeDifference": False},
         futures_balance_params={"type": "swap"},  # else the spot wallet
         open_orders_all_params={"type": "swap"},  # one read for every symbol (else spot by default)
+        settings_reader=PerSymbolLeverageSettings(),  # at connect: symbols already as configured need no setting
         has_overrides={"fetchCurrencies": False},  # else a signed capital/config/getall at load_markets
         account_check=PositionModeCheck(per_symbol=True),  # positionMode 1 = hedge
         create_reply_final=False,
@@ -952,6 +981,7 @@ EXCHANGES: Mapping[str, ExchangeSpec] = {
         options={"fetchCurrencies": False, "adjustForTimeDifference": False},
         futures_balance_params={"type": "swap"},  # else the spot wallet
         open_orders_all_params={"type": "swap"},  # one read for every symbol (else spot by default)
+        settings_reader=FetchLeveragesSettings(),  # at connect: symbols already as configured need no setting
         has_overrides={"fetchCurrencies": False},
         account_check=PositionModeCheck(per_symbol=True),  # symbolConfig separatedType SEPARATED = hedged
         create_reply_final=False,
