@@ -1,5 +1,6 @@
-"""Benchmark: round trips on a cycle's critical path, per dialect (binance, bybit, okx, bingx, mexc, weex),
-for 2, 10 and 50 hedged assets that all drift (so every asset trades), with the HTTP requests by endpoint.
+"""Benchmark: round trips on a cycle's critical path per dialect (binance, bybit, okx, bingx, mexc, weex).
+
+For 2, 10 and 50 hedged assets that all drift (so every asset trades), with the HTTP requests by endpoint.
 
 Run: `.venv/bin/python benchmarks/bench_cycle.py [--latency-ms 50] [--cold-latency-ms 200] [--assets 2,10,50]
 [--dialects binance,bybit,okx,bingx,mexc,weex] [--cold-runs 3] [--no-cold]`. Printed, not asserted.
