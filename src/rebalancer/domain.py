@@ -207,7 +207,7 @@ class HedgeAccount:
     equity: Decimal  # wallet + unrealized P&L
     wallet: Decimal
     initial_margin: Decimal = ZERO
-    maintenance_margin: Decimal = ZERO
+    maintenance_margin: Decimal | None = ZERO  # None: the venue reports none and publishes no tiers (WEEX)
     available: Decimal = ZERO
 
 
