@@ -203,6 +203,8 @@ class Order:
     realized_pnl: Decimal = ZERO
     position_side: str = "BOTH"
     fills: list[Fill] = field(default_factory=list)
+    stop_price: Decimal = ZERO  # STOP_MARKET: the mark price that triggers it
+    close_position: bool = False  # STOP_MARKET closing the whole position (orig_qty 0 until it fires)
 
     @property
     def is_open(self) -> bool:
@@ -239,6 +241,21 @@ class OrderRequest:
     client_order_id: str | None = None
     reduce_only: bool = False
     position_side: str | None = None
+    stop_price: Decimal | None = None  # STOP_MARKET only
+    close_position: bool = False  # STOP_MARKET only: close whatever the position is when it fires
+
+
+@dataclass(frozen=True)
+class Transfer:
+    """A move of `asset` between the spot and the futures wallet (never a trade)."""
+
+    tran_id: int
+    asset: str
+    amount: Decimal
+    source: str  # "spot" | "futures"
+    target: str
+    time: int
+    client_id: str = ""
 
 
 @dataclass(frozen=True)
@@ -311,6 +328,7 @@ class Engine:
     positions: dict[str, Position] = field(init=False)
     orders: list[Order] = field(init=False)
     income: list[Income] = field(init=False)
+    transfers: list[Transfer] = field(init=False)
     dual_side_position: bool = field(init=False, default=False)
     wallet_update_time: int = field(init=False, default=0)
     _next_order_id: int = field(init=False, default=8_389_765_000)
@@ -347,6 +365,7 @@ class Engine:
             self.positions[pos.asset + QUOTE] = Position(pos.amount, pos.entry_price, now)
         self.orders = []
         self.income = []
+        self.transfers = []
         self.dual_side_position = False
         self._next_order_id = 8_389_765_000
         self._next_tran_id = 1_000_000_000
@@ -385,6 +404,9 @@ class Engine:
             "income": [
                 {k: (str(v) if isinstance(v, Decimal) else v) for k, v in vars(i).items()} for i in self.income
             ],
+            "transfers": [
+                {k: (str(v) if isinstance(v, Decimal) else v) for k, v in vars(x).items()} for x in self.transfers
+            ],
         }
 
     def load_state(self, state: Mapping[str, Any]) -> None:
@@ -408,7 +430,7 @@ class Engine:
                     Decimal(raw["amount"]), Decimal(raw["entry_price"]), int(raw["update_time"])
                 )
         decimal_order_fields = {
-            "orig_qty", "price", "executed_qty", "avg_price", "cum_quote", "commission", "realized_pnl",
+            "orig_qty", "price", "executed_qty", "avg_price", "cum_quote", "commission", "realized_pnl", "stop_price",
         }
         self.orders = []
         for raw in state.get("orders", []):
@@ -424,6 +446,7 @@ class Engine:
                                     order.realized_pnl, order.update_time)]
             self.orders.append(order)
         self.income = [Income(**{**raw, "income": Decimal(raw["income"])}) for raw in state.get("income", [])]
+        self.transfers = [Transfer(**{**raw, "amount": Decimal(raw["amount"])}) for raw in state.get("transfers", [])]
 
     # ------------------------------------------------------------------ lookups
 
@@ -554,6 +577,8 @@ class Engine:
         """
         m = self.market(req.symbol)
         spec = m.spec
+        if req.type == "STOP_MARKET":
+            return self._place_stop(req, m)
         self._validate(req, m)
 
         pos = self.positions[req.symbol]
@@ -615,6 +640,103 @@ class Engine:
         self._next_order_id += 1
         self.orders.append(order)
         return order
+
+    def _place_stop(self, req: OrderRequest, m: MarketState) -> Order:
+        """A reduce-only (or close-position) STOP_MARKET resting until the mark crosses its stop price,
+        then filled as a market order (see trigger_stops). Reserves no margin. Refused when it would
+        trigger at once (a sell stop at or above the mark, a buy stop at or below: Binance -2021)."""
+        self._check_position_side(req)
+        if req.side not in ("BUY", "SELL"):
+            raise Rejection(Reason.BAD_SIDE, "Invalid side.")
+        if req.stop_price is None or req.stop_price <= 0:
+            raise Rejection(Reason.MISSING_PARAMETER, "Mandatory parameter 'stopPrice' was not sent, was empty/null, or malformed.")
+        if req.stop_price % m.spec.price_tick != 0:
+            raise Rejection(Reason.BAD_PRICE_TICK)
+        if not (req.reduce_only or req.close_position):
+            raise Rejection(Reason.UNSUPPORTED, "exchange-sim simulates reduce-only or close-position stops only.")
+        if req.client_order_id is not None and any(o.client_order_id == req.client_order_id for o in self.open_orders()):
+            raise Rejection(Reason.DUPLICATE_CLIENT_ID)
+        quantity = ZERO
+        if not req.close_position:
+            if req.quantity <= 0:
+                raise Rejection(Reason.QUANTITY_NOT_POSITIVE)
+            if req.quantity % m.spec.base_step != 0 or req.quantity < m.spec.base_min_qty:
+                raise Rejection(Reason.LOT_SIZE, "Filter failure: LOT_SIZE")
+            quantity = req.quantity
+        if (req.side == "SELL" and req.stop_price >= m.mark_price) or (req.side == "BUY" and req.stop_price <= m.mark_price):
+            raise Rejection(Reason.STOP_WOULD_TRIGGER)
+        now = self.clock()
+        self._next_order_id += 1
+        order = Order(
+            order_id=self._next_order_id,
+            client_order_id=req.client_order_id or f"sim-{self._next_order_id}",
+            symbol=req.symbol, side=req.side, type="STOP_MARKET", time_in_force="GTC", orig_qty=quantity,
+            price=ZERO, reduce_only=True, time=now, update_time=now, position_side=req.position_side or "BOTH",
+            stop_price=req.stop_price, close_position=req.close_position,
+        )
+        self.orders.append(order)
+        return order
+
+    def trigger_stops(self, m: MarketState) -> list[Order]:
+        """Fire the resting stops the mark has crossed (sell stops at or below, buy stops at or above),
+        each filled as a reduce-only market order at the book; one whose position is gone or on its
+        own side expires. Returns the stops that fired."""
+        fired: list[Order] = []
+        for order in [o for o in self.open_orders(m.symbol) if o.type == "STOP_MARKET"]:
+            hit = m.mark_price <= order.stop_price if order.side == "SELL" else m.mark_price >= order.stop_price
+            if not hit or not order.is_open:
+                continue
+            pos = self.positions[m.symbol]
+            closes = (order.side == "SELL" and pos.amount > 0) or (order.side == "BUY" and pos.amount < 0)
+            if not closes:
+                order.status, order.update_time = "EXPIRED", self.clock()
+                continue
+            quantity = abs(pos.amount) if order.close_position else min(order.orig_qty, abs(pos.amount))
+            order.orig_qty = quantity
+            plan = self.taker_fills(m, order.side, quantity, None)
+            if plan:
+                self._fill(order, plan, self.scenario.futures.fee_rate, maker=False)
+            order.status = "FILLED" if order.executed_qty == order.orig_qty else "EXPIRED"
+            fired.append(order)
+        return fired
+
+    def _cancel_close_position_stops(self, symbol: str) -> None:
+        """A flat position takes its close-position stops with it (nothing left to close)."""
+        if self.positions[symbol].amount != 0:
+            return
+        for order in self.open_orders(symbol):
+            if order.type == "STOP_MARKET" and order.close_position:
+                order.status, order.update_time = "CANCELED", self.clock()
+
+    # ------------------------------------------------------------------ wallet transfers
+
+    def transfer(self, asset: str, amount: Decimal, source: str, target: str, client_id: str = "") -> Transfer:
+        """Move `amount` of the quote between the spot and the futures wallet. A transfer already made
+        with the same non-empty `client_id` is answered again, not repeated (idempotent)."""
+        if client_id:
+            done = next((x for x in self.transfers if x.client_id == client_id), None)
+            if done is not None:
+                return done
+        if asset != QUOTE or {source, target} != {"spot", "futures"}:
+            raise Rejection(Reason.UNSUPPORTED, f"exchange-sim transfers {QUOTE} between spot and futures only.")
+        if amount <= 0:
+            raise Rejection(Reason.QUANTITY_NOT_POSITIVE, "The transfer amount must be positive.")
+        if source == "spot":
+            if self.spot_balances.get(asset, ZERO) < amount:
+                raise Rejection(Reason.INSUFFICIENT_BALANCE)
+            self.spot_balances[asset] = self.spot_balances.get(asset, ZERO) - amount
+            self.wallet += amount
+            entry = self._record("", "TRANSFER", amount)
+        else:
+            if self.account().max_withdraw < amount:
+                raise Rejection(Reason.INSUFFICIENT_BALANCE)
+            self.wallet -= amount
+            self.spot_balances[asset] = self.spot_balances.get(asset, ZERO) + amount
+            entry = self._record("", "TRANSFER", -amount)
+        self.wallet_update_time = self.clock()
+        done = Transfer(entry.tran_id, asset, amount, source, target, entry.time, client_id)
+        self.transfers.append(done)
+        return done
 
     def book_levels(self, m: MarketState, side: str) -> list[tuple[Decimal, Decimal | None]]:
         """The levels a taker order on `side` meets: (price, base quantity); quantity None = unlimited.
@@ -761,6 +883,7 @@ class Engine:
             order.avg_price = order.cum_quote / order.executed_qty
         self.wallet_update_time = now
         order.update_time = now
+        self._cancel_close_position_stops(order.symbol)
 
     def _record(self, symbol: str, income_type: str, amount: Decimal, trade_id: str = "") -> Income:
         self._next_tran_id += 1
@@ -855,7 +978,7 @@ class Engine:
             m.spot_price = spot
         if mark is not None:
             m.mark_price = mark
-        return self._match_resting(m) if m.spec.perp else []
+        return (self._match_resting(m) + self.trigger_stops(m)) if m.spec.perp else []
 
     def set_funding_rate(self, asset: str, rate: Decimal) -> None:
         m = self.markets.get(asset + QUOTE)
@@ -954,6 +1077,7 @@ class Engine:
                     "price": plain(o.price), "avg_price": plain(o.avg_price), "cum_quote": plain(o.cum_quote),
                     "commission": plain(o.commission), "realized_pnl": plain(o.realized_pnl),
                     "reduce_only": o.reduce_only, "time": o.time, "update_time": o.update_time,
+                    "stop_price": plain(o.stop_price), "close_position": o.close_position,
                     "fills": [
                         {"trade_id": f.trade_id, "price": plain(f.price), "qty": plain(f.qty),
                          "commission": plain(f.commission), "maker": f.maker}
@@ -967,11 +1091,23 @@ class Engine:
                  "income": plain(i.income), "time": i.time}
                 for i in self.income
             ],
+            "open_orders": [
+                {"order_id": o.order_id, "client_order_id": o.client_order_id, "symbol": o.symbol, "side": o.side,
+                 "type": o.type, "reduce_only": o.reduce_only, "close_position": o.close_position,
+                 "trigger_price": plain(o.stop_price) if o.type == "STOP_MARKET" else None,
+                 "orig_qty": plain(o.orig_qty), "price": plain(o.price)}
+                for o in self.orders if o.is_open
+            ],
+            "transfers": [
+                {"tran_id": x.tran_id, "asset": x.asset, "amount": plain(x.amount), "from": x.source,
+                 "to": x.target, "time": x.time, "client_id": x.client_id}
+                for x in self.transfers
+            ],
         }
 
 
 __all__ = [
     "AccountRisk", "Engine", "Fill", "Income", "MarketState", "Order", "OrderRequest",
-    "Position", "PositionRisk", "SimClock", "cross_liquidation_price", "fill_position", "tiered_liquidation_price",
+    "Position", "PositionRisk", "Transfer", "SimClock", "cross_liquidation_price", "fill_position", "tiered_liquidation_price",
     "plain", "fixed", "decimals_of",
 ]

@@ -42,6 +42,8 @@ class Reason(StrEnum):
     POSITION_SIDE_MISMATCH = "position_side_mismatch"  # one-way vs hedge-mode order
     POSITION_LIMIT = "position_limit"  # above the notional cap of the current leverage tier
     INSUFFICIENT_MARGIN = "insufficient_margin"
+    STOP_WOULD_TRIGGER = "stop_would_trigger"  # a stop on the wrong side of the mark (Binance -2021)
+    INSUFFICIENT_BALANCE = "insufficient_balance"  # a wallet transfer over what the source wallet holds
     # account settings (engine)
     BAD_LEVERAGE = "bad_leverage"
     LEVERAGE_INSUFFICIENT_MARGIN = "leverage_insufficient_margin"
