@@ -470,7 +470,10 @@ def recorded_reply(method: str, description: str) -> Any:
 # endpoints, several recordings have it), `maxWithdrawAmount` (ccxt reads it as the swap total),
 # `updateTime` on positions (ccxt reads it), premiumIndex's `fundingIntervalHours`/`updateTime`
 # (in the newer recordings).
-EXTRA_OK = frozenset({"timestamp", "maxWithdrawAmount", "updateTime", "fundingIntervalHours", "debugMsg"})
+# The order keys of the newer recording (fetchOrder "swap stopLoss order", 2024): postOnly, the
+# trailing-stop fields and the attached TP/SL's stopGuaranteed, on every order.
+EXTRA_OK = frozenset({"timestamp", "maxWithdrawAmount", "updateTime", "fundingIntervalHours", "debugMsg",
+                      "postOnly", "trailingStopRate", "trailingStopDistance", "stopGuaranteed"})
 
 
 async def test_payloads_match_the_recorded_replies_key_for_key(client: Any, sim: RunningExchange) -> None:

@@ -36,6 +36,7 @@ MESSAGES: dict[int, str] = {
     80016: "order not exist",
     80017: "position not exist",
     100001: "Signature verification failed",
+    100202: "Insufficient assets",
     100400: "this api is not exist",
     100413: "Incorrect apiKey",
     100421: "Null timestamp or timestamp mismatch",
@@ -57,6 +58,12 @@ MESSAGES: dict[int, str] = {
 # future timestamp, as in ccxt issue 24131: {"code":100421,"msg":"Null timestamp or timestamp
 # mismatch, ..."}; so a clock problem reaches the caller as BadSymbol). 101209 and 100503 are
 # unmapped: ExchangeError.
+# A conditional order whose stopPrice the mark has already passed: BingX refuses it with an order
+# validation code; 101400 (InvalidOrder in ccxt 4.5.90) is used with a stop-price text. The exact
+# BingX code/text for this refusal is not in ccxt's recordings (an assumption, see the report).
+# A transfer over the source wallet: the asset endpoint answers `transferErrorMsg` "Insufficient
+# assets" (ccxt's table: InsufficientFunds, matched on the text before the code), with 100202
+# (InsufficientFunds too) as the code.
 CODES: dict[Reason, Code] = {
     Reason.MISSING_PARAMETER: Code(109400, "Invalid parameters, a required parameter is missing"),
     Reason.BAD_PARAMETER: Code(109400, MESSAGES[109400]),
@@ -86,6 +93,8 @@ CODES: dict[Reason, Code] = {
     Reason.POSITION_SIDE_MISMATCH: Code(109400, "In the one-way mode, the 'PositionSide' field can only be set to BOTH"),
     Reason.POSITION_LIMIT: Code(101209, MESSAGES[101209]),
     Reason.INSUFFICIENT_MARGIN: Code(101204, MESSAGES[101204]),
+    Reason.STOP_WOULD_TRIGGER: Code(101400, "The order is invalid: the stop price would trigger immediately"),
+    Reason.INSUFFICIENT_BALANCE: Code(100202, MESSAGES[100202]),
     Reason.BAD_LEVERAGE: Code(109400, "Invalid parameters, leverage invalid"),
     Reason.LEVERAGE_INSUFFICIENT_MARGIN: Code(101204, MESSAGES[101204]),
     # BingX accepts a no-op leverage / margin type / position mode change (code 0): the routes answer
@@ -125,6 +134,8 @@ def error_response(rejection: Rejection, clock: Callable[[], int]) -> web.Respon
     if code is None:
         return web.Response(status=status, text=text, content_type="text/plain", headers=headers)
     body = envelope(code, text, {}, clock())
+    if rejection.reason is Reason.INSUFFICIENT_BALANCE:
+        body["transferErrorMsg"] = text  # the asset transfer endpoint's own error field
     return web.Response(status=status, text=json.dumps(body), content_type="application/json", headers=headers)
 
 

@@ -13,7 +13,7 @@ from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Any
 
-from ...engine import ZERO, Engine, Fill, Income, MarketState, Order, decimals_of, plain
+from ...engine import ZERO, Engine, Fill, Income, MarketState, Order, Transfer, decimals_of, plain
 from ...scenario import QUOTE
 
 USER_ID = "116***295"
@@ -167,37 +167,68 @@ def order_id(order: Order) -> str:
 
 
 def _tp_sl() -> dict[str, Any]:
-    return {"type": "", "quantity": "0", "stopPrice": "0", "price": "0", "workingType": ""}
+    return {"type": "", "quantity": "0", "stopPrice": "0", "price": "0", "workingType": "", "stopGuaranteed": ""}
 
 
-def order_json(order: Order, m: MarketState, leverage: int) -> dict[str, Any]:
-    """One order as /openApi/swap/v2/trade/order (GET), openOrders and the cancel reply give it."""
+def order_json(order: Order, m: MarketState, leverage: int, venue_type: str | None = None) -> dict[str, Any]:
+    """One order as /openApi/swap/v2/trade/order (GET), openOrders and the cancel reply give it. A
+    conditional order (engine STOP_MARKET) shows its BingX type (`venue_type`: TRIGGER_MARKET or
+    STOP_MARKET) and its stopPrice, as the recorded stop-loss fetchOrder; the same order id fills
+    when it fires (status FILLED, executedQty, avgPrice)."""
     is_limit = order.type == "LIMIT"
+    is_stop = order.type == "STOP_MARKET"
     return {
         "symbol": market_id(m), "orderId": order_id(order), "side": order.side, "positionSide": "BOTH",
-        "type": order.type, "origQty": text(order.orig_qty), "price": text(order.price) if is_limit else "0",
+        "type": (venue_type or "TRIGGER_MARKET") if is_stop else order.type, "origQty": text(order.orig_qty),
+        "price": text(order.price) if is_limit else "0",
         "executedQty": text(order.executed_qty), "avgPrice": text(order.avg_price) if order.executed_qty else "0.00",
-        "cumQuote": text(order.cum_quote), "stopPrice": "", "profit": text(order.realized_pnl),
+        "cumQuote": text(order.cum_quote), "stopPrice": text(order.stop_price) if is_stop else "",
+        "profit": text(order.realized_pnl),
         "commission": text(-order.commission), "status": ORDER_STATUS.get(order.status, order.status),
         "time": str(order.time), "updateTime": str(order.update_time), "clientOrderId": order.client_order_id,
         "leverage": f"{leverage}X", "takeProfit": _tp_sl(), "stopLoss": _tp_sl(), "advanceAttr": "0",
         "positionID": "0", "takeProfitEntrustPrice": "0", "stopLossEntrustPrice": "0", "orderType": "",
         "workingType": "MARK_PRICE", "onlyOnePosition": True, "reduceOnly": order.reduce_only,
-        "stopGuaranteed": "false", "triggerOrderId": "0",
+        "postOnly": order.time_in_force == "GTX", "stopGuaranteed": "false", "triggerOrderId": "0",
+        "trailingStopRate": "0", "trailingStopDistance": "0",
     }
 
 
-def created_order(order: Order, m: MarketState) -> dict[str, Any]:
-    """The create reply's data.order: the request echoed with the ids, no status (as BingX's)."""
+def created_order(order: Order, m: MarketState, venue_type: str | None = None,
+                  reduce_only: bool | None = None) -> dict[str, Any]:
+    """The create reply's data.order: the request echoed with the ids, no status (as BingX's; the
+    recorded trigger and take-profit creates: type, quantity, stopPrice, reduceOnly as sent)."""
     is_limit = order.type == "LIMIT"
+    is_stop = order.type == "STOP_MARKET"
     return {
         "orderId": order_id(order), "symbol": market_id(m), "positionSide": "BOTH", "side": order.side,
-        "type": order.type, "price": text(order.price) if is_limit else "0", "quantity": text(order.orig_qty),
-        "stopPrice": "0", "workingType": "MARK_PRICE", "clientOrderID": order.client_order_id,
+        "type": (venue_type or "TRIGGER_MARKET") if is_stop else order.type,
+        "price": text(order.price) if is_limit else "0", "quantity": text(order.orig_qty),
+        "stopPrice": text(order.stop_price) if is_stop else "0", "workingType": "MARK_PRICE",
+        "clientOrderID": order.client_order_id,
         "timeInForce": TIME_IN_FORCE.get(order.time_in_force, "GTC") if is_limit else "GTC", "priceRate": "0",
-        "stopLoss": "", "takeProfit": "", "reduceOnly": order.reduce_only, "activationPrice": "0",
-        "closePosition": "", "stopGuaranteed": "",
+        "stopLoss": "", "takeProfit": "", "reduceOnly": order.reduce_only if reduce_only is None else reduce_only,
+        "activationPrice": "0", "closePosition": "true" if order.close_position else "", "stopGuaranteed": "",
     }
+
+
+# ccxt's transfer account ids (options.accountsByType) -> the engine's wallets: spot and the USDT-M
+# perpetual account; the funding, standard-futures and coin-M accounts are not simulated.
+WALLETS = {"spot": "spot", "USDTMPerp": "futures"}
+ACCOUNT_IDS = {v: k for k, v in WALLETS.items()}
+
+
+def transfer_record(transfer: Transfer) -> dict[str, Any]:
+    """One /openApi/api/v3/asset/transferRecord row (ccxt's parse_transfer reads these keys)."""
+    return {
+        "asset": transfer.asset, "amount": f"{transfer.amount:.20f}", "status": "CONFIRMED",
+        "transferId": transfer_id(transfer), "timestamp": transfer.time,
+        "fromAccount": ACCOUNT_IDS[transfer.source], "toAccount": ACCOUNT_IDS[transfer.target],
+    }
+
+
+def transfer_id(transfer: Transfer) -> str:
+    return str(1_051_461_075_000_000_000_000 + transfer.tran_id)
 
 
 def fill_order(order: Order, fill: Fill, m: MarketState) -> dict[str, Any]:
@@ -212,18 +243,21 @@ def fill_order(order: Order, fill: Fill, m: MarketState) -> dict[str, Any]:
     }
 
 
-def income_row(income: Income, m: MarketState) -> dict[str, Any]:
-    """One /openApi/swap/v2/user/income row (FUNDING_FEE, TRADING_FEE, REALIZED_PNL)."""
+def income_row(income: Income, m: MarketState | None) -> dict[str, Any]:
+    """One /openApi/swap/v2/user/income row (FUNDING_FEE, TRADING_FEE, REALIZED_PNL, and TRANSFER,
+    a wallet transfer in or out of the perpetual account: no symbol, `m` None)."""
     kind = {"COMMISSION": "TRADING_FEE"}.get(income.income_type, income.income_type)
     return {
-        "symbol": market_id(m), "incomeType": kind, "income": text(income.income), "asset": income.asset,
-        "info": {"FUNDING_FEE": "Funding Fee", "TRADING_FEE": "Trading Fee"}.get(kind, "Realized PnL"),
+        "symbol": market_id(m) if m is not None else "", "incomeType": kind, "income": text(income.income),
+        "asset": income.asset,
+        "info": {"FUNDING_FEE": "Funding Fee", "TRADING_FEE": "Trading Fee", "TRANSFER": "Transfer"}.get(
+            kind, "Realized PnL"),
         "time": str(income.time), "tranId": f"{income.tran_id}", "tradeId": income.trade_id or f"{income.tran_id}",
     }
 
 
 __all__ = [
-    "ORDER_STATUS", "created_order", "currency", "engine_symbol", "fill_order", "income_row", "maint_margin_tiers",
+    "ACCOUNT_IDS", "WALLETS", "ORDER_STATUS", "created_order", "transfer_id", "transfer_record", "currency", "engine_symbol", "fill_order", "income_row", "maint_margin_tiers",
     "market_id", "order_id", "order_json", "position", "premium_index", "spot_balances", "spot_symbol",
     "spot_ticker", "swap_balance", "swap_contract", "text",
 ]

@@ -10,6 +10,12 @@ lookup takes orderId or clientOrderId, and an orderId that is not a number (ccxt
 `fetch_order(None, ...)` sends `orderId=None`) is a parameter error (80014), not "order not
 exist"; a no-op leverage, margin type or position mode change is a success; positions list only
 open positions.
+
+Conditional orders (issue 14): TRIGGER_MARKET (ccxt's `triggerPrice`, protective with reduceOnly=true)
+and STOP_MARKET (ccxt's `stopLossPrice`, optionally closePosition=true without a quantity) on the
+same order route, resting in openOrders, cancelled and queried like any order, filling under the
+same order id when the mark crosses. Wallet transfers: POST /openApi/api/asset/v1/transfer and GET
+/openApi/api/v3/asset/transferRecord between spot and USDTMPerp.
 """
 
 from __future__ import annotations
@@ -31,6 +37,7 @@ from .payloads import text
 SWAP = "/openApi/swap"
 ORDER_PATH = f"{SWAP}/v2/trade/order"
 _CLIENT_ID_RE = re.compile(r"^[A-Za-z0-9_\-.:]{1,40}$")
+STOP_TYPES = frozenset({"TRIGGER_MARKET", "STOP_MARKET"})  # the conditional orders simulated
 _TIME_IN_FORCE = {"GTC": "GTC", "IOC": "IOC", "FOK": "FOK", "POSTONLY": "GTX"}
 
 
@@ -50,6 +57,10 @@ class BingxDialect(Dialect):
     name: ClassVar[str] = "bingx"
     order_paths = frozenset({ORDER_PATH})
     order_maxima: ClassVar[str] = "none"  # swap contracts publish a minimum quantity only, no maximum
+
+    def __init__(self, server: Any) -> None:
+        super().__init__(server)
+        self._stop_kinds: dict[tuple[int, int], str] = {}  # see _venue_type
 
     # A BingX linear swap is traded in base units (ccxt: contractSize 1) whatever the scenario's
     # contract_size, which only scales the lot filters (see payloads).
@@ -89,6 +100,8 @@ class BingxDialect(Dialect):
             ("GET", f"{SWAP}/v2/trade/allOrders", self.all_orders),
             ("GET", f"{SWAP}/v2/trade/allFillOrders", self.fill_orders),
             ("GET", f"{SWAP}/v2/user/income", self.income),
+            ("POST", "/openApi/api/asset/v1/transfer", self.transfer),
+            ("GET", "/openApi/api/v3/asset/transferRecord", self.transfer_records),
         ]
         return [Route(m, p, h) for m, p, h in public] + [Route(m, p, h, signed=True) for m, p, h in signed]
 
@@ -230,33 +243,42 @@ class BingxDialect(Dialect):
 
     # ------------------------------------------------------------------ orders (signed)
 
-    def _order_request(self, params: dict[str, Any]) -> OrderRequest:
-        m = self._market(_required(params, "symbol"))
-        side = _required(params, "side").upper()
-        if side not in ("BUY", "SELL"):
-            raise Rejection(Reason.BAD_SIDE)
-        order_type = _required(params, "type").upper()
-        if order_type not in ("MARKET", "LIMIT"):
-            if order_type in ("STOP", "STOP_MARKET", "TAKE_PROFIT", "TAKE_PROFIT_MARKET", "TRIGGER_LIMIT",
-                              "TRIGGER_MARKET", "TRAILING_STOP_MARKET"):
-                raise Rejection(Reason.UNSUPPORTED, f"exchange-sim does not simulate {order_type} orders")
-            raise Rejection(Reason.BAD_ORDER_TYPE)
-        unsupported = [k for k in ("stopPrice", "stopLoss", "takeProfit", "quoteOrderQty", "priceRate", "closePosition")
-                       if _str(params, k) not in (None, "0", "false")]
-        if unsupported:
-            raise Rejection(Reason.UNSUPPORTED, f"exchange-sim does not simulate {', '.join(unsupported)} on orders")
-        position_side = (_str(params, "positionSide") or "BOTH").upper()
-        if position_side not in ("BOTH", "LONG", "SHORT"):
-            raise Rejection(Reason.BAD_PARAMETER, "Invalid parameters, err: positionSide invalid")
-        quantity = _decimal(params, "quantity")
-        if quantity is None:
-            raise Rejection(Reason.MISSING_PARAMETER, "Invalid parameters, err: quantity is required")
+    def _client_id(self, params: dict[str, Any]) -> str | None:
         client_id = _str(params, "clientOrderID") or _str(params, "clientOrderId")
         if client_id is not None:
             if not _CLIENT_ID_RE.match(client_id):
                 raise Rejection(Reason.BAD_PARAMETER, "Invalid parameters, err: clientOrderID invalid")
             if any(o.client_order_id == client_id for o in self.engine.orders):
                 raise Rejection(Reason.DUPLICATE_CLIENT_ID)
+        return client_id
+
+    def _position_side(self, params: dict[str, Any]) -> str | None:
+        position_side = (_str(params, "positionSide") or "BOTH").upper()
+        if position_side not in ("BOTH", "LONG", "SHORT"):
+            raise Rejection(Reason.BAD_PARAMETER, "Invalid parameters, err: positionSide invalid")
+        return None if position_side == "BOTH" else position_side
+
+    def _order_request(self, params: dict[str, Any]) -> OrderRequest:
+        m = self._market(_required(params, "symbol"))
+        side = _required(params, "side").upper()
+        if side not in ("BUY", "SELL"):
+            raise Rejection(Reason.BAD_SIDE)
+        order_type = _required(params, "type").upper()
+        if order_type in STOP_TYPES:
+            return self._stop_request(params, m, side, order_type)
+        if order_type not in ("MARKET", "LIMIT"):
+            if order_type in ("STOP", "TAKE_PROFIT", "TAKE_PROFIT_MARKET", "TRIGGER_LIMIT", "TRAILING_STOP_MARKET"):
+                raise Rejection(Reason.UNSUPPORTED, f"exchange-sim does not simulate {order_type} orders")
+            raise Rejection(Reason.BAD_ORDER_TYPE)
+        unsupported = [k for k in ("stopPrice", "stopLoss", "takeProfit", "quoteOrderQty", "priceRate", "closePosition")
+                       if _str(params, k) not in (None, "0", "false")]
+        if unsupported:
+            raise Rejection(Reason.UNSUPPORTED, f"exchange-sim does not simulate {', '.join(unsupported)} on orders")
+        position_side = self._position_side(params)
+        quantity = _decimal(params, "quantity")
+        if quantity is None:
+            raise Rejection(Reason.MISSING_PARAMETER, "Invalid parameters, err: quantity is required")
+        client_id = self._client_id(params)
         tif_text = (_str(params, "timeInForce") or ("IOC" if order_type == "MARKET" else "GTC")).upper()
         time_in_force = _TIME_IN_FORCE.get(tif_text)
         if time_in_force is None:
@@ -267,12 +289,58 @@ class BingxDialect(Dialect):
         return OrderRequest(
             symbol=m.symbol, side=side, type=order_type, quantity=quantity, price=price,
             time_in_force=time_in_force if order_type == "LIMIT" else None, client_order_id=client_id,
-            reduce_only=_bool(params, "reduceOnly"), position_side=None if position_side == "BOTH" else position_side,
+            reduce_only=_bool(params, "reduceOnly"), position_side=position_side,
         )
 
+    def _stop_request(self, params: dict[str, Any], m: Any, side: str, order_type: str) -> OrderRequest:
+        """A conditional market order: TRIGGER_MARKET (ccxt's `triggerPrice`; reduceOnly=true makes it a
+        protective stop) or STOP_MARKET (ccxt's `stopLossPrice`: a stop loss, always closing; with
+        closePosition=true and no quantity it closes the whole position). Both trigger on the mark
+        (workingType MARK_PRICE, BingX's default) and fill as market orders."""
+        unsupported = [k for k in ("stopLoss", "takeProfit", "quoteOrderQty", "priceRate", "activationPrice")
+                       if _str(params, k) not in (None, "0", "false")]
+        if unsupported:
+            raise Rejection(Reason.UNSUPPORTED, f"exchange-sim does not simulate {', '.join(unsupported)} on orders")
+        working_type = (_str(params, "workingType") or "MARK_PRICE").upper()
+        if working_type != "MARK_PRICE":
+            raise Rejection(Reason.UNSUPPORTED, f"exchange-sim triggers stops on MARK_PRICE only, not {working_type}")
+        stop_price = _decimal(params, "stopPrice")
+        if stop_price is None:
+            raise Rejection(Reason.MISSING_PARAMETER, "Invalid parameters, err: stopPrice is required")
+        close_position = _bool(params, "closePosition")
+        if close_position and order_type != "STOP_MARKET":
+            raise Rejection(Reason.BAD_PARAMETER,
+                            "Invalid parameters, err: closePosition only supports STOP_MARKET and TAKE_PROFIT_MARKET")
+        quantity = _decimal(params, "quantity")
+        if quantity is None and not close_position:
+            raise Rejection(Reason.MISSING_PARAMETER, "Invalid parameters, err: quantity is required")
+        position_side = self._position_side(params)
+        client_id = self._client_id(params)
+        return OrderRequest(
+            symbol=m.symbol, side=side, type="STOP_MARKET", quantity=Decimal(0) if close_position else quantity,
+            client_order_id=client_id, position_side=position_side, stop_price=stop_price,
+            # a stop loss only ever closes; a trigger order reduces only when asked to
+            reduce_only=order_type == "STOP_MARKET" or _bool(params, "reduceOnly"), close_position=close_position,
+        )
+
+    # The BingX type each conditional order was placed as (the engine keeps one STOP_MARKET kind),
+    # by (order id, creation time) so a reset's reused ids never inherit it; unknown (after a
+    # restart): STOP_MARKET for close-position stops, else TRIGGER_MARKET.
+    def _venue_type(self, order: Order) -> str | None:
+        if order.type != "STOP_MARKET":
+            return None
+        return self._stop_kinds.get((order.order_id, order.time), "STOP_MARKET" if order.close_position else "TRIGGER_MARKET")
+
     async def create_order(self, request: web.Request, params: dict[str, Any]) -> Any:
-        order = await self.server.place(request, self._order_request(params))
-        return self.ok({"order": payloads.created_order(order, self.engine.markets[order.symbol])})
+        order_request = self._order_request(params)
+        order = await self.server.place(request, order_request)
+        venue_type = None
+        if order.type == "STOP_MARKET":
+            venue_type = _required(params, "type").upper()
+            self._stop_kinds[(order.order_id, order.time)] = venue_type
+        reduce_only = _bool(params, "reduceOnly") if order.type == "STOP_MARKET" else None
+        return self.ok({"order": payloads.created_order(order, self.engine.markets[order.symbol], venue_type,
+                                                        reduce_only)})
 
     def _find(self, params: dict[str, Any], symbol: str) -> Order | None:
         order_text = _str(params, "orderId")
@@ -294,7 +362,7 @@ class BingxDialect(Dialect):
 
     def _order_json(self, order: Order) -> dict[str, Any]:
         m = self.engine.markets[order.symbol]
-        return payloads.order_json(order, m, m.leverage)
+        return payloads.order_json(order, m, m.leverage, self._venue_type(order))
 
     async def query_order(self, request: web.Request, params: dict[str, Any]) -> Any:
         m = self._market(_required(params, "symbol"))
@@ -314,7 +382,9 @@ class BingxDialect(Dialect):
 
     async def open_orders(self, request: web.Request, params: dict[str, Any]) -> Any:
         symbols = {m.symbol for m in self._perps(params)}
-        rows = [o for o in self.engine.orders if o.is_open and o.symbol in symbols]
+        kind = (_str(params, "type") or "").upper()  # BingX's optional order type filter
+        rows = [o for o in self.engine.orders if o.is_open and o.symbol in symbols
+                and kind in ("", o.type if o.type != "STOP_MARKET" else self._venue_type(o))]
         rows.sort(key=lambda o: (o.time, o.order_id), reverse=True)
         return self.ok({"orders": [self._order_json(o) for o in rows]})
 
@@ -362,7 +432,52 @@ class BingxDialect(Dialect):
             and (start is None or i.time >= start) and (end is None or i.time <= end)
         ]
         rows.sort(key=lambda i: (i.time, i.tran_id), reverse=True)
-        return self.ok([payloads.income_row(i, self.engine.markets[i.symbol]) for i in rows[:limit]])
+        return self.ok([payloads.income_row(i, self.engine.markets.get(i.symbol)) for i in rows[:limit]])
+
+    # ------------------------------------------------------------------ wallet transfers (signed)
+
+    def _wallet(self, params: dict[str, Any], name: str) -> str:
+        account = _required(params, name)
+        wallet = payloads.WALLETS.get(account)
+        if wallet is None:
+            if account in ("fund", "stdFutures", "coinMPerp"):
+                raise Rejection(Reason.UNSUPPORTED,
+                                f"exchange-sim transfers between spot and USDTMPerp only, not {account}")
+            raise Rejection(Reason.BAD_PARAMETER, "illegal transferType")
+        return wallet
+
+    async def transfer(self, request: web.Request, params: dict[str, Any]) -> Any:
+        """POST /openApi/api/asset/v1/transfer (ccxt's transfer: fromAccount/toAccount ids of
+        options.accountsByType, asset, amount): spot <-> USDTMPerp over the engine's wallets."""
+        source, target = self._wallet(params, "fromAccount"), self._wallet(params, "toAccount")
+        if source == target:
+            raise Rejection(Reason.BAD_PARAMETER, "illegal transferType")
+        asset = _required(params, "asset").upper()
+        amount = _decimal(params, "amount")
+        if amount is None:
+            raise Rejection(Reason.MISSING_PARAMETER, "Invalid parameters, err: amount is required")
+        done = self.engine.transfer(asset, amount, source, target)
+        self.server.persist()
+        # the reply as ccxt's own sample of it: code, timestamp, data {tranId, transferId}
+        return {"code": 0, "timestamp": self.server.clock(),
+                "data": {"tranId": str(done.tran_id), "transferId": payloads.transfer_id(done)}}
+
+    async def transfer_records(self, request: web.Request, params: dict[str, Any]) -> Any:
+        """GET /openApi/api/v3/asset/transferRecord (ccxt's fetch_transfers): by transferId, or by
+        fromAccount + toAccount; startTime/endTime, pageSize (default 10, max 100), newest first;
+        {total, rows} without an envelope."""
+        transfer_id = _str(params, "transferId")
+        pair = None
+        if transfer_id is None:
+            pair = (self._wallet(params, "fromAccount"), self._wallet(params, "toAccount"))
+        start, end = _int(params, "startTime"), _int(params, "endTime")
+        size = min(max(_int(params, "pageSize", 10) or 10, 1), 100)
+        rows = [x for x in self.engine.transfers
+                if (transfer_id is None or payloads.transfer_id(x) == transfer_id)
+                and (pair is None or (x.source, x.target) == pair)
+                and (start is None or x.time >= start) and (end is None or x.time <= end)]
+        rows.sort(key=lambda x: (x.time, x.tran_id), reverse=True)
+        return {"total": len(rows), "rows": [payloads.transfer_record(x) for x in rows[:size]]}
 
 
 __all__ = ["BingxDialect", "ORDER_PATH"]
