@@ -4,6 +4,7 @@ market order, expiry and cancellation with the position, persistence, and idempo
 
 from __future__ import annotations
 
+from dataclasses import replace
 from decimal import Decimal as D
 
 import pytest
@@ -118,11 +119,12 @@ def test_a_long_position_is_protected_by_a_sell_stop_under_the_mark() -> None:
 def test_stops_survive_a_restart() -> None:
     engine = make_engine()
     short_btc(engine)
-    engine.place_order(stop("BUY", "50000", close=True, cid="keep"))
+    engine.place_order(replace(stop("BUY", "50000", close=True, cid="keep"), venue_type="STOP_MARKET"))
     again = make_engine()
     again.load_state(engine.to_state())
     (order,) = again.open_orders("BTCUSDT")
-    assert (order.client_order_id, order.stop_price, order.close_position) == ("keep", D(50000), True)
+    assert (order.client_order_id, order.stop_price, order.close_position, order.venue_type) == (
+        "keep", D(50000), True, "STOP_MARKET")
     again.set_prices("BTC", mark=D(51000))
     assert order.status == "FILLED" and again.positions["BTCUSDT"].amount == 0
 

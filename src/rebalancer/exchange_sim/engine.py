@@ -205,6 +205,7 @@ class Order:
     fills: list[Fill] = field(default_factory=list)
     stop_price: Decimal = ZERO  # STOP_MARKET: the mark price that triggers it
     close_position: bool = False  # STOP_MARKET closing the whole position (orig_qty 0 until it fires)
+    venue_type: str = ""  # the dialect's own order type when it has several for one engine type (BingX TRIGGER_MARKET)
 
     @property
     def is_open(self) -> bool:
@@ -243,6 +244,7 @@ class OrderRequest:
     position_side: str | None = None
     stop_price: Decimal | None = None  # STOP_MARKET only
     close_position: bool = False  # STOP_MARKET only: close whatever the position is when it fires
+    venue_type: str = ""  # kept on the Order (and across restarts) for the dialect to answer with
 
 
 @dataclass(frozen=True)
@@ -672,7 +674,7 @@ class Engine:
             client_order_id=req.client_order_id or f"sim-{self._next_order_id}",
             symbol=req.symbol, side=req.side, type="STOP_MARKET", time_in_force="GTC", orig_qty=quantity,
             price=ZERO, reduce_only=True, time=now, update_time=now, position_side=req.position_side or "BOTH",
-            stop_price=req.stop_price, close_position=req.close_position,
+            stop_price=req.stop_price, close_position=req.close_position, venue_type=req.venue_type,
         )
         self.orders.append(order)
         return order
