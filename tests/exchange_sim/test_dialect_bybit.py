@@ -289,7 +289,8 @@ EXPECTED: dict[Reason, type[Exception]] = {
     Reason.LEVERAGE_INSUFFICIENT_MARGIN: ccxt.InsufficientFunds, Reason.LEVERAGE_UNCHANGED: ccxt.BadRequest,
     Reason.MARGIN_MODE_UNCHANGED: ccxt.MarginModeAlreadySet, Reason.MARGIN_MODE_OPEN_ORDERS: ccxt.ExchangeError,
     Reason.MARGIN_MODE_POSITION: ccxt.ExchangeError, Reason.POSITION_MODE_UNCHANGED: ccxt.NoChange,
-    Reason.POSITION_MODE_POSITION: ccxt.BadRequest,
+    Reason.POSITION_MODE_POSITION: ccxt.BadRequest, Reason.STOP_WOULD_TRIGGER: ccxt.InvalidOrder,
+    Reason.INSUFFICIENT_BALANCE: ccxt.InsufficientFunds,
 }
 
 

@@ -46,7 +46,12 @@ MESSAGES: dict[int, str] = {
     110043: "leverage not modified",
     110044: "Insufficient available margin",
     110072: "OrderLinkedID is duplicate",
+    110092: "expect Rising, but trigger_price <= current",
+    110093: "expect Falling, but trigger_price >= current",
     110094: "Order does not meet minimum order value",
+    131211: "fromAccountType can't be the same as toAccountType",
+    131212: "Insufficient balance",
+    131214: "TransferId exist",
     170136: "Order quantity lower than the minimum.",
     170227: "This feature is not supported.",
     3400045: "Set margin mode failed",
@@ -88,6 +93,11 @@ CODES: dict[Reason, Code] = {
     Reason.POSITION_SIDE_MISMATCH: Code(10001, "position idx not match position mode"),
     Reason.POSITION_LIMIT: Code(110016, MESSAGES[110016]),
     Reason.INSUFFICIENT_MARGIN: Code(110007, MESSAGES[110007]),
+    # A conditional order whose trigger price is already passed in its triggerDirection: 110092
+    # (expect Rising) here, 110093 (expect Falling) when the route knows the direction (Rejection.code).
+    Reason.STOP_WOULD_TRIGGER: Code(110092, MESSAGES[110092]),
+    # /v5/asset/transfer/inter-transfer over the source account's balance.
+    Reason.INSUFFICIENT_BALANCE: Code(131212, MESSAGES[131212]),
     Reason.BAD_LEVERAGE: Code(10001, "params error: leverage invalid"),
     Reason.LEVERAGE_INSUFFICIENT_MARGIN: Code(110044, MESSAGES[110044]),
     Reason.LEVERAGE_UNCHANGED: Code(110043, MESSAGES[110043]),
@@ -101,7 +111,7 @@ CODES: dict[Reason, Code] = {
 # Reasons whose detail (the engine's or the server's words) is worth showing; the others get
 # Bybit's own text, since the engine's details are written in Binance's words.
 _DETAILED = frozenset({Reason.UNSUPPORTED, Reason.INTERNAL, Reason.MIN_NOTIONAL, Reason.TIMESTAMP_OUTSIDE_WINDOW,
-                       Reason.MISSING_PARAMETER, Reason.BAD_PARAMETER})
+                       Reason.MISSING_PARAMETER, Reason.BAD_PARAMETER, Reason.STOP_WOULD_TRIGGER})
 
 
 def answer(rejection: Rejection) -> tuple[int | None, str, int]:
@@ -114,7 +124,11 @@ def answer(rejection: Rejection) -> tuple[int | None, str, int]:
     text = entry.message
     if rejection.reason in _DETAILED and rejection.detail:
         text = rejection.detail
-    return entry.ret_code, text, rejection.status or entry.status
+    # A route may name the exact Bybit code of a reason with two (STOP_WOULD_TRIGGER: 110092 / 110093).
+    code = int(rejection.code) if rejection.code is not None else entry.ret_code
+    if rejection.code is not None and not (rejection.reason in _DETAILED and rejection.detail):
+        text = MESSAGES.get(code, text)
+    return code, text, rejection.status or entry.status
 
 
 def envelope(ret_code: int, message: str, result: Any, time_ms: int) -> dict[str, Any]:

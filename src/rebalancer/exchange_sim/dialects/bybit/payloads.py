@@ -232,30 +232,60 @@ def order_id(order: Order) -> str:
     return str(order.order_id)
 
 
-def order_json(order: Order) -> dict[str, Any]:
+def is_stop(order: Order) -> bool:
+    return order.type == "STOP_MARKET"
+
+
+def stop_status(order: Order) -> str:
+    """A conditional order's orderStatus: Untriggered while it rests; once fired, the market order's
+    outcome under the same orderId (Filled); Deactivated when cancelled (by the user, or because its
+    reduce-only position is gone) before it fired."""
+    if order.is_open:
+        return "Untriggered"
+    if order.status in ("CANCELED", "EXPIRED") and not order.executed_qty:
+        return "Deactivated"
+    return ORDER_STATUS.get(order.status, order.status)
+
+
+def order_json(order: Order, stop: dict[str, Any] | None = None) -> dict[str, Any]:
     """One /v5/order/realtime|history row for a linear order. Keys beyond the recorded (spot) row:
     tpslMode (ccxt reads its presence as "a contract order"), cumFeeDetail (the fee ccxt parses)
-    and createType, all of which Bybit sends for linear orders."""
-    status = ORDER_STATUS.get(order.status, order.status)
+    and createType, all of which Bybit sends for linear orders.
+
+    A conditional (stop) order: orderType Market, triggerPrice / triggerDirection (1 rising: a buy
+    stop; 2 falling: a sell stop) / triggerBy as placed, stopOrderType "Stop", closeOnTrigger as
+    sent (`stop`: the dialect's record of triggerBy / closeOnTrigger)."""
+    conditional = is_stop(order)
+    status = stop_status(order) if conditional else ORDER_STATUS.get(order.status, order.status)
     leaves = ZERO if status in FINAL_STATUSES else order.orig_qty - order.executed_qty
     is_limit = order.type == "LIMIT"
     expired = order.status == "EXPIRED"
+    stop = stop or {}
+    if conditional:
+        cancel_type = {"CANCELED": "CancelByUser", "EXPIRED": "CancelByReduceOnly"}.get(order.status, "UNKNOWN")
+        reject_reason = "EC_NoError"
+    else:
+        cancel_type = "CancelByUser" if order.status == "CANCELED" else "UNKNOWN"
+        reject_reason = "EC_CancelForNoFullFill" if expired else "EC_NoError"
     return {
         "symbol": order.symbol, "orderType": "Limit" if is_limit else "Market", "orderLinkId": order.client_order_id,
         "slLimitPrice": "0", "orderId": order_id(order),
-        "cancelType": "CancelByUser" if order.status == "CANCELED" else "UNKNOWN",
-        "avgPrice": text(order.avg_price) if order.executed_qty else "", "stopOrderType": "",
+        "cancelType": cancel_type,
+        "avgPrice": text(order.avg_price) if order.executed_qty else "", "stopOrderType": "Stop" if conditional else "",
         "lastPriceOnCreated": "", "orderStatus": status, "takeProfit": "", "cumExecValue": text(order.cum_quote),
-        "smpType": "None", "triggerDirection": 0, "blockTradeId": "",
-        "rejectReason": "EC_CancelForNoFullFill" if expired else "EC_NoError", "isLeverage": "",
+        "smpType": "None", "triggerDirection": (1 if order.side == "BUY" else 2) if conditional else 0,
+        "blockTradeId": "", "rejectReason": reject_reason, "isLeverage": "",
         "price": text(order.price) if is_limit else "0", "orderIv": "", "createdTime": str(order.time),
         "tpTriggerBy": "", "positionIdx": 0, "timeInForce": TIME_IN_FORCE.get(order.time_in_force, "IOC")
         if is_limit else "IOC", "leavesValue": text(leaves * order.price) if is_limit else "0",
         "updatedTime": str(order.update_time), "side": "Buy" if order.side == "BUY" else "Sell", "smpGroup": 0,
-        "triggerPrice": "", "tpLimitPrice": "", "cumExecFee": text(order.commission), "slTriggerBy": "",
-        "leavesQty": text(leaves), "closeOnTrigger": False, "placeType": "", "cumExecQty": text(order.executed_qty),
+        "triggerPrice": text(order.stop_price) if conditional else "", "tpLimitPrice": "",
+        "cumExecFee": text(order.commission), "slTriggerBy": "",
+        "leavesQty": text(leaves), "closeOnTrigger": bool(stop.get("closeOnTrigger", False)) if conditional else False,
+        "placeType": "", "cumExecQty": text(order.executed_qty),
         "reduceOnly": order.reduce_only, "qty": text(order.orig_qty), "stopLoss": "", "marketUnit": "",
-        "smpOrderId": "", "triggerBy": "", "tpslMode": "", "createType": "CreateByUser",
+        "smpOrderId": "", "triggerBy": stop.get("triggerBy", "LastPrice") if conditional else "", "tpslMode": "",
+        "createType": "CreateByUser",
         "cumFeeDetail": {QUOTE: text(order.commission)} if order.commission else {},
     }
 
@@ -281,7 +311,8 @@ def trade_execution(order: Order, fill: Fill, leaves: Decimal, fee_rate: Decimal
         orderId=order_id(order), createType="CreateByUser", feeRate=text(fee_rate), execPrice=text(fill.price),
         orderQty=text(order.orig_qty), orderPrice=text(order.price) if order.type == "LIMIT" else "0",
         execValue=text(fill.qty * fill.price), seq=fill.trade_id, side="Buy" if order.side == "BUY" else "Sell",
-        leavesQty=text(leaves), isMaker=fill.maker, execQty=text(fill.qty), stopOrderType="",
+        leavesQty=text(leaves), isMaker=fill.maker, execQty=text(fill.qty),
+        stopOrderType="Stop" if is_stop(order) else "",
     )
 
 
@@ -341,7 +372,7 @@ def ledger_rows(engine: Engine, wallet_now: Decimal) -> list[dict[str, Any]]:
 
 
 __all__ = [
-    "FINAL_STATUSES", "ORDER_STATUS", "base_units", "coin_info", "funding_execution", "ledger_rows", "linear_instrument",
+    "FINAL_STATUSES", "ORDER_STATUS", "base_units", "is_stop", "stop_status", "coin_info", "funding_execution", "ledger_rows", "linear_instrument",
     "linear_ticker", "order_json", "position", "risk_limits", "spot_instrument", "spot_ticker", "text",
     "trade_execution", "wallet_balance",
 ]

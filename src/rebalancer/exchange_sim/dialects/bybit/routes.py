@@ -40,6 +40,16 @@ _str, _required, _decimal, _int, _bool = (_PARAMS.str, _PARAMS.required, _PARAMS
                                           _PARAMS.bool)
 
 
+def _status(order: Order) -> str:
+    return payloads.stop_status(order) if payloads.is_stop(order) else ORDER_STATUS.get(order.status, order.status)
+
+
+# A UTA 2.0 account has two wallets a transfer moves USDT between: FUND (the funding account: the
+# engine's spot USDT) and UNIFIED (the trading account: the engine's futures wallet).
+TRANSFER_ACCOUNTS = {"FUND": "spot", "UNIFIED": "futures"}
+KNOWN_ACCOUNT_TYPES = frozenset({"UNIFIED", "CONTRACT", "SPOT", "OPTION", "INVESTMENT", "FUND"})
+
+
 class BybitDialect(Dialect):
     """Bybit v5 over the engine; its handlers return whole Bybit bodies (retCode 0 envelopes)."""
 
@@ -77,6 +87,7 @@ class BybitDialect(Dialect):
             ("GET", "/v5/order/history", self.order_history),
             ("GET", "/v5/execution/list", self.execution_list),
             ("GET", "/v5/account/transaction-log", self.transaction_log),
+            ("POST", "/v5/asset/transfer/inter-transfer", self.inter_transfer),
         ]
         return [Route(m, p, h) for m, p, h in public] + [Route(m, p, h, signed=True) for m, p, h in signed]
 
@@ -249,7 +260,7 @@ class BybitDialect(Dialect):
         order_type = {"Market": "MARKET", "Limit": "LIMIT"}.get(_required(params, "orderType"))
         if order_type is None:
             raise Rejection(Reason.BAD_ORDER_TYPE)
-        unsupported = [k for k in ("triggerPrice", "takeProfit", "stopLoss", "trailingStop", "isLeverage")
+        unsupported = [k for k in ("takeProfit", "stopLoss", "trailingStop", "isLeverage", "tpslMode")
                        if _str(params, k) not in (None, "0")]
         if unsupported:
             raise Rejection(Reason.UNSUPPORTED, f"exchange-sim does not simulate {', '.join(unsupported)} on orders")
@@ -270,6 +281,9 @@ class BybitDialect(Dialect):
         time_in_force = _TIME_IN_FORCE.get(tif_text)
         if time_in_force is None:
             raise Rejection(Reason.BAD_TIME_IN_FORCE)
+        trigger = _decimal(params, "triggerPrice")
+        if trigger is not None and trigger != 0:
+            return self._stop_request(params, symbol, side, order_type, quantity, link_id, position_idx, trigger)
         price = _decimal(params, "price") if order_type == "LIMIT" else None  # Bybit ignores a market price
         if order_type == "LIMIT" and price is None:
             raise Rejection(Reason.MISSING_PARAMETER, "params error: price is required for Limit orders")
@@ -280,6 +294,49 @@ class BybitDialect(Dialect):
             position_side={0: None, 1: "LONG", 2: "SHORT"}[position_idx or 0],
         )
 
+    def _stop_request(self, params: dict[str, Any], symbol: str, side: str, order_type: str, quantity: Decimal,
+                      link_id: str | None, position_idx: int, trigger: Decimal) -> OrderRequest:
+        """A linear conditional order (triggerPrice + triggerDirection, as ccxt sends it) as an engine
+        STOP_MARKET. Bybit's checks first: triggerDirection 1 (rises to) needs triggerPrice above the
+        current price (110092 otherwise), 2 (falls to) below it (110093). The sim then simulates only
+        protective stops: Market, reduceOnly (or closeOnTrigger), a Buy rising / a Sell falling."""
+        direction = _int(params, "triggerDirection")
+        if direction is None:
+            raise Rejection(Reason.MISSING_PARAMETER, "params error: triggerDirection is required for conditional orders")
+        if direction not in (1, 2):
+            raise Rejection(Reason.BAD_PARAMETER, "params error: triggerDirection invalid")
+        trigger_by = _str(params, "triggerBy") or "LastPrice"
+        if trigger_by not in ("LastPrice", "MarkPrice", "IndexPrice"):
+            raise Rejection(Reason.BAD_PARAMETER, "params error: triggerBy invalid")
+        if trigger_by == "IndexPrice":
+            raise Rejection(Reason.UNSUPPORTED, "exchange-sim triggers on the mark (= its last price), not on the index")
+        if trigger <= 0:
+            raise Rejection(Reason.BAD_PARAMETER, "params error: triggerPrice invalid")
+        current = self.engine.markets[symbol].mark_price  # the sim's last price is its mark
+        if direction == 1 and trigger <= current:
+            raise Rejection(Reason.STOP_WOULD_TRIGGER, code="110092",
+                            detail=f"expect Rising, but trigger_price[{payloads.text(trigger)}] <= current[{payloads.text(current)}]")
+        if direction == 2 and trigger >= current:
+            raise Rejection(Reason.STOP_WOULD_TRIGGER, code="110093",
+                            detail=f"expect Falling, but trigger_price[{payloads.text(trigger)}] >= current[{payloads.text(current)}]")
+        if order_type != "MARKET":
+            raise Rejection(Reason.UNSUPPORTED, "exchange-sim simulates conditional Market orders only")
+        if (side == "BUY") != (direction == 1):
+            raise Rejection(Reason.UNSUPPORTED, "exchange-sim simulates protective stops only: a Buy rising (1) or a Sell falling (2)")
+        close_on_trigger = _bool(params, "closeOnTrigger")
+        if not (_bool(params, "reduceOnly") or close_on_trigger):
+            raise Rejection(Reason.UNSUPPORTED, "exchange-sim simulates reduceOnly (or closeOnTrigger) conditional orders only")
+        return OrderRequest(
+            symbol=symbol, side=side, type="STOP_MARKET", quantity=quantity, stop_price=trigger,
+            client_order_id=link_id, reduce_only=True,
+            position_side={0: None, 1: "LONG", 2: "SHORT"}[position_idx or 0],
+        )
+
+    def _stop_extra(self, order: Order) -> dict[str, Any] | None:
+        """What Bybit shows of a conditional order beyond the engine's record (triggerBy, closeOnTrigger);
+        kept in memory only (after a restart: Bybit's defaults, LastPrice / false)."""
+        return getattr(self, "_stops", {}).get((order.order_id, order.time))
+
     def _category_for_orders(self, params: dict[str, Any]) -> str:
         category = self._category(params)
         if category == "spot":
@@ -288,7 +345,13 @@ class BybitDialect(Dialect):
 
     async def create_order(self, request: web.Request, params: dict[str, Any]) -> Any:
         """Place; the reply carries only the ids, as Bybit's does (status comes from a lookup)."""
-        order = await self.server.place(request, self._order_request(params))
+        order_request = self._order_request(params)
+        order = await self.server.place(request, order_request)
+        if order_request.type == "STOP_MARKET":
+            if not hasattr(self, "_stops"):
+                self._stops: dict[tuple[int, int], dict[str, Any]] = {}
+            self._stops[(order.order_id, order.time)] = {
+                "triggerBy": _str(params, "triggerBy") or "LastPrice", "closeOnTrigger": _bool(params, "closeOnTrigger")}
         return self.ok({"orderId": payloads.order_id(order), "orderLinkId": order.client_order_id})
 
     def _find(self, params: dict[str, Any], symbol: str | None) -> Order | None:
@@ -319,14 +382,23 @@ class BybitDialect(Dialect):
         start, end = _int(params, "startTime"), _int(params, "endTime")
         rows = [o for o in orders if (start is None or o.time >= start) and (end is None or o.time <= end)]
         rows.sort(key=lambda o: (o.time, o.order_id), reverse=True)  # newest first, as Bybit lists them
-        return [payloads.order_json(o) for o in rows[:limit]]
+        return [payloads.order_json(o, self._stop_extra(o)) for o in rows[:limit]]
 
     def _orders_for(self, params: dict[str, Any], *, need_filter: bool) -> tuple[str, list[Order]]:
         category = self._category(params)
         if category == "spot":
             return category, []  # no spot order ever exists here
         symbols = set(self._linear_symbols(params, need_filter=need_filter))
-        return category, [o for o in self.engine.orders if o.symbol in symbols]
+        orders = [o for o in self.engine.orders if o.symbol in symbols]
+        # orderFilter: Order (active orders), StopOrder (conditional); none: every kind (a UTA's default).
+        order_filter = _str(params, "orderFilter")
+        if order_filter == "Order":
+            orders = [o for o in orders if not payloads.is_stop(o)]
+        elif order_filter == "StopOrder":
+            orders = [o for o in orders if payloads.is_stop(o)]
+        elif order_filter is not None:
+            orders = []  # tpslOrder / OcoOrder / BidirectionalTpslOrder: none exist here
+        return category, orders
 
     async def order_realtime(self, request: web.Request, params: dict[str, Any]) -> Any:
         """Open orders; by orderId / orderLinkId any of the account's recent orders, so an order that
@@ -348,11 +420,11 @@ class BybitDialect(Dialect):
     async def order_history(self, request: web.Request, params: dict[str, Any]) -> Any:
         """Finished orders (Filled, Cancelled, ...), filtered by orderStatus / ids / time."""
         category, orders = self._orders_for(params, need_filter=False)
-        orders = [o for o in orders if ORDER_STATUS.get(o.status) in FINAL_STATUSES]
+        orders = [o for o in orders if _status(o) in FINAL_STATUSES]
         status = _str(params, "orderStatus")
         if status is not None:
             wanted = set(status.split(","))
-            orders = [o for o in orders if ORDER_STATUS.get(o.status) in wanted]
+            orders = [o for o in orders if _status(o) in wanted]
         if _str(params, "orderId") is not None or _str(params, "orderLinkId") is not None:
             found = self._find(params, None)
             orders = [o for o in orders if o is found]
@@ -414,6 +486,34 @@ class BybitDialect(Dialect):
         limit = min(max(_int(params, "limit", 20) or 20, 1), 50)
         rows.reverse()
         return self.ok({"nextPageCursor": "", "list": rows[:limit]})
+
+
+    # ------------------------------------------------------------------ wallet transfers (signed)
+
+    async def inter_transfer(self, request: web.Request, params: dict[str, Any]) -> Any:
+        """POST /v5/asset/transfer/inter-transfer: USDT between FUND and UNIFIED over engine.transfer.
+        A transferId already used answers 131214 (Bybit keeps it unique), never a second move."""
+        transfer_id = _required(params, "transferId")
+        coin = _required(params, "coin")
+        amount = _decimal(params, "amount")
+        if amount is None:
+            raise Rejection(Reason.MISSING_PARAMETER, "params error: amount is required")
+        source, target = _required(params, "fromAccountType"), _required(params, "toAccountType")
+        for account in (source, target):
+            if account not in KNOWN_ACCOUNT_TYPES:
+                raise Rejection(Reason.BAD_PARAMETER, "params error: accountType invalid")
+        if source == target:
+            raise Rejection(Reason.BAD_PARAMETER, code="131211")
+        if source not in TRANSFER_ACCOUNTS or target not in TRANSFER_ACCOUNTS:
+            raise Rejection(Reason.UNSUPPORTED, "exchange-sim's account is a UTA 2.0: transfers between FUND and "
+                                                f"UNIFIED only, not {source} -> {target}")
+        if coin != QUOTE:
+            raise Rejection(Reason.UNSUPPORTED, f"exchange-sim transfers {QUOTE} only")
+        if any(x.client_id == transfer_id for x in self.engine.transfers):
+            raise Rejection(Reason.BAD_PARAMETER, code="131214")
+        self.engine.transfer(coin, amount, TRANSFER_ACCOUNTS[source], TRANSFER_ACCOUNTS[target], client_id=transfer_id)
+        self.server.persist()
+        return self.ok({"transferId": transfer_id, "status": "SUCCESS"}, "success")
 
 
 __all__ = ["BybitDialect", "ORDER_CREATE_PATH"]
