@@ -46,8 +46,12 @@ MESSAGES: dict[str, str] = {
     "51121": "Order quantity must be a multiple of the lot size.",
     "51169": "Order failed because you don't have any positions in this direction for this contract to reduce or close.",
     "51202": "Market order amount exceeds the maximum amount.",
+    "51278": "SL trigger price cannot be lower than the last price.",
+    "51280": "SL trigger price cannot be higher than the last price.",
     "51400": "Cancellation failed as the order has been filled, canceled or does not exist.",
     "51603": "Order does not exist",
+    "58114": "Transfer amount must be more than 0.",
+    "58350": "Insufficient balance.",
     "59000": "Settings failed. Close any open positions or orders before modifying settings.",
     "59102": "Leverage exceeds the maximum leverage. Please adjust the leverage.",
     "59103": "Account margin is insufficient and leverage is too low. Please adjust the leverage.",
@@ -87,6 +91,12 @@ CODES: dict[Reason, tuple[str, int]] = {
     Reason.POSITION_SIDE_MISMATCH: ("51000", 200),
     Reason.POSITION_LIMIT: ("51004", 200),
     Reason.INSUFFICIENT_MARGIN: ("51008", 200),
+    # A stop loss on the wrong side of the price: 51280 for a sell (closing a long: SL above the last
+    # price), 51278 for a buy (closing a short: SL below it); the dialect answers a buy with 51278.
+    # ccxt maps both to InvalidOrder.
+    Reason.STOP_WOULD_TRIGGER: ("51280", 200),
+    # POST asset/transfer over the source account's balance (a funding error code): ccxt InsufficientFunds.
+    Reason.INSUFFICIENT_BALANCE: ("58350", 200),
     Reason.BAD_LEVERAGE: ("59102", 200),
     Reason.LEVERAGE_INSUFFICIENT_MARGIN: ("59103", 200),
     # Never raised: OKX accepts a leverage or margin mode that is already set (set-leverage is idempotent).

@@ -291,7 +291,7 @@ def funding_rate(engine: Engine, m: MarketState, now: int) -> dict[str, Any]:
 
 
 def ord_type(order: Order) -> str:
-    if order.type == "MARKET":
+    if order.type in ("MARKET", "STOP_MARKET"):  # a fired stop's child order is a market order
         return "market"
     return _ORD_TYPE_OF.get((order.type, order.time_in_force), "limit")
 
@@ -300,10 +300,13 @@ def order(engine: Engine, o: Order, tag: str = "") -> dict[str, Any]:
     """GET /api/v5/trade/order and orders-pending rows; fee is negative (a cost), as OKX signs it."""
     m = engine.markets[o.symbol]
     last = o.fills[-1] if o.fills else None
+    stop = o.type == "STOP_MARKET"  # the child order a fired algo order placed: it names its algo order
     return {
-        "accFillSz": text(contracts(m, o.executed_qty)), "algoClOrdId": "", "algoId": "",
+        "accFillSz": text(contracts(m, o.executed_qty)), "algoClOrdId": o.client_order_id if stop else "",
+        "algoId": algo_id(o) if stop else "",
         "attachAlgoClOrdId": "", "attachAlgoOrds": [], "avgPx": text(o.avg_price) if o.executed_qty else "",
-        "cTime": ms(o.time), "cancelSource": "", "cancelSourceReason": "", "category": "normal", "ccy": "",
+        "cTime": ms(o.fills[0].time if stop and o.fills else o.time), "cancelSource": "",
+        "cancelSourceReason": "", "category": "normal", "ccy": "",
         "clOrdId": o.client_order_id, "fee": text(-o.commission), "feeCcy": QUOTE,
         "fillPx": text(last.price) if last else "", "fillSz": text(contracts(m, last.qty)) if last else "0",
         "fillTime": ms(last.time) if last else "", "instId": swap_id(m), "instType": "SWAP",
@@ -342,6 +345,73 @@ def fill(engine: Engine, o: Order, f: Fill, tag: str = "") -> dict[str, Any]:
         "ordId": str(o.order_id), "posSide": "net", "side": o.side.lower(), "subType": "1" if o.side == "BUY" else "2",
         "tag": tag, "tradeId": str(f.trade_id), "ts": ms(f.time),
     }
+
+
+# --------------------------------------------------------------------------- algo (stop) orders
+
+# An algo order's algoId is the engine's order id plus this; the order it places when it fires (its
+# child, the one trade/fills and trade/order name) keeps the engine's id, so the two ids differ as on OKX.
+ALGO_ID_OFFSET = 1_000_000_000_000
+# algo state: live until it fires, effective once it placed its order; canceled by the user or, with its
+# position gone, by the system (OKX cancels a reduce-only / close-position algo it can no longer apply)
+ALGO_STATES = {"NEW": "live", "FILLED": "effective", "CANCELED": "canceled", "EXPIRED": "canceled"}
+
+
+def algo_id(o: Order) -> str:
+    return str(o.order_id + ALGO_ID_OFFSET)
+
+
+def engine_order_id(algo: str) -> int | None:
+    """algoId -> the engine's order id; None for anything that is not one of ours."""
+    if not algo.isdigit() or int(algo) <= ALGO_ID_OFFSET:
+        return None
+    return int(algo) - ALGO_ID_OFFSET
+
+
+def algo_order(engine: Engine, o: Order, kind: str, px_type: str, tag: str = "") -> dict[str, Any]:
+    """A row of GET trade/orders-algo-pending, orders-algo-history and trade/order-algo, key for key as
+    the recorded OKX reply. `kind` is the ordType it was placed with: "trigger" (triggerPx, ordPx -1)
+    or "conditional" (a stop loss: slTriggerPx, slOrdPx -1). sz is in contracts ("" for a closeFraction
+    order until it fires); after it fires ordId/ordIdList name the market order it placed."""
+    m = engine.markets[o.symbol]
+    fired = o.status == "FILLED"
+    trigger = kind == "trigger"
+    stop_px = text(o.stop_price)
+    child = str(o.order_id) if fired else ""
+    sz = "" if o.close_position and not fired else text(contracts(m, o.orig_qty))
+    return {
+        "activePx": "", "actualPx": text(o.avg_price) if fired else "", "actualSide": "" if trigger or not fired else "sl",
+        "actualSz": text(contracts(m, o.executed_qty)) if fired else "0", "algoClOrdId": o.client_order_id,
+        "algoId": algo_id(o), "amendPxOnTriggerType": "0", "attachAlgoOrds": [], "cTime": ms(o.time),
+        "callbackRatio": "", "callbackSpread": "", "ccy": "", "chaseType": "", "chaseVal": "",
+        "clOrdId": o.client_order_id, "closeFraction": "1" if o.close_position else "", "failCode": "0" if o.status != "EXPIRED" else "",
+        "instId": swap_id(m), "instType": "SWAP", "isTradeBorrowMode": "", "last": text(m.mark_price),
+        "lever": str(m.leverage), "linkedOrd": {"ordId": ""}, "maxChaseType": "", "maxChaseVal": "",
+        "moveTriggerPx": "", "ordId": child, "ordIdList": [child] if fired else [], "ordPx": "-1" if trigger else "",
+        "ordType": kind, "posSide": "net", "pxLimit": "", "pxSpread": "", "pxVar": "", "quickMgnType": "",
+        "reduceOnly": "true", "side": o.side.lower(), "slOrdPx": "" if trigger else "-1",
+        "slTriggerPx": "" if trigger else stop_px, "slTriggerPxType": "" if trigger else px_type,
+        "state": ALGO_STATES.get(o.status, "canceled"), "sz": sz, "szLimit": "", "tag": tag, "tdMode": "cross",
+        "tgtCcy": "", "timeInterval": "", "tpOrdPx": "", "tpTriggerPx": "", "tpTriggerPxType": "",
+        "triggerPx": stop_px if trigger else "", "triggerPxType": px_type if trigger else "",
+        "triggerTime": ms(o.fills[0].time) if fired and o.fills else "", "uTime": ms(o.update_time),
+    }
+
+
+def algo_ack(o: Order, tag: str) -> dict[str, Any]:
+    """What POST trade/order-algo answers: the ids only (no ts, no inTime/outTime), as recorded."""
+    return {"algoClOrdId": o.client_order_id, "algoId": algo_id(o), "clOrdId": o.client_order_id, "sCode": "0",
+            "sMsg": "", "tag": tag}
+
+
+def algo_failure(client_id: str, tag: str, code: str, msg: str) -> dict[str, Any]:
+    return {"algoClOrdId": client_id, "algoId": "", "clOrdId": client_id, "sCode": code, "sMsg": msg, "tag": tag}
+
+
+def transfer(x: Any, from_id: str, to_id: str) -> dict[str, Any]:
+    """POST asset/transfer data[0]."""
+    return {"transId": str(x.tran_id), "ccy": x.asset, "clientId": x.client_id, "from": from_id,
+            "amt": text(x.amount), "to": to_id}
 
 
 def _bill(m: MarketState, bill_id: str, bill_type: str, sub_type: str, change: Decimal, balance: Decimal,
@@ -391,7 +461,8 @@ def bills(engine: Engine, tags: dict[int, str]) -> list[dict[str, Any]]:
 
 
 __all__ = [
-    "ORD_TYPES", "account_balance", "account_config", "base_units", "bills", "contracts", "fill",
+    "ALGO_ID_OFFSET", "ORD_TYPES", "algo_ack", "algo_failure", "algo_id", "algo_order", "engine_order_id",
+    "transfer", "account_balance", "account_config", "base_units", "bills", "contracts", "fill",
     "funding_rate", "leverage_info", "mark_price", "order", "order_ack", "order_failure", "position",
     "position_tiers", "resolve", "spot_instrument", "swap_id", "swap_instrument", "ticker",
 ]

@@ -18,15 +18,20 @@ from ...rejections import Reason, Rejection
 from ..base import Dialect, Route
 from . import auth, payloads
 from .codes import (
-    BATCH_FAILED, BATCH_PARTIAL, SIM_UNSUPPORTED, OkxError, bad, error_response, missing, okx_code, okx_message,
+    BATCH_FAILED, BATCH_PARTIAL, MESSAGES, SIM_UNSUPPORTED, OkxError, bad, error_response, missing, okx_code, okx_message,
 )
 
 PREFIX = "/api/v5/"
-ORDER_PATHS = frozenset({PREFIX + "trade/order", PREFIX + "trade/batch-orders"})
+ORDER_PATHS = frozenset({PREFIX + "trade/order", PREFIX + "trade/batch-orders", PREFIX + "trade/order-algo"})
 _CLIENT_ID_RE = re.compile(r"^[A-Za-z0-9]{1,32}$")  # OKX: case-sensitive alphanumerics, 1-32
 _NUMBER_RE = re.compile(r"^[0-9]+(\.[0-9]+)?$")
 MAX_BATCH = 20
 MAX_PAGE = 100
+MAX_ALGO_CANCELS = 10
+ALGO_TYPES = frozenset({"conditional", "oco", "trigger", "move_order_stop", "iceberg", "twap", "chase"})
+SIMULATED_ALGO_TYPES = ("trigger", "conditional")  # a market stop: triggerPx + orderPx -1, or slTriggerPx + slOrdPx -1
+PX_TYPES = frozenset({"last", "index", "mark"})
+ACCOUNTS = {"6": "spot", "18": "futures"}  # OKX funding (6) / trading (18) account -> the engine's wallets
 
 
 def ok(data: list[Any], **extra: Any) -> dict[str, Any]:
@@ -85,6 +90,9 @@ class OkxDialect(Dialect):
         # OKX echoes an order's `tag` (ccxt's broker id); the engine has no field for it. Kept in
         # memory: after a restart an order's tag reads "" (nothing in ccxt or the rebalancer reads it).
         self.tags: dict[int, str] = {}
+        # Per stop: the ordType it was placed with and its trigger price type (in memory like the tags:
+        # after a restart a stop reads as "trigger" / "last").
+        self.algo_kinds: dict[int, tuple[str, str]] = {}
 
     def clock(self) -> int:
         return self.server.clock()
@@ -116,6 +124,12 @@ class OkxDialect(Dialect):
             ("POST", "trade/cancel-order", self.cancel_order),
             ("GET", "trade/fills", self.fills),
             ("GET", "trade/fills-history", self.fills),
+            ("POST", "trade/order-algo", self.place_algo),
+            ("GET", "trade/orders-algo-pending", self.algo_pending),
+            ("GET", "trade/orders-algo-history", self.algo_history),
+            ("GET", "trade/order-algo", self.get_algo),
+            ("POST", "trade/cancel-algos", self.cancel_algos),
+            ("POST", "asset/transfer", self.transfer),
         ]
         return [*(Route(m, PREFIX + p, h) for m, p, h in public),
                 *(Route(m, PREFIX + p, h, signed=True) for m, p, h in signed)]
@@ -387,7 +401,10 @@ class OkxDialect(Dialect):
             raise OkxError("51003")
         if ord_id is not None and not ord_id.isdigit():
             raise OkxError("51603")
-        return self.engine.find_order(m.symbol, int(ord_id) if ord_id is not None else None, client_id)
+        o = self.engine.find_order(m.symbol, int(ord_id) if ord_id is not None else None, client_id)
+        if o.type == "STOP_MARKET" and not o.fills:
+            raise OkxError("51603")  # an algo order has no regular order until it fires (trade/order-algo)
+        return o
 
     async def get_order(self, request: web.Request, params: dict[str, Any]) -> Any:
         o = self._find(params)
@@ -401,7 +418,7 @@ class OkxDialect(Dialect):
         ord_type = params.get("ordType")
         rows = [
             payloads.order(self.engine, o, self._tag(o)) for o in reversed(self.engine.open_orders())
-            if o.symbol in symbols and inst_type in (None, "SWAP")
+            if o.symbol in symbols and inst_type in (None, "SWAP") and o.type != "STOP_MARKET"
         ]
         if ord_type:
             rows = [r for r in rows if r["ordType"] in str(ord_type).split(",")]
@@ -444,6 +461,240 @@ class OkxDialect(Dialect):
         rows.sort(key=lambda row: row[1].trade_id, reverse=True)
         limit = min(_int(params, "limit") or MAX_PAGE, MAX_PAGE)
         return ok([payloads.fill(self.engine, o, f, self._tag(o)) for o, f in rows[:limit]])
+
+    # ------------------------------------------------------------------ algo (stop) orders
+
+    def _algo_request(self, entry: Mapping[str, Any]) -> tuple[OrderRequest, str, str]:
+        """POST trade/order-algo as ccxt sends a market stop -> (engine STOP_MARKET request, ordType,
+        trigger price type). `trigger`: triggerPx, orderPx -1; `conditional`: slTriggerPx, slOrdPx -1;
+        closeFraction 1 (conditional only, with reduceOnly in net mode) closes the whole position."""
+        if not isinstance(entry, Mapping):
+            raise OkxError("50002", "Json data format error", status=400)
+        inst_id = str(_str(entry, "instId"))
+        mode = _str(entry, "tdMode")
+        side = _str(entry, "side")
+        kind = str(_str(entry, "ordType"))
+        m, swap = payloads.resolve(self.engine, inst_id)
+        if kind not in ALGO_TYPES:
+            raise bad("ordType")
+        if kind not in SIMULATED_ALGO_TYPES:
+            raise OkxError(SIM_UNSUPPORTED, f"exchange-sim does not simulate {kind} algo orders (only market "
+                                            "stops: trigger or conditional stop loss).")
+        if not swap:
+            raise OkxError(SIM_UNSUPPORTED, "exchange-sim does not simulate spot trading (the rebalancer never trades spot).")
+        if mode not in ("cross", "isolated", "cash", "spot_isolated"):
+            raise bad("tdMode")
+        if mode != "cross":
+            raise OkxError(SIM_UNSUPPORTED, "exchange-sim simulates cross margin only (tdMode=cross).")
+        if side not in ("buy", "sell"):
+            raise bad("side")
+        pos_side = _str(entry, "posSide", required=False)
+        if pos_side not in (None, "net", "long", "short"):
+            raise bad("posSide")
+        if pos_side in ("long", "short") and not self.engine.dual_side_position:
+            raise bad("posSide")
+        if kind == "trigger":
+            if entry.get("slTriggerPx") or entry.get("tpTriggerPx"):
+                raise OkxError(SIM_UNSUPPORTED, "exchange-sim does not simulate trigger orders with attached TP/SL.")
+            stop_price = _number(entry, "triggerPx")
+            limit = _str(entry, "orderPx")
+            px_type = str(entry.get("triggerPxType") or "last")
+            if entry.get("closeFraction"):
+                raise bad("closeFraction")  # OKX: closeFraction is for conditional and oco orders only
+        else:
+            if entry.get("tpTriggerPx"):
+                raise OkxError(SIM_UNSUPPORTED, "exchange-sim simulates stop-loss conditional orders only (no take profit).")
+            stop_price = _number(entry, "slTriggerPx")
+            limit = _str(entry, "slOrdPx")
+            px_type = str(entry.get("slTriggerPxType") or "last")
+        if limit != "-1":
+            if limit is not None and not _NUMBER_RE.match(limit):
+                raise bad("orderPx" if kind == "trigger" else "slOrdPx")
+            raise OkxError(SIM_UNSUPPORTED, "exchange-sim simulates market stops only (orderPx / slOrdPx -1).")
+        if px_type not in PX_TYPES:
+            raise bad("triggerPxType" if kind == "trigger" else "slTriggerPxType")
+        client_id = _str(entry, "algoClOrdId", required=False) or _str(entry, "clOrdId", required=False)
+        if client_id is not None and not _CLIENT_ID_RE.match(client_id):
+            raise bad("algoClOrdId" if entry.get("algoClOrdId") else "clOrdId")
+        reduce_only = _bool(entry, "reduceOnly")
+        fraction = _str(entry, "closeFraction", required=False)
+        spec = m.spec
+        quantity = Decimal(0)
+        if fraction is not None:
+            if fraction != "1":
+                raise bad("closeFraction")  # the only value OKX takes: close the whole position
+            if not reduce_only and pos_side in (None, "net"):
+                raise bad("reduceOnly")  # OKX: with closeFraction in net mode reduceOnly must be true
+        else:
+            sz = _number(entry, "sz")
+            assert sz is not None
+            if sz <= 0:
+                raise bad("sz")
+            if sz % spec.amount_step != 0:
+                raise OkxError("51121")
+            if sz < spec.min_qty:
+                raise OkxError("51020")
+            quantity = payloads.base_units(m, sz)
+        req = OrderRequest(
+            symbol=m.symbol, side=str(side).upper(), type="STOP_MARKET", quantity=quantity, stop_price=stop_price,
+            client_order_id=client_id, reduce_only=reduce_only and fraction is None, close_position=fraction is not None,
+            position_side=None if pos_side in (None, "net") else pos_side.upper(),
+        )
+        return req, kind, px_type
+
+    async def place_algo(self, request: web.Request, params: dict[str, Any]) -> Any:
+        """One algo order (OKX takes no batch here); a refusal is answered as code 1 with its sCode row."""
+        if auth.BATCH_KEY in params:
+            raise OkxError("50002", "Json data format error", status=400)
+        client_id = str(params.get("algoClOrdId") or params.get("clOrdId") or "")
+        tag = str(params.get("tag") or "")
+        try:
+            req, kind, px_type = self._algo_request(params)
+            try:
+                o = await self.server.place(request, req)
+            except Rejection as exc:
+                if exc.reason is Reason.STOP_WOULD_TRIGGER and req.side == "BUY":
+                    raise OkxError("51278", MESSAGES["51278"]) from None
+                raise
+        except Rejection as exc:
+            if exc.reason in (Reason.RATE_LIMITED, Reason.SERVICE_UNAVAILABLE):
+                raise
+            row = payloads.algo_failure(client_id, tag, okx_code(exc), okx_message(exc))
+            return {"code": BATCH_FAILED, "data": [row], "msg": ""}
+        if tag:
+            self.tags[o.order_id] = tag
+        self.algo_kinds[o.order_id] = (kind, px_type)
+        return ok([payloads.algo_ack(o, tag)])
+
+    def _algo_row(self, o: Order) -> dict[str, Any]:
+        kind, px_type = self.algo_kinds.get(o.order_id, ("trigger", "last"))
+        return payloads.algo_order(self.engine, o, kind, px_type, self._tag(o))
+
+    def _algo_orders(self, params: Mapping[str, Any], *, kinds_required: bool = True) -> list[Order]:
+        """Stops, newest first, filtered by instType / instId / instFamily, ordType (comma-separated),
+        algoId and algoClOrdId."""
+        inst_type = self._inst_type(params, required=False)
+        ord_type = _str(params, "ordType", required=kinds_required)
+        kinds = set(str(ord_type).split(",")) if ord_type else None
+        if kinds and not kinds <= ALGO_TYPES:
+            raise bad("ordType")
+        markets = self._swaps({"instId": params.get("instId"), "instFamily": params.get("instFamily"),
+                               "uly": params.get("uly")})
+        symbols = {m.symbol for m in markets}
+        wanted_id = _str(params, "algoId", required=False)
+        wanted_cid = _str(params, "algoClOrdId", required=False)
+        rows = []
+        for o in reversed(self.engine.orders):
+            if o.type != "STOP_MARKET" or o.symbol not in symbols or inst_type not in (None, "SWAP"):
+                continue
+            if kinds is not None and self.algo_kinds.get(o.order_id, ("trigger", ""))[0] not in kinds:
+                continue
+            if wanted_id is not None and payloads.algo_id(o) != wanted_id:
+                continue
+            if wanted_cid is not None and o.client_order_id != wanted_cid:
+                continue
+            rows.append(o)
+        return rows
+
+    async def algo_pending(self, request: web.Request, params: dict[str, Any]) -> Any:
+        """GET trade/orders-algo-pending: the live stops (ordType required, as OKX requires it)."""
+        rows = [o for o in self._algo_orders(params) if o.is_open]
+        limit = min(_int(params, "limit") or MAX_PAGE, MAX_PAGE)
+        return ok([self._algo_row(o) for o in rows[:limit]])
+
+    async def algo_history(self, request: web.Request, params: dict[str, Any]) -> Any:
+        """GET trade/orders-algo-history: stops no longer live; ordType and one of state / algoId required."""
+        state = _str(params, "state", required=False)
+        if state is None and not params.get("algoId"):
+            raise missing("state")
+        if state is not None and state not in ("effective", "canceled", "order_failed"):
+            raise bad("state")
+        rows = [o for o in self._algo_orders(params) if not o.is_open]
+        if state is not None:
+            rows = [o for o in rows if payloads.ALGO_STATES.get(o.status) == state]
+        limit = min(_int(params, "limit") or MAX_PAGE, MAX_PAGE)
+        return ok([self._algo_row(o) for o in rows[:limit]])
+
+    def _find_algo(self, params: Mapping[str, Any]) -> Order:
+        algo = _str(params, "algoId", required=False)
+        client_id = _str(params, "algoClOrdId", required=False)
+        if algo is None and client_id is None:
+            raise OkxError("51000", "Parameter algoId error")  # OKX: either algoId or algoClOrdId is required
+        inst_id = _str(params, "instId", required=False)
+        symbol = self._swap(inst_id).symbol if inst_id else None
+        wanted = payloads.engine_order_id(algo) if algo is not None else None
+        for o in reversed(self.engine.orders):
+            if o.type != "STOP_MARKET" or (symbol is not None and o.symbol != symbol):
+                continue
+            if algo is not None and o.order_id == wanted:
+                return o
+            if algo is None and o.client_order_id == client_id:
+                return o
+        raise OkxError("51603")
+
+    async def get_algo(self, request: web.Request, params: dict[str, Any]) -> Any:
+        """GET trade/order-algo by algoId or algoClOrdId: live, effective (with the ordId it placed) or canceled."""
+        return ok([self._algo_row(self._find_algo(params))])
+
+    async def cancel_algos(self, request: web.Request, params: dict[str, Any]) -> Any:
+        """POST trade/cancel-algos: a JSON array of {instId, algoId | algoClOrdId}, up to 10."""
+        entries = params.get(auth.BATCH_KEY)
+        if not isinstance(entries, list) or not entries:
+            raise OkxError("50002", "Json data format error", status=400)
+        if len(entries) > MAX_ALGO_CANCELS:
+            raise OkxError("51000", "Parameter algoId error")
+        rows: list[dict[str, Any]] = []
+        changed = False
+        for entry in entries:
+            if not isinstance(entry, Mapping):
+                raise OkxError("50002", "Json data format error", status=400)
+            _str(entry, "instId")
+            client_id = str(entry.get("algoClOrdId") or "")
+            try:
+                o = self._find_algo(entry)
+                self.engine.cancel_order(o.symbol, o.order_id)
+            except Rejection as exc:
+                if exc.reason not in (Reason.ORDER_NOT_FOUND, Reason.CANCEL_UNKNOWN_ORDER) and okx_code(exc) != "51603":
+                    raise
+                rows.append({"algoClOrdId": client_id, "algoId": str(entry.get("algoId") or ""), "sCode": "51400",
+                             "sMsg": okx_message(Rejection(Reason.CANCEL_UNKNOWN_ORDER))})
+                continue
+            changed = True
+            rows.append({"algoClOrdId": o.client_order_id, "algoId": payloads.algo_id(o), "sCode": "0", "sMsg": ""})
+        if changed:
+            self.server.persist()
+        failed = sum(1 for r in rows if r["sCode"] != "0")
+        code = "0" if not failed else BATCH_FAILED if failed == len(rows) else BATCH_PARTIAL
+        return {"code": code, "data": rows, "msg": ""}
+
+    # ------------------------------------------------------------------ funds
+
+    async def transfer(self, request: web.Request, params: dict[str, Any]) -> Any:
+        """POST asset/transfer within the account (type 0) between the funding (6) and the trading (18)
+        account: the engine's spot and futures wallets. ccxt maps "spot", "swap", "future", "margin"
+        and "trading" all to 18 (OKX's unified account), "funding" to 6."""
+        ccy = str(_str(params, "ccy"))
+        amt = _number(params, "amt")
+        source, target = str(_str(params, "from")), str(_str(params, "to"))
+        kind = str(params.get("type") or "0")
+        if kind not in ("0", "1", "2", "3", "4"):
+            raise bad("type")
+        if kind != "0":
+            raise OkxError(SIM_UNSUPPORTED, "exchange-sim has no sub-accounts (transfer type 0 only).")
+        if source not in ACCOUNTS:
+            raise bad("from")
+        if target not in ACCOUNTS or target == source:
+            raise bad("to")
+        client_id = _str(params, "clientId", required=False) or ""
+        if client_id and not _CLIENT_ID_RE.match(client_id):
+            raise bad("clientId")
+        assert amt is not None
+        if amt <= 0:
+            raise OkxError("58114")
+        done = self.engine.transfer(ccy, amt, ACCOUNTS[source], ACCOUNTS[target], client_id)
+        self.server.persist()
+        ids = {v: k for k, v in ACCOUNTS.items()}
+        return ok([payloads.transfer(done, ids[done.source], ids[done.target])])
 
 
 __all__ = ["OkxDialect", "ORDER_PATHS"]
