@@ -205,7 +205,10 @@ async def test_a_stop_whose_position_is_gone_is_canceled_when_the_mark_crosses(c
     await client.create_order(BTC, "market", "buy", SHORT_CONTRACTS, None, {"reduceOnly": True})  # flat
     await move_mark(sim, "BTC", 46000)
     found = await client.fetch_order(stop["id"], BTC, {"trigger": True})
-    assert found["status"] == "canceled" and found["filled"] is None
+    assert found["status"] == "canceled" and found["filled"] is None  # ccxt's reading of order_failed
+    assert (found["info"]["state"], found["info"]["failCode"], found["info"]["ordId"]) == ("order_failed", "51169", "")
+    [failed] = await client.fetch_closed_orders(BTC, None, None, {"trigger": True, "state": "order_failed"})
+    assert failed["id"] == stop["id"]
 
 
 # --------------------------------------------------------------------------- transfers

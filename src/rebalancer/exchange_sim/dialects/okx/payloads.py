@@ -352,9 +352,10 @@ def fill(engine: Engine, o: Order, f: Fill, tag: str = "") -> dict[str, Any]:
 # An algo order's algoId is the engine's order id plus this; the order it places when it fires (its
 # child, the one trade/fills and trade/order name) keeps the engine's id, so the two ids differ as on OKX.
 ALGO_ID_OFFSET = 1_000_000_000_000
-# algo state: live until it fires, effective once it placed its order; canceled by the user or, with its
-# position gone, by the system (OKX cancels a reduce-only / close-position algo it can no longer apply)
-ALGO_STATES = {"NEW": "live", "FILLED": "effective", "CANCELED": "canceled", "EXPIRED": "canceled"}
+# algo state: live until it fires, effective once it placed its order, canceled by the user (or, for a
+# closeFraction one, with its position); order_failed when it fired with no position left to reduce: its
+# reduce-only market order was refused (failCode 51169). ccxt reads order_failed as canceled.
+ALGO_STATES = {"NEW": "live", "FILLED": "effective", "CANCELED": "canceled", "EXPIRED": "order_failed"}
 
 
 def algo_id(o: Order) -> str:
@@ -384,7 +385,7 @@ def algo_order(engine: Engine, o: Order, kind: str, px_type: str, tag: str = "")
         "actualSz": text(contracts(m, o.executed_qty)) if fired else "0", "algoClOrdId": o.client_order_id,
         "algoId": algo_id(o), "amendPxOnTriggerType": "0", "attachAlgoOrds": [], "cTime": ms(o.time),
         "callbackRatio": "", "callbackSpread": "", "ccy": "", "chaseType": "", "chaseVal": "",
-        "clOrdId": o.client_order_id, "closeFraction": "1" if o.close_position else "", "failCode": "0" if o.status != "EXPIRED" else "",
+        "clOrdId": o.client_order_id, "closeFraction": "1" if o.close_position else "", "failCode": "51169" if o.status == "EXPIRED" else "0",
         "instId": swap_id(m), "instType": "SWAP", "isTradeBorrowMode": "", "last": text(m.mark_price),
         "lever": str(m.leverage), "linkedOrd": {"ordId": ""}, "maxChaseType": "", "maxChaseVal": "",
         "moveTriggerPx": "", "ordId": child, "ordIdList": [child] if fired else [], "ordPx": "-1" if trigger else "",

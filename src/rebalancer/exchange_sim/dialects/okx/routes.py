@@ -91,7 +91,7 @@ class OkxDialect(Dialect):
         # memory: after a restart an order's tag reads "" (nothing in ccxt or the rebalancer reads it).
         self.tags: dict[int, str] = {}
         # Per stop: the ordType it was placed with and its trigger price type (in memory like the tags:
-        # after a restart a stop reads as "trigger" / "last").
+        # after a restart a stop reads as "trigger" / "last", a close-position one as "conditional").
         self.algo_kinds: dict[int, tuple[str, str]] = {}
 
     def clock(self) -> int:
@@ -566,8 +566,11 @@ class OkxDialect(Dialect):
         self.algo_kinds[o.order_id] = (kind, px_type)
         return ok([payloads.algo_ack(o, tag)])
 
+    def _algo_kind(self, o: Order) -> tuple[str, str]:
+        return self.algo_kinds.get(o.order_id, ("conditional" if o.close_position else "trigger", "last"))
+
     def _algo_row(self, o: Order) -> dict[str, Any]:
-        kind, px_type = self.algo_kinds.get(o.order_id, ("trigger", "last"))
+        kind, px_type = self._algo_kind(o)
         return payloads.algo_order(self.engine, o, kind, px_type, self._tag(o))
 
     def _algo_orders(self, params: Mapping[str, Any], *, kinds_required: bool = True) -> list[Order]:
@@ -587,7 +590,7 @@ class OkxDialect(Dialect):
         for o in reversed(self.engine.orders):
             if o.type != "STOP_MARKET" or o.symbol not in symbols or inst_type not in (None, "SWAP"):
                 continue
-            if kinds is not None and self.algo_kinds.get(o.order_id, ("trigger", ""))[0] not in kinds:
+            if kinds is not None and self._algo_kind(o)[0] not in kinds:
                 continue
             if wanted_id is not None and payloads.algo_id(o) != wanted_id:
                 continue
