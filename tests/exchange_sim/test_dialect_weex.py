@@ -326,6 +326,7 @@ EXPECTED: dict[Reason, type[Exception]] = {
     Reason.DUPLICATE_CLIENT_ID: ccxt.BadRequest, Reason.REDUCE_ONLY_REJECTED: ccxt.BadRequest,
     Reason.POSITION_SIDE_MISMATCH: ccxt.BadRequest, Reason.POSITION_LIMIT: ccxt.BadRequest,
     Reason.INSUFFICIENT_MARGIN: ccxt.InsufficientFunds, Reason.BAD_LEVERAGE: ccxt.InvalidOrder,
+    Reason.STOP_WOULD_TRIGGER: ccxt.InvalidOrder, Reason.INSUFFICIENT_BALANCE: ccxt.InsufficientFunds,
     Reason.LEVERAGE_INSUFFICIENT_MARGIN: ccxt.InsufficientFunds, Reason.LEVERAGE_UNCHANGED: ccxt.BadRequest,
     Reason.MARGIN_MODE_UNCHANGED: ccxt.BadRequest, Reason.MARGIN_MODE_OPEN_ORDERS: ccxt.ExchangeError,
     Reason.MARGIN_MODE_POSITION: ccxt.ExchangeError, Reason.POSITION_MODE_UNCHANGED: ccxt.BadRequest,
@@ -438,6 +439,10 @@ async def _our_payload(method: str, description: str, client: Any, admin: Callab
         return await client.contractPrivateGetCapiV3AccountSymbolConfig({"symbol": "ETHUSDT"})
     if method == "fetchPositions":
         return await client.contractPrivateGetCapiV3AccountPositionAllPosition()
+    if method == "fetchOpenOrders" and "trigger" in description:
+        await client.create_order(ETH, "market", "sell", 0.01, None, {"triggerPrice": 1900, "reduceOnly": True,
+                                                                       "clientOrderId": "shape-5"})
+        return await client.contractPrivateGetCapiV3OpenAlgoOrders({"symbol": "ETHUSDT"})
     if method == "fetchOpenOrders":
         await client.create_order(BTC, "limit", "buy", 0.01, 30000, {"clientOrderId": "shape-1"})
         return await client.contractPrivateGetCapiV3OpenOrders({"symbol": "BTCUSDT"})
@@ -476,9 +481,9 @@ async def _our_payload(method: str, description: str, client: Any, admin: Callab
     raise AssertionError(method)
 
 
-# Recorded responses of calls the sim does not serve: spot trading and ledgers, conditional
-# orders, funding-rate history (the rebalancer uses none of them).
-NOT_SERVED = {("fetchLedger", "fetch ledger for spot"), ("fetchOpenOrders", "fetch open swap trigger orders"),
+# Recorded responses of calls the sim does not serve: spot trading and ledgers, funding-rate
+# history (the rebalancer uses none of them).
+NOT_SERVED = {("fetchLedger", "fetch ledger for spot"),
               ("fetchMyTrades", "fetch my spot trades"), ("fetchOrder", "fetch spot order"),
               ("fetchFundingRateHistory", "fetch funding rate history")}
 SHAPE_CASES = [(m, e["description"]) for m, entries in RECORDED["methods"].items() for e in entries
@@ -505,8 +510,8 @@ NOT_SERVED_REQUESTS = {"fetchFundingRateHistory"}  # market history: the rebalan
 
 
 def _served_request_cases() -> list[tuple[str, str, str, dict[str, Any]]]:
-    """Recorded contract requests of the calls the rebalancer makes (no trigger, isolated or spot
-    trading), as (method, verb, path, params)."""
+    """Recorded contract requests of the calls the rebalancer makes (no isolated or spot trading),
+    trigger-order listing and cancel included, as (method, verb, path, params)."""
     verbs = {"cancelOrder": "DELETE", "createOrder": "POST", "setLeverage": "POST", "setMarginMode": "POST",
              "setPositionMode": "POST"}
     cases = []
@@ -515,7 +520,7 @@ def _served_request_cases() -> list[tuple[str, str, str, dict[str, Any]]]:
             url = urllib.parse.urlsplit(entry["url"])
             text = entry["url"] + (entry.get("output") or "")
             if (not url.path.startswith("/capi/") or method in NOT_SERVED_REQUESTS
-                    or any(w in text for w in ("algo", "Algo", "ISOLATED", "SEPARATED"))):
+                    or any(w in text for w in ("ISOLATED", "SEPARATED"))):
                 continue
             body = json.loads(entry["output"]) if entry.get("output") else None
             params = body if body is not None and method in verbs else dict(urllib.parse.parse_qsl(url.query))

@@ -102,6 +102,12 @@ CODES: dict[Reason, Code] = {
     Reason.POSITION_SIDE_MISMATCH: Code(-1142, "Parameter is invalid. positionSide does not match the position mode."),
     Reason.POSITION_LIMIT: Code(-1140, "Parameter validation failed. position size exceeds the limit."),
     Reason.INSUFFICIENT_MARGIN: Code(-1054, NOT_ENOUGH),
+    # WEEX's table names no code for a stop on the wrong side of the price (assumed): its invalid
+    # order type code, so ccxt raises InvalidOrder as for Binance's -2021.
+    Reason.STOP_WOULD_TRIGGER: Code(-1116, "Invalid order type. The trigger price would trigger immediately."),
+    # Never raised here (ccxt 4.5.90's weex has no transfer); the FAILED_PRECONDITION phrase ccxt
+    # maps to InsufficientFunds.
+    Reason.INSUFFICIENT_BALANCE: Code(-1054, NOT_ENOUGH),
     Reason.BAD_LEVERAGE: Code(-3313, MESSAGES[-3313]),
     Reason.LEVERAGE_INSUFFICIENT_MARGIN: Code(-1054, NOT_ENOUGH),
     # WEEX accepts a setting that is already in force; these two are never raised by this dialect.

@@ -235,15 +235,46 @@ def position_side(o: Order) -> str:
     return "LONG" if o.side == "BUY" else "SHORT"
 
 
-def order(o: Order) -> dict[str, Any]:
-    """GET /capi/v3/order, openOrders and order/history rows (base units)."""
+def is_stop(o: Order) -> bool:
+    return o.type == "STOP_MARKET"
+
+
+def order(o: Order, working_type: str = "CONTRACT_PRICE") -> dict[str, Any]:
+    """GET /capi/v3/order, openOrders and order/history rows (base units). A conditional order reads
+    here too, as recorded (fetchOrder "fetch swap order": a resting TAKE_PROFIT_MARKET with status
+    UNTRIGGERED, its trigger in stopPrice, timeInForce IOC and its workingType)."""
+    stop = is_stop(o)
+    status = "UNTRIGGERED" if stop and o.status == "NEW" else ORDER_STATUS.get(o.status, o.status)
     return {
         "avgPrice": text(o.avg_price), "clientOrderId": o.client_order_id, "cumQuote": text(o.cum_quote),
         "executedQty": text(o.executed_qty), "orderId": str(o.order_id), "origQty": text(o.orig_qty),
         "price": text(o.price), "reduceOnly": o.reduce_only, "side": o.side, "positionSide": position_side(o),
-        "status": ORDER_STATUS.get(o.status, o.status), "stopPrice": "0", "symbol": o.symbol,
-        "time": str(o.time), "timeInForce": "IOC" if o.type == "MARKET" else o.time_in_force, "type": o.type,
-        "updateTime": str(o.update_time), "workingType": "UNKNOWN_PRICE_TYPE",
+        "status": status, "stopPrice": text(o.stop_price) if stop else "0", "symbol": o.symbol,
+        "time": str(o.time), "timeInForce": "IOC" if o.type in ("MARKET", "STOP_MARKET") else o.time_in_force,
+        "type": o.type, "updateTime": str(o.update_time),
+        "workingType": working_type if stop else "UNKNOWN_PRICE_TYPE",
+    }
+
+
+# Engine status -> WEEX algoStatus (UNTRIGGERED is recorded; the others are WEEX's order statuses).
+ALGO_STATUS = {"NEW": "UNTRIGGERED", "FILLED": "FILLED", "CANCELED": "CANCELED", "EXPIRED": "CANCELED",
+               "PARTIALLY_FILLED": "FILLED", "REJECTED": "REJECTED"}
+
+
+def algo_order(o: Order, working_type: str = "CONTRACT_PRICE") -> dict[str, Any]:
+    """A GET /capi/v3/openAlgoOrders row, key for key as recorded ("fetch open swap trigger orders").
+    The sim keeps one id per stop: algoId = actualOrderId = the orderId its regular row carries
+    (real WEEX numbers them separately). A close-position stop's quantity is 0 until it fires."""
+    fired = o.status != "NEW"
+    return {
+        "algoId": str(o.order_id), "clientAlgoId": o.client_order_id, "algoType": "CONDITIONAL",
+        "orderType": o.type, "symbol": o.symbol, "side": o.side, "positionSide": position_side(o),
+        "timeInForce": "IOC", "quantity": text(o.orig_qty), "algoStatus": ALGO_STATUS.get(o.status, o.status),
+        "actualOrderId": str(o.order_id), "actualPrice": text(o.avg_price), "triggerPrice": text(o.stop_price),
+        "price": "0", "tpTriggerPrice": None, "tpPrice": None, "slTriggerPrice": None, "slPrice": None,
+        "tpOrderType": None, "workingType": working_type, "closePosition": o.close_position,
+        "reduceOnly": o.reduce_only, "createTime": str(o.time), "updateTime": str(o.update_time),
+        "triggerTime": str(o.update_time) if fired and o.fills else "0",
     }
 
 

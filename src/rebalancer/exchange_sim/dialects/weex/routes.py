@@ -1,7 +1,7 @@
 """The WEEX dialect: the spot (/api/v3) and USDT-M contract (/capi/v3) routes ccxt 4.5.90's `weex`
 class calls for the rebalancer (markets, coins, time, tickers, premium index, mark price, balances,
-symbol config, positions, leverage, margin type, orders, open orders, order history, trades, income),
-over the dialect-neutral engine.
+symbol config, positions, leverage, margin type, orders, open orders, order history, trades, income,
+and protective stops on /capi/v3/algoOrder + openAlgoOrders), over the dialect-neutral engine.
 
 WEEX's rules kept here:
 - sizes are base units on the wire, whatever contractVal says (see payloads);
@@ -15,6 +15,11 @@ WEEX's rules kept here:
 - a leverage or margin type already in force is accepted (no "not modified" error);
 - an unknown order on DELETE /capi/v3/order answers HTTP 200 {"status": "FAILED", "errorMsg":
   "FAILED_ORDER_NOT_FOUND"}, which ccxt's parse_order raises as OrderNotFound.
+- a conditional (trigger) order is POST /capi/v3/algoOrder (type STOP_MARKET, clientAlgoId,
+  triggerPrice), listed by GET /capi/v3/openAlgoOrders only (not openOrders), cancelled by
+  DELETE /capi/v3/algoOrder?orderId=<algoId> only (the regular cancel does not find it), and read as a
+  regular row by GET /capi/v3/order and order/history (UNTRIGGERED while resting, as recorded). The sim
+  gives a stop one id (algoId = actualOrderId = orderId); real WEEX numbers them separately.
 """
 
 from __future__ import annotations
@@ -33,11 +38,16 @@ from ..params import ParamReader
 from . import auth, codes, payloads
 
 ORDER_PATH = "/capi/v3/order"
+ALGO_PATH = "/capi/v3/algoOrder"
+_WORKING_TYPES = ("CONTRACT_PRICE", "MARK_PRICE")
 MAX_LIMIT = 1000
 _CLIENT_ID_RE = re.compile(r"^[A-Za-z0-9_\-]{1,40}$")
 _TIME_IN_FORCE = ("GTC", "IOC", "FOK")
 _UNSUPPORTED_ORDER_KEYS = ("triggerPrice", "tpTriggerPrice", "slTriggerPrice", "presetStopLossPrice",
                            "presetTakeProfitPrice", "marginType")
+# On POST /capi/v3/algoOrder: attached take profit / stop loss of a conditional order, not simulated.
+_UNSUPPORTED_ALGO_KEYS = ("price", "timeInForce", "presetStopLossPrice", "presetTakeProfitPrice", "TpWorkingType",
+                          "tpTriggerPrice", "slTriggerPrice", "marginType")
 
 
 _PARAMS = ParamReader(
@@ -59,9 +69,15 @@ class WeexDialect(Dialect):
     """WEEX over the engine; handlers return WEEX's bare JSON bodies (no envelope on success)."""
 
     name: ClassVar[str] = "weex"
-    order_paths = frozenset({ORDER_PATH})
+    order_paths = frozenset({ORDER_PATH, ALGO_PATH})
     uses_password: ClassVar[bool] = True
     enforces_min_notional: ClassVar[bool] = False  # contracts publish minOrderSize only, no minimum value
+
+    def __init__(self, server: Any) -> None:
+        super().__init__(server)
+        # A stop's workingType as sent (MARK_PRICE), by (order id, time): echoed only, not persisted
+        # (after a restart it reads CONTRACT_PRICE). The engine triggers every stop on the mark price.
+        self._working_types: dict[tuple[int, int], str] = {}
 
     # Sizes on WEEX's wire are base units: the contract count is never used.
     def contracts(self, m: Any, base: Decimal) -> Decimal:
@@ -100,6 +116,8 @@ class WeexDialect(Dialect):
             ("DELETE", ORDER_PATH, self.cancel_order),
             ("GET", "/capi/v3/openOrders", self.open_orders),
             ("GET", "/capi/v3/openAlgoOrders", self.open_algo_orders),
+            ("POST", ALGO_PATH, self.create_algo_order),
+            ("DELETE", ALGO_PATH, self.cancel_algo_order),
             ("GET", "/capi/v3/order/history", self.order_history),
             ("GET", "/capi/v3/userTrades", self.user_trades),
         ]
@@ -309,11 +327,13 @@ class WeexDialect(Dialect):
         found = self._find(params)
         if found is None:
             raise Rejection(Reason.ORDER_NOT_FOUND)
-        return payloads.order(found)
+        return payloads.order(found, self._working_type(found))
 
     async def cancel_order(self, request: web.Request, params: dict[str, Any]) -> Any:
+        """A regular order; a conditional one is cancelled on DELETE /capi/v3/algoOrder only (ccxt's
+        cancel_order(id, symbol, {"trigger": True})): here it is not found."""
         found = self._find(params)
-        if found is None or not found.is_open:
+        if found is None or not found.is_open or payloads.is_stop(found):
             order_id = str(found.order_id) if found is not None else (_str(params, "orderId") or "0")
             return {"orderId": order_id, "status": "FAILED", "errorMsg": "FAILED_ORDER_NOT_FOUND"}
         order = self.engine.cancel_order(found.symbol, found.order_id)
@@ -324,14 +344,96 @@ class WeexDialect(Dialect):
         start, end = _int(params, "startTime"), _int(params, "endTime")
         rows = [o for o in orders if (start is None or o.time >= start) and (end is None or o.time <= end)]
         rows.sort(key=lambda o: (o.time, o.order_id), reverse=True)
-        return [payloads.order(o) for o in rows[:_limit(params, default_limit)]]
+        return [payloads.order(o, self._working_type(o)) for o in rows[:_limit(params, default_limit)]]
 
     async def open_orders(self, request: web.Request, params: dict[str, Any]) -> Any:
-        return self._rows(self.engine.open_orders(self._symbol(params)), params, 100)
+        """Regular orders only: resting stops are listed by openAlgoOrders."""
+        orders = [o for o in self.engine.open_orders(self._symbol(params)) if not payloads.is_stop(o)]
+        return self._rows(orders, params, 100)
+
+    # ------------------------------------------------------------------ conditional (algo) orders
+
+    def _working_type(self, o: Order) -> str:
+        return self._working_types.get((o.order_id, o.time), "CONTRACT_PRICE")
+
+    def _algo_request(self, params: dict[str, Any]) -> OrderRequest:
+        """What ccxt sends for create_order(symbol, "market", side, amount, None, {"triggerPrice": p,
+        "reduceOnly": True, "clientOrderId": cid}) (or {"stopLossPrice": p}): symbol, side, quantity,
+        type STOP_MARKET, positionSide (the closing side), clientAlgoId, triggerPrice, reduceOnly;
+        a raw "closePosition": true passes through to the body. Only reduce-only / close-position
+        STOP_MARKET is simulated (no STOP limit, no take profit, no entry triggers)."""
+        symbol = self.engine.market(_required(params, "symbol")).symbol
+        side = _required(params, "side")
+        if side not in ("BUY", "SELL"):
+            raise Rejection(Reason.BAD_SIDE)
+        order_type = _required(params, "type")
+        if order_type not in ("STOP_MARKET", "STOP", "TAKE_PROFIT_MARKET", "TAKE_PROFIT"):
+            raise Rejection(Reason.BAD_ORDER_TYPE)
+        if order_type != "STOP_MARKET":
+            raise Rejection(Reason.UNSUPPORTED, f"exchange-sim simulates STOP_MARKET conditional orders only, not {order_type}.")
+        unsupported = [k for k in _UNSUPPORTED_ALGO_KEYS if _str(params, k) is not None]
+        if unsupported:
+            raise Rejection(Reason.UNSUPPORTED,
+                            f"exchange-sim does not simulate {', '.join(unsupported)} on conditional orders.")
+        trigger = _decimal(params, "triggerPrice")
+        if trigger is None:
+            raise Rejection(Reason.MISSING_PARAMETER, "Parameter cannot be empty. triggerPrice")
+        close_position = _bool(params, "closePosition")
+        quantity = _decimal(params, "quantity")
+        if quantity is None and not close_position:
+            raise Rejection(Reason.MISSING_PARAMETER, "Parameter cannot be empty. quantity")
+        client_id = _str(params, "clientAlgoId")
+        if client_id is not None and not _CLIENT_ID_RE.match(client_id):
+            raise Rejection(Reason.FORCED, code="-1180")
+        position_side = _str(params, "positionSide")
+        if position_side not in (None, "LONG", "SHORT"):
+            raise Rejection(Reason.BAD_PARAMETER, "Parameter is invalid. positionSide")
+        for key in ("workingType", "SlWorkingType"):
+            if _str(params, key) not in (None, *_WORKING_TYPES):
+                raise Rejection(Reason.BAD_PARAMETER, f"Parameter is invalid. {key}")
+        reduce_only = _bool(params, "reduceOnly")
+        if self.engine.dual_side_position:
+            engine_side = position_side
+        else:
+            reduce_only = reduce_only or position_side == ("SHORT" if side == "BUY" else "LONG")
+            engine_side = None
+        return OrderRequest(
+            symbol=symbol, side=side, type="STOP_MARKET", quantity=Decimal(0) if close_position else quantity,
+            stop_price=trigger, client_order_id=client_id, reduce_only=reduce_only, close_position=close_position,
+            position_side=engine_side,
+        )
+
+    async def create_algo_order(self, request: web.Request, params: dict[str, Any]) -> Any:
+        """POST /capi/v3/algoOrder. The reply is the new order's algo row (assumed: WEEX's reply to
+        this call is not recorded; ccxt reads algoId / clientAlgoId from it)."""
+        order = await self.server.place(request, self._algo_request(params))
+        working = _str(params, "workingType") or _str(params, "SlWorkingType") or "CONTRACT_PRICE"
+        if working != "CONTRACT_PRICE":
+            self._working_types[(order.order_id, order.time)] = working
+        return payloads.algo_order(order, working)
+
+    async def cancel_algo_order(self, request: web.Request, params: dict[str, Any]) -> Any:
+        """DELETE /capi/v3/algoOrder?orderId=<algoId> (ccxt's cancel_order(id, symbol, {"trigger": True})).
+        By id only: ccxt documents clientOrderId as for non-trigger orders only. Unknown or no longer
+        resting: the FAILED_ORDER_NOT_FOUND item, which ccxt raises as OrderNotFound."""
+        order_id = _str(params, "orderId")
+        if order_id is None:
+            raise Rejection(Reason.MISSING_PARAMETER, "Parameter cannot be empty. orderId")
+        found = next((o for o in self.engine.orders if str(o.order_id) == order_id and payloads.is_stop(o)), None)
+        if found is None or not found.is_open:
+            return {"orderId": order_id, "status": "FAILED", "errorMsg": "FAILED_ORDER_NOT_FOUND"}
+        order = self.engine.cancel_order(found.symbol, found.order_id)
+        self.server.persist()
+        return {"orderId": str(order.order_id), "status": "CANCELED"}
 
     async def open_algo_orders(self, request: web.Request, params: dict[str, Any]) -> Any:
-        self._symbol(params)
-        return []  # no conditional orders are placed through this dialect
+        """Resting conditional orders (ccxt's fetch_open_orders(symbol, params={"trigger": True})),
+        newest first, by symbol / startTime / endTime / limit."""
+        start, end = _int(params, "startTime"), _int(params, "endTime")
+        rows = [o for o in self.engine.open_orders(self._symbol(params)) if payloads.is_stop(o)
+                and (start is None or o.time >= start) and (end is None or o.time <= end)]
+        rows.sort(key=lambda o: (o.time, o.order_id), reverse=True)
+        return [payloads.algo_order(o, self._working_type(o)) for o in rows[:_limit(params, 100)]]
 
     async def order_history(self, request: web.Request, params: dict[str, Any]) -> Any:
         """Finished orders (filled, canceled, expired), newest first."""
