@@ -8,7 +8,9 @@ contract without triggerDirection (ArgumentsRequired, nothing sent), and `stopLo
 the direction from the side and add reduceOnly. Bybit lists conditional orders in /v5/order/realtime
 (orderFilter=StopOrder with ccxt's trigger=True; every kind without a filter on a UTA), cancels them
 with the same /v5/order/cancel, and keeps the orderId when one fires: Untriggered -> Filled, or
-Deactivated when cancelled before it fired.
+Deactivated when cancelled before it fired. The close-position variant is the position's Full-mode
+stop loss (stopLossPrice + tradingStopEndpoint, no amount: /v5/position/trading-stop). Transfers: a
+UTA 2.0 account moves USDT between FUND ("funding") and UNIFIED ("unified").
 """
 
 from __future__ import annotations
@@ -188,3 +190,40 @@ async def test_transfer_refusals_then_ccxt_classes(client: Any, sim: RunningExch
     # ccxt's spot -> swap is SPOT -> CONTRACT: wallets a UTA 2.0 account does not have.
     await _raises(lambda: client.transfer("USDT", 1, "spot", "swap"), ccxt.ExchangeError, "170227")
     assert len(sim.engine.transfers) == 1
+
+
+async def test_close_on_trigger_stop_then_reduce_only_with_close_on_trigger_shown(client: Any) -> None:
+    await short_btc(client)
+    params = {"triggerPrice": 42000, "triggerDirection": "above", "closeOnTrigger": True, "clientOrderId": "rb-cot"}
+    placed = await client.create_order(BTC, "market", "buy", SHORT, None, params)
+    assert sent(client)["closeOnTrigger"] is True and "reduceOnly" not in sent(client)
+    [seen] = await client.fetch_open_orders(BTC, None, None, {"trigger": True})
+    assert (seen["id"], seen["info"]["closeOnTrigger"], seen["reduceOnly"]) == (placed["id"], True, True)
+
+
+async def test_position_stop_loss_full_mode_then_closes_the_whole_position_when_the_mark_crosses(
+        client: Any, sim: RunningExchange, admin: Callable[..., Any]) -> None:
+    """The close-position variant: ccxt's stopLossPrice with tradingStopEndpoint and no amount is
+    POST /v5/position/trading-stop tpslMode Full; the reply carries no order id."""
+    await short_btc(client)
+    params = {"stopLossPrice": 42000, "tradingStopEndpoint": True, "slTriggerBy": "MarkPrice"}
+    reply = await client.create_order(BTC, "market", "buy", 0, None, params)
+    assert sent(client) == {"symbol": "BTCUSDT", "stopLoss": "42000", "slOrderType": "Market", "tpslMode": "Full",
+                            "category": "linear", "slTriggerBy": "MarkPrice"}
+    assert reply["id"] is None
+    [seen] = await client.fetch_open_orders(BTC, None, None, {"trigger": True})
+    info = seen["info"]
+    assert (info["stopOrderType"], info["qty"], info["orderLinkId"], info["tpslMode"]) == ("StopLoss", "0", "", "Full")
+    assert (seen["triggerPrice"], seen["reduceOnly"], seen["side"]) == (42000, True, "buy")
+    assert (await client.fetch_position(BTC))["stopLossPrice"] == 42000
+    await client.create_order(BTC, "market", "buy", 0, None, {**params, "stopLossPrice": 43000})  # replaces it
+    [seen] = await client.fetch_open_orders(BTC, None, None, {"trigger": True})
+    assert seen["triggerPrice"] == 43000
+    with pytest.raises(ccxt.BadRequest):
+        await client.create_order(BTC, "market", "buy", 0, None, {**params, "stopLossPrice": 39000})
+    await admin("prices", {"BTC": {"mark": 43100}})
+    assert sim.engine.positions["BTCUSDT"].amount == 0
+    filled = await client.fetch_closed_order(seen["id"], BTC, {"trigger": True})
+    assert (filled["status"], filled["filled"]) == ("closed", SHORT)
+    with pytest.raises(ccxt.BadRequest, match="zero position"):
+        await client.create_order(BTC, "market", "buy", 0, None, params)

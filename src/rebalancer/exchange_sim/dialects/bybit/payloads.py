@@ -208,6 +208,7 @@ def position(engine: Engine, symbol: str, now: int) -> dict[str, Any]:
     m = engine.markets[symbol]
     flat = r.amount == 0
     bracket = m.spec.bracket_for(abs(r.notional))
+    stop_loss = next((o.stop_price for o in engine.open_orders(symbol) if is_stop(o) and o.close_position), None)
     return {
         "symbol": symbol, "leverage": str(r.leverage), "autoAddMargin": "0",
         "avgPrice": "0" if flat else text(r.entry_price),
@@ -221,7 +222,7 @@ def position(engine: Engine, symbol: str, now: int) -> dict[str, Any]:
         "positionIM": text(r.initial_margin), "seq": r.update_time, "updatedTime": str(r.update_time or now),
         "side": side_of(r.amount), "bustPrice": "", "positionBalance": text(r.initial_margin),
         "leverageSysUpdatedTime": "", "size": text(abs(r.amount)), "positionStatus": "Normal",
-        "mmrSysUpdatedTime": "", "stopLoss": "", "tradeMode": 0,
+        "mmrSysUpdatedTime": "", "stopLoss": text(stop_loss) if stop_loss is not None else "", "tradeMode": 0,
     }
 
 
@@ -268,10 +269,12 @@ def order_json(order: Order, stop: dict[str, Any] | None = None) -> dict[str, An
         cancel_type = "CancelByUser" if order.status == "CANCELED" else "UNKNOWN"
         reject_reason = "EC_CancelForNoFullFill" if expired else "EC_NoError"
     return {
-        "symbol": order.symbol, "orderType": "Limit" if is_limit else "Market", "orderLinkId": order.client_order_id,
+        "symbol": order.symbol, "orderType": "Limit" if is_limit else "Market",
+        # A position's Full-mode stop loss has no orderLinkId on Bybit.
+        "orderLinkId": "" if order.close_position else order.client_order_id,
         "slLimitPrice": "0", "orderId": order_id(order),
         "cancelType": cancel_type,
-        "avgPrice": text(order.avg_price) if order.executed_qty else "", "stopOrderType": "Stop" if conditional else "",
+        "avgPrice": text(order.avg_price) if order.executed_qty else "", "stopOrderType": ("StopLoss" if order.close_position else "Stop") if conditional else "",
         "lastPriceOnCreated": "", "orderStatus": status, "takeProfit": "", "cumExecValue": text(order.cum_quote),
         "smpType": "None", "triggerDirection": (1 if order.side == "BUY" else 2) if conditional else 0,
         "blockTradeId": "", "rejectReason": reject_reason, "isLeverage": "",
@@ -281,11 +284,13 @@ def order_json(order: Order, stop: dict[str, Any] | None = None) -> dict[str, An
         "updatedTime": str(order.update_time), "side": "Buy" if order.side == "BUY" else "Sell", "smpGroup": 0,
         "triggerPrice": text(order.stop_price) if conditional else "", "tpLimitPrice": "",
         "cumExecFee": text(order.commission), "slTriggerBy": "",
-        "leavesQty": text(leaves), "closeOnTrigger": bool(stop.get("closeOnTrigger", False)) if conditional else False,
+        "leavesQty": text(leaves),
+        "closeOnTrigger": bool(stop.get("closeOnTrigger", order.close_position)) if conditional else False,
         "placeType": "", "cumExecQty": text(order.executed_qty),
         "reduceOnly": order.reduce_only, "qty": text(order.orig_qty), "stopLoss": "", "marketUnit": "",
-        "smpOrderId": "", "triggerBy": stop.get("triggerBy", "LastPrice") if conditional else "", "tpslMode": "",
-        "createType": "CreateByUser",
+        "smpOrderId": "", "triggerBy": stop.get("triggerBy", "LastPrice") if conditional else "",
+        "tpslMode": "Full" if order.close_position else "",
+        "createType": "CreateByStopLoss" if order.close_position else "CreateByUser",
         "cumFeeDetail": {QUOTE: text(order.commission)} if order.commission else {},
     }
 
@@ -312,7 +317,7 @@ def trade_execution(order: Order, fill: Fill, leaves: Decimal, fee_rate: Decimal
         orderQty=text(order.orig_qty), orderPrice=text(order.price) if order.type == "LIMIT" else "0",
         execValue=text(fill.qty * fill.price), seq=fill.trade_id, side="Buy" if order.side == "BUY" else "Sell",
         leavesQty=text(leaves), isMaker=fill.maker, execQty=text(fill.qty),
-        stopOrderType="Stop" if is_stop(order) else "",
+        stopOrderType=("StopLoss" if order.close_position else "Stop") if is_stop(order) else "",
     )
 
 

@@ -6,6 +6,11 @@ Bybit's rules kept here: the create reply carries only orderId and orderLinkId; 
 unique across every order of the account, open or not (110072); /v5/order/realtime lists open
 orders, and any recent order when asked by orderId/orderLinkId; /v5/order/history lists finished
 orders; setting the leverage already in force answers 110043.
+
+Protective stops: a linear conditional order (triggerPrice + triggerDirection on /v5/order/create,
+reduceOnly or closeOnTrigger) and a position's Full-mode stop loss (/v5/position/trading-stop) are
+engine STOP_MARKET orders, Untriggered -> Filled (or Deactivated) under one orderId; orderFilter
+StopOrder / Order splits realtime and history. Transfers: FUND <-> UNIFIED (/v5/asset/transfer/inter-transfer).
 """
 
 from __future__ import annotations
@@ -88,6 +93,7 @@ class BybitDialect(Dialect):
             ("GET", "/v5/execution/list", self.execution_list),
             ("GET", "/v5/account/transaction-log", self.transaction_log),
             ("POST", "/v5/asset/transfer/inter-transfer", self.inter_transfer),
+            ("POST", "/v5/position/trading-stop", self.trading_stop),
         ]
         return [Route(m, p, h) for m, p, h in public] + [Route(m, p, h, signed=True) for m, p, h in signed]
 
@@ -336,6 +342,52 @@ class BybitDialect(Dialect):
         """What Bybit shows of a conditional order beyond the engine's record (triggerBy, closeOnTrigger);
         kept in memory only (after a restart: Bybit's defaults, LastPrice / false)."""
         return getattr(self, "_stops", {}).get((order.order_id, order.time))
+
+    async def trading_stop(self, request: web.Request, params: dict[str, Any]) -> Any:
+        """POST /v5/position/trading-stop, tpslMode Full: the position's stop loss, a close-position
+        engine stop (one per position: a new one replaces it, stopLoss "0" removes it). The reply is
+        an empty result, as Bybit's; the order shows in /v5/order/realtime as stopOrderType StopLoss,
+        qty 0, no orderLinkId. Take profit, trailing stops and Partial mode are not simulated."""
+        self._category(params, ("linear",))
+        symbol = self.engine.market(_required(params, "symbol")).symbol
+        mode = _str(params, "tpslMode") or "Full"
+        if mode not in ("Full", "Partial"):
+            raise Rejection(Reason.BAD_PARAMETER, "params error: tpslMode invalid")
+        unsupported = [k for k in ("takeProfit", "trailingStop") if _str(params, k) not in (None, "0", "")]
+        if mode != "Full" or unsupported or (_str(params, "slOrderType") or "Market") != "Market":
+            raise Rejection(Reason.UNSUPPORTED, "exchange-sim simulates a Full-mode Market stopLoss only on trading-stop")
+        if _int(params, "positionIdx", 0) not in (0, None):
+            raise Rejection(Reason.POSITION_SIDE_MISMATCH)
+        trigger_by = _str(params, "slTriggerBy") or "LastPrice"
+        if trigger_by not in ("LastPrice", "MarkPrice", "IndexPrice"):
+            raise Rejection(Reason.BAD_PARAMETER, "params error: slTriggerBy invalid")
+        if trigger_by == "IndexPrice":
+            raise Rejection(Reason.UNSUPPORTED, "exchange-sim triggers on the mark (= its last price), not on the index")
+        stop_loss = _decimal(params, "stopLoss")
+        amount = self.engine.positions[symbol].amount
+        if amount == 0:
+            raise Rejection(Reason.BAD_PARAMETER, "can not set tp/sl/ts for zero position")
+        current = [o for o in self.engine.open_orders(symbol) if payloads.is_stop(o) and o.close_position]
+        if stop_loss is None:
+            return self.ok({})
+        side = "BUY" if amount < 0 else "SELL"
+        mark = self.engine.markets[symbol].mark_price
+        if stop_loss != 0 and ((side == "BUY" and stop_loss <= mark) or (side == "SELL" and stop_loss >= mark)):
+            position_side = "Sell" if amount < 0 else "Buy"
+            relation = "greater" if amount < 0 else "lower"
+            raise Rejection(Reason.BAD_PARAMETER, f"StopLoss:{payloads.text(stop_loss)} set for {position_side} position "
+                                                  f"should {relation} base_price:{payloads.text(mark)}??{trigger_by}")
+        for order in current:
+            self.engine.cancel_order(symbol, order.order_id)
+        if stop_loss != 0:
+            order = await self.server.place(request, OrderRequest(
+                symbol=symbol, side=side, type="STOP_MARKET", quantity=Decimal(0), stop_price=stop_loss,
+                close_position=True))
+            if not hasattr(self, "_stops"):
+                self._stops = {}
+            self._stops[(order.order_id, order.time)] = {"triggerBy": trigger_by, "closeOnTrigger": True}
+        self.server.persist()
+        return self.ok({})
 
     def _category_for_orders(self, params: dict[str, Any]) -> str:
         category = self._category(params)
