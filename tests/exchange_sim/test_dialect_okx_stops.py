@@ -235,6 +235,13 @@ async def test_transfer_moves_usdt_between_funding_and_trading(client: Any, stoc
     # ccxt maps "spot" and "swap" alike to the unified trading account (18): OKX has no such transfer.
     await expect_error(client, stock, ccxt.BadRequest, lambda: client.transfer("USDT", 1, "spot", "swap"), code="51000")
     assert len(engine.transfers) == 2
+    # The trading account's bills carry them (type 1, subType 11 in / 12 out, no instrument: ccxt's
+    # fetch_ledger sends its default instType and so never lists them) with the running balance.
+    reply = await client.privateGetAccountBills({"ccy": "USDT", "type": "1"})
+    moves = [client.parse_ledger_entry(row) for row in reply["data"]]
+    assert [(e["type"], e["info"]["subType"], e["info"]["balChg"]) for e in moves] == [
+        ("transfer", "12", "-5"), ("transfer", "11", "20")]  # newest first
+    assert D(moves[0]["info"]["bal"]) == engine.wallet
 
 
 async def test_eth_stop_uses_its_own_contract_size(client: Any, sim: RunningExchange) -> None:

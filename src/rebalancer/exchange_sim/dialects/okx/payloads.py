@@ -415,13 +415,13 @@ def transfer(x: Any, from_id: str, to_id: str) -> dict[str, Any]:
             "amt": text(x.amount), "to": to_id}
 
 
-def _bill(m: MarketState, bill_id: str, bill_type: str, sub_type: str, change: Decimal, balance: Decimal,
+def _bill(m: MarketState | None, bill_id: str, bill_type: str, sub_type: str, change: Decimal, balance: Decimal,
           time: int, **fields: str) -> dict[str, Any]:
     return {
         "bal": text(balance), "balChg": text(change), "billId": bill_id, "ccy": QUOTE, "clOrdId": "",
         "execType": "", "fee": "0", "fillFwdPx": "", "fillIdxPx": "", "fillMarkPx": "", "fillMarkVol": "",
-        "fillPxUsd": "", "fillPxVol": "", "fillTime": "", "from": "", "instId": swap_id(m),
-        "instType": "SWAP", "interest": "0", "mgnMode": "cross", "notes": "", "ordId": "", "pnl": "0",
+        "fillPxUsd": "", "fillPxVol": "", "fillTime": "", "from": "", "instId": swap_id(m) if m else "",
+        "instType": "SWAP" if m else "", "interest": "0", "mgnMode": "cross" if m else "", "notes": "", "ordId": "", "pnl": "0",
         "posBal": "0", "posBalChg": "0", "px": "", "subType": sub_type, "sz": "0", "tag": "", "to": "",
         "tradeId": "", "ts": ms(time), "type": bill_type, **fields,
     }
@@ -429,7 +429,8 @@ def _bill(m: MarketState, bill_id: str, bill_type: str, sub_type: str, change: D
 
 def bills(engine: Engine, tags: dict[int, str]) -> list[dict[str, Any]]:
     """The futures wallet's bills, oldest first: one trade bill (type 2) per fill with its realised
-    P&L and fee, one funding bill (type 8, subType 173 paid / 174 received) per funding payment.
+    P&L and fee, one funding bill (type 8, subType 173 paid / 174 received) per funding payment, one
+    transfer bill (type 1, subType 11 in / 12 out, no instrument) per move to or from the funding account.
     `bal` is the running USDT balance from the scenario's opening wallet."""
     events: list[tuple[int, int, dict[str, Any]]] = []
     for o in engine.orders:
@@ -451,6 +452,13 @@ def bills(engine: Engine, tags: dict[int, str]) -> list[dict[str, Any]]:
         events.append((i.time, i.tran_id, {
             "_change": i.income, "m": engine.markets[i.symbol], "id": str(i.tran_id), "type": "8",
             "sub": "174" if i.income > 0 else "173", "fields": {"pnl": text(i.income)},
+        }))
+    for x in engine.transfers:
+        inbound = x.target == "futures"
+        events.append((x.time, x.tran_id, {
+            "_change": x.amount if inbound else -x.amount, "m": None, "id": str(x.tran_id), "type": "1",
+            "sub": "11" if inbound else "12",
+            "fields": {"from": "6" if inbound else "18", "to": "18" if inbound else "6", "sz": text(x.amount)},
         }))
     events.sort(key=lambda e: (e[0], e[1]))
     balance = engine.scenario.futures.wallet
