@@ -59,6 +59,10 @@ MESSAGES: dict[int, str] = {
     2031: "The allowable holding position exceed the current risk limit",
     2040: "order not exist",
     2041: "order state cannot be cancelled",
+    3001: "Trigger price type error",
+    3002: "Trigger type error",
+    3003: "Executive cycle error",
+    3004: "Trigger price error",
     9999: "Public abnormal",
 }
 
@@ -103,6 +107,11 @@ CODES: dict[Reason, Code] = {
     Reason.MARGIN_MODE_OPEN_ORDERS: Code(2019, MESSAGES[2019]),
     Reason.MARGIN_MODE_POSITION: Code(2019, MESSAGES[2019]),
     Reason.POSITION_MODE_POSITION: Code(2019, MESSAGES[2019]),
+    # A trigger order whose condition already holds (planorder/place). MEXC's trigger-price code 3004
+    # is not in ccxt 4.5.90's mexc tables: stock ccxt raises a bare ExchangeError, not InvalidOrder.
+    Reason.STOP_WOULD_TRIGGER: Code(3004, MESSAGES[3004]),
+    # Contract-side wording; the transfer itself is a spot v3 call (SPOT_CODES: 10101).
+    Reason.INSUFFICIENT_BALANCE: Code(2005, MESSAGES[2005]),  # InsufficientFunds (exact and broad)
 }
 
 # Spot v3's own answers where they differ (Binance-like codes, HTTP 400).
@@ -115,6 +124,9 @@ SPOT_CODES: dict[Reason, Code] = {
     Reason.BAD_PARAMETER: Code(700008, "Illegal characters found in parameter.", 400),
     Reason.UNKNOWN_SYMBOL: Code(-1121, "Invalid symbol.", 400),
     Reason.RATE_LIMITED: Code(429, "Too Many Requests", 429),
+    # /api/v3/capital/transfer over the source wallet: ccxt maps 10101 to InsufficientFunds.
+    Reason.INSUFFICIENT_BALANCE: Code(10101, "Insufficient balance", 400),
+    Reason.UNSUPPORTED: Code(9999, MESSAGES[9999], 400),
 }
 
 # Reasons whose detail (the engine's or the server's words) is worth showing.

@@ -22,6 +22,11 @@ ORDER_STATE = {"NEW": 2, "PARTIALLY_FILLED": 2, "FILLED": 3, "CANCELED": 4, "EXP
 # MEXC order types: 1 limit, 2 post only, 3 IOC, 4 FOK, 5 market, 6 market at the current price.
 ORDER_TYPE_BY_ENGINE = {("LIMIT", "GTC"): 1, ("LIMIT", "GTX"): 2, ("LIMIT", "IOC"): 3, ("LIMIT", "FOK"): 4}
 MARKET_ORDER_TYPE = 6  # what ccxt sends for type "market"
+PLAN_MARKET_ORDER_TYPE = 5  # a trigger order's market execution (orderType 5: 6 does not exist there)
+# A trigger (plan) order's id lives apart from the order ids: the order it places when it fires has
+# the engine's order id, the plan order this id + PLAN_ID_OFFSET (as on MEXC, two different ids).
+PLAN_ID_OFFSET = 1_000_000_000_000
+EXECUTE_CYCLE_HOURS = {1: 24, 2: 168}  # executeCycle as sent (1: 24 hours, 2: 7 days) -> as listed (hours)
 
 
 def text(value: Decimal | int | None) -> str:
@@ -51,6 +56,8 @@ def side_code(order: Order) -> int:
 def order_type_code(order: Order) -> int:
     if order.type == "MARKET":
         return MARKET_ORDER_TYPE
+    if order.type == "STOP_MARKET":  # the market order a trigger order placed (its orderType 5)
+        return PLAN_MARKET_ORDER_TYPE
     return ORDER_TYPE_BY_ENGINE.get((order.type, order.time_in_force), 1)
 
 
@@ -243,6 +250,50 @@ def order_json(m: MarketState, order: Order, leverage: int) -> dict[str, Any]:
     }
 
 
+def plan_id(order: Order) -> int:
+    return order.order_id + PLAN_ID_OFFSET
+
+
+def fired(order: Order) -> bool:
+    """A trigger order that fired and placed its market order (which then has fills)."""
+    return order.type == "STOP_MARKET" and order.executed_qty > 0
+
+
+def plan_state(order: Order) -> int:
+    """MEXC trigger order state: 1 untriggered, 2 cancelled, 3 executed, 4 invalid (5 execution failed)."""
+    if order.status == "NEW":
+        return 1
+    if order.status == "CANCELED":
+        return 2
+    if fired(order):
+        return 3
+    return 4  # expired without a position to reduce: invalid
+
+
+def plan_order_json(m: MarketState, order: Order, leverage: int, trend: int, execute_cycle: int) -> dict[str, Any]:
+    """A trigger order as /planorder/list/orders answers it (the keys of ccxt 4.5.90's example and
+    MEXC's field list): no price (stop-market), vol in contracts, `orderId` (the placed order) only
+    once executed. MEXC lists no externalOid for trigger orders; the triggerType follows the side
+    (the sim takes stop-losses only: a buy stop triggers at >= 1, a sell stop at <= 2)."""
+    row: dict[str, Any] = {
+        "id": str(plan_id(order)), "symbol": contract_id(m), "leverage": str(leverage),
+        "side": str(side_code(order)), "vol": text(contracts(m, order.orig_qty)),
+        "openType": "1" if m.margin_type == "ISOLATED" else "2", "state": str(plan_state(order)),
+        "orderType": str(PLAN_MARKET_ORDER_TYPE), "errorCode": "0", "createTime": str(order.time),
+        "updateTime": str(order.update_time), "triggerType": "1" if order.side == "BUY" else "2",
+        "triggerPrice": text(order.stop_price), "executeCycle": str(EXECUTE_CYCLE_HOURS.get(execute_cycle, 24)),
+        "trend": str(trend),
+    }
+    if fired(order):
+        row["orderId"] = str(order.order_id)
+    return row
+
+
+def transfer_id(tran_id: int) -> str:
+    """MEXC's tranId is 32 hex characters."""
+    return f"{tran_id:032x}"
+
+
 def deal(m: MarketState, order: Order, fill: Fill) -> dict[str, Any]:
     """One /order/list/order_deals row: vol in contracts, fee the commission paid."""
     return {
@@ -264,7 +315,9 @@ def funding_record(engine: Engine, income: Income) -> dict[str, Any]:
 
 
 __all__ = [
-    "MARKET_ORDER_TYPE", "ORDER_STATE", "contract_assets", "contract_detail", "contract_id", "contract_ticker",
+    "EXECUTE_CYCLE_HOURS", "MARKET_ORDER_TYPE", "ORDER_STATE", "PLAN_ID_OFFSET", "PLAN_MARKET_ORDER_TYPE",
+    "fired", "plan_id", "plan_order_json", "plan_state", "transfer_id",
+    "contract_assets", "contract_detail", "contract_id", "contract_ticker",
     "contracts", "currency_config", "deal", "digits", "exchange_info", "funding_rate", "funding_record",
     "order_json", "position", "position_id", "position_leverage", "side_code", "spot_account", "spot_ticker",
     "text",

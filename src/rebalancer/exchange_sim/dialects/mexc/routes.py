@@ -1,7 +1,8 @@
 """The MEXC dialect: the spot v3 and contract v1 routes ccxt 4.5.90's `mexc` class calls for the
 rebalancer (markets, time, balances, positions, funding rates, tickers, leverage and margin mode,
-position mode, orders by id or by externalOid, open and history orders, deals, funding records),
-over the dialect-neutral engine.
+position mode, orders by id or by externalOid, open and history orders, deals, funding records,
+trigger (plan) orders as protective stops, the spot <-> futures wallet transfer), over the
+dialect-neutral engine.
 
 MEXC's rules kept here: a contract order's `side` says open/close (1 open long, 2 close short,
 3 open short, 4 close long: reduce-only is 2 / 4, there is no reduceOnly field) and its `type` the
@@ -10,6 +11,11 @@ execution (1 limit, 2 post only, 3 IOC, 4 FOK, 5 / 6 market); `vol` is a whole n
 characters) finds an order through `/order/external/{symbol}/{external_oid}`; leverage is set per
 symbol and position type with its margin mode (openType) in one call, and a no-op change is accepted.
 The account is one-way (positionMode 2) and cross; hedge mode and isolated orders are not simulated.
+
+Trigger orders (ccxt: create_order with params.triggerPrice -> planorder/place) are MEXC's own
+list: untriggered ones are in planorder/list/orders only (not in order/list/open_orders, not found
+by order/get), canceled through planorder/cancel; one that fires places a market order with its own
+order id (the plan row's `orderId`), found by order/get and in history_orders and order_deals.
 """
 
 from __future__ import annotations
@@ -27,6 +33,7 @@ from ..base import Dialect, Route
 from . import auth, codes, payloads
 
 ORDER_CREATE_PATH = "/api/v1/private/order/create"
+PLAN_PLACE_PATH = "/api/v1/private/planorder/place"
 CONTRACT = "/api/v1/contract"
 PRIVATE = "/api/v1/private"
 SPOT = "/api/v3"
@@ -88,7 +95,7 @@ class MexcDialect(Dialect):
     """MEXC spot v3 + contract v1 over the engine; handlers return whole MEXC bodies."""
 
     name: ClassVar[str] = "mexc"
-    order_paths = frozenset({ORDER_CREATE_PATH})
+    order_paths = frozenset({ORDER_CREATE_PATH, PLAN_PLACE_PATH})
     enforces_min_notional: ClassVar[bool] = False  # contracts have a minimum volume (minVol) only
     order_maxima: ClassVar[str] = "one"  # maxVol bounds every order; no separate market-order maximum
 
@@ -123,6 +130,10 @@ class MexcDialect(Dialect):
             ("GET", f"{PRIVATE}/order/list/open_orders/{{symbol}}", self.open_orders),
             ("GET", f"{PRIVATE}/order/list/history_orders", self.history_orders),
             ("GET", f"{PRIVATE}/order/list/order_deals", self.order_deals),
+            ("POST", PLAN_PLACE_PATH, self.plan_place),
+            ("POST", f"{PRIVATE}/planorder/cancel", self.plan_cancel),
+            ("GET", f"{PRIVATE}/planorder/list/orders", self.plan_orders),
+            ("POST", f"{SPOT}/capital/transfer", self.capital_transfer),
         ]
         return [Route(m, p, h) for m, p, h in public] + [Route(m, p, h, signed=True) for m, p, h in signed]
 
@@ -312,15 +323,7 @@ class MexcDialect(Dialect):
         unsupported = [k for k in ("triggerPrice", "stopLossPrice", "takeProfitPrice") if _str(params, k) is not None]
         if unsupported:
             raise Rejection(Reason.UNSUPPORTED, f"exchange-sim does not simulate {', '.join(unsupported)} on orders")
-        vol = _decimal(params, "vol")
-        if vol is None:
-            raise Rejection(Reason.MISSING_PARAMETER, "Param error! vol is required")
-        if vol <= 0:
-            raise Rejection(Reason.QUANTITY_NOT_POSITIVE)
-        if vol % m.spec.amount_step or vol < m.spec.min_qty:
-            raise Rejection(Reason.LOT_SIZE)  # MEXC counts and checks whole volUnits of contracts
-        if vol > m.spec.max_qty:
-            raise Rejection(Reason.QUANTITY_ABOVE_MAX)
+        vol = self._volume(m, params)
         external = _str(params, "externalOid")
         if external is not None:
             if len(external) > EXTERNAL_OID_MAX:
@@ -337,15 +340,33 @@ class MexcDialect(Dialect):
             time_in_force=tif, client_order_id=external, reduce_only=reduce_only,
         )
 
+    def _volume(self, m: MarketState, params: dict[str, Any]) -> Decimal:
+        vol = _decimal(params, "vol")
+        if vol is None:
+            raise Rejection(Reason.MISSING_PARAMETER, "Param error! vol is required")
+        if vol <= 0:
+            raise Rejection(Reason.QUANTITY_NOT_POSITIVE)
+        if vol % m.spec.amount_step or vol < m.spec.min_qty:
+            raise Rejection(Reason.LOT_SIZE)  # MEXC counts and checks whole volUnits of contracts
+        if vol > m.spec.max_qty:
+            raise Rejection(Reason.QUANTITY_ABOVE_MAX)
+        return vol
+
     async def create_order(self, request: web.Request, params: dict[str, Any]) -> Any:
         """Place; the reply carries the order id and time only (status comes from a lookup)."""
         order = await self.server.place(request, self._order_request(params))
         return self.ok({"orderId": str(order.order_id), "ts": self.server.clock()})
 
+    @staticmethod
+    def _is_order(order: Order) -> bool:
+        """An order of the order lists: a trigger order is one only once it fired (its market order);
+        resting, canceled or invalid trigger orders live in the planorder lists alone."""
+        return order.type != "STOP_MARKET" or payloads.fired(order)
+
     def _by_id(self, order_id: str | None) -> Order | None:
         if order_id is None or not order_id.isdigit():
             return None
-        return next((o for o in self.engine.orders if o.order_id == int(order_id)), None)
+        return next((o for o in self.engine.orders if o.order_id == int(order_id) and self._is_order(o)), None)
 
     async def cancel_orders(self, request: web.Request, params: dict[str, Any]) -> Any:
         """A JSON array of order ids; each answered in `data` (2040 not exist, 2041 not cancellable)."""
@@ -378,7 +399,7 @@ class MexcDialect(Dialect):
         m = self._market(_str(params, "symbol"))
         external = _str(params, "external_oid")
         found = next((o for o in reversed(self.engine.orders)
-                      if o.symbol == m.symbol and o.client_order_id == external), None)
+                      if o.symbol == m.symbol and o.client_order_id == external and o.type != "STOP_MARKET"), None)
         if found is None:
             raise Rejection(Reason.ORDER_NOT_FOUND)
         return self.ok(self._order_json(found))
@@ -387,7 +408,7 @@ class MexcDialect(Dialect):
         symbol = _str(params, "symbol")
         wanted = self._market(symbol).symbol if symbol is not None else None
         start, end = _int(params, "start_time"), _int(params, "end_time")
-        rows = [o for o in self.engine.orders if wanted in (None, o.symbol)
+        rows = [o for o in self.engine.orders if wanted in (None, o.symbol) and self._is_order(o)
                 and (start is None or o.time >= start) and (end is None or o.time <= end)]
         rows.sort(key=lambda o: (o.time, o.order_id), reverse=True)  # newest first
         return rows
@@ -412,5 +433,136 @@ class MexcDialect(Dialect):
         rows.sort(key=lambda r: (r[0], r[1]), reverse=True)
         return self.ok(self._page([r[2] for r in rows], params))
 
+    # ------------------------------------------------------------------ trigger (plan) orders
 
-__all__ = ["MexcDialect", "ORDER_CREATE_PATH"]
+    def __init__(self, server: Any) -> None:
+        super().__init__(server)
+        # What a trigger order was sent with and the engine does not keep: engine order id -> (that
+        # order, trend, executeCycle); the order is kept to tell it from a later one reusing the id
+        # after an engine reset. Lost on a restart (the listing then shows the defaults 1 / 24 hours).
+        self._plan_meta: dict[int, tuple[Order, int, int]] = {}
+
+    async def plan_place(self, request: web.Request, params: dict[str, Any]) -> Any:
+        """POST planorder/place, as ccxt 4.5.90 sends a create_order with params.triggerPrice:
+        {symbol, vol, side, type, openType, triggerPrice, triggerType, executeCycle, trend, orderType
+        [, price, externalOid]}. Simulated: the protective stop-loss, i.e. a reduce-only (side 2 close
+        short / 4 close long) market (orderType 5) trigger on the latest or fair price (trend 1 / 2;
+        the sim's latest price is the mark) that triggers against the position: a buy at >= (triggerType
+        1), a sell at <= (2). A trigger whose condition already holds is refused (3004); it fires in the
+        engine when the mark crosses. The reply's `data` is the trigger order's id, bare."""
+        m = self._market(_str(params, "symbol"))
+        side = SIDES.get(_required_int(params, "side"))  # type: ignore[arg-type]
+        if side is None:
+            raise Rejection(Reason.BAD_SIDE)
+        engine_side, reduce_only = side
+        open_type = _required_int(params, "openType")
+        if open_type not in (1, 2):
+            raise Rejection(Reason.BAD_PARAMETER, "Param error! openType is 1 (isolated) or 2 (cross)")
+        if open_type == 1:
+            raise Rejection(Reason.UNSUPPORTED, "exchange-sim simulates cross margin orders (openType 2) only")
+        if _int(params, "positionMode") == 1:
+            raise Rejection(Reason.POSITION_SIDE_MISMATCH)
+        trigger_type, trend = _required_int(params, "triggerType"), _required_int(params, "trend")
+        cycle, order_type = _required_int(params, "executeCycle"), _required_int(params, "orderType")
+        if trigger_type not in (1, 2):
+            raise Rejection(Reason.BAD_PARAMETER, codes.MESSAGES[3002])
+        if trend not in (1, 2, 3):
+            raise Rejection(Reason.BAD_PARAMETER, codes.MESSAGES[3001])
+        if cycle not in payloads.EXECUTE_CYCLE_HOURS:
+            raise Rejection(Reason.BAD_PARAMETER, codes.MESSAGES[3003])
+        if order_type not in ORDER_TYPES or order_type == 6:
+            raise Rejection(Reason.BAD_ORDER_TYPE)
+        trigger = _decimal(params, "triggerPrice")
+        if trigger is None or trigger <= 0:
+            raise Rejection(Reason.BAD_PARAMETER, codes.MESSAGES[3004])
+        vol = self._volume(m, params)
+        if not reduce_only:
+            raise Rejection(Reason.UNSUPPORTED, "exchange-sim simulates reduce-only trigger orders (side 2 / 4) only")
+        if order_type != payloads.PLAN_MARKET_ORDER_TYPE:
+            raise Rejection(Reason.UNSUPPORTED, "exchange-sim simulates market trigger orders (orderType 5) only")
+        if trend == 3:
+            raise Rejection(Reason.UNSUPPORTED, "exchange-sim triggers on the latest / fair price (trend 1 / 2) only")
+        if (trigger_type == 1 and m.mark_price >= trigger) or (trigger_type == 2 and m.mark_price <= trigger):
+            raise Rejection(Reason.STOP_WOULD_TRIGGER)
+        if trigger_type != (1 if engine_side == "BUY" else 2):
+            raise Rejection(Reason.UNSUPPORTED, "exchange-sim simulates stop-loss triggers only: a buy (side 2) "
+                                                "at >= (triggerType 1), a sell (side 4) at <= (triggerType 2)")
+        external = _str(params, "externalOid")
+        if external is not None and len(external) > EXTERNAL_OID_MAX:
+            raise Rejection(Reason.BAD_PARAMETER, codes.MESSAGES[2030])
+        order = await self.server.place(request, OrderRequest(
+            symbol=m.symbol, side=engine_side, type="STOP_MARKET", quantity=self.base(m, vol),
+            client_order_id=external, reduce_only=True, stop_price=trigger,
+        ))
+        self._plan_meta[order.order_id] = (order, trend, cycle)
+        return self.ok(payloads.plan_id(order))
+
+    def _plan_by_id(self, plan: Any) -> Order | None:
+        text_id = str(plan) if plan is not None else ""
+        if not text_id.isdigit():
+            return None
+        order_id = int(text_id) - payloads.PLAN_ID_OFFSET
+        return next((o for o in self.engine.orders if o.order_id == order_id and o.type == "STOP_MARKET"), None)
+
+    def _plan_json(self, order: Order) -> dict[str, Any]:
+        m = self.engine.markets[order.symbol]
+        kept, trend, cycle = self._plan_meta.get(order.order_id, (order, 1, 1))
+        if kept is not order:
+            trend, cycle = 1, 1
+        return payloads.plan_order_json(m, order, m.leverage, trend, cycle)
+
+    async def plan_orders(self, request: web.Request, params: dict[str, Any]) -> Any:
+        """GET planorder/list/orders: trigger orders filtered by symbol, `states` ("1" untriggered, as
+        ccxt's fetch_open_orders(params={"trigger": True}) asks; "3" executed for fetch_closed_orders)
+        and time, newest first."""
+        symbol = _str(params, "symbol")
+        wanted = self._market(symbol).symbol if symbol is not None else None
+        states = _str(params, "states")
+        wanted_states = set(states.split(",")) if states is not None else None
+        start, end = _int(params, "start_time"), _int(params, "end_time")
+        orders = [o for o in self.engine.orders if o.type == "STOP_MARKET" and wanted in (None, o.symbol)
+                  and (start is None or o.time >= start) and (end is None or o.time <= end)]
+        orders.sort(key=lambda o: (o.time, o.order_id), reverse=True)
+        rows = [self._plan_json(o) for o in orders]
+        rows = [r for r in rows if wanted_states is None or r["state"] in wanted_states]
+        return self.ok(self._page(rows, params))
+
+    async def plan_cancel(self, request: web.Request, params: dict[str, Any]) -> Any:
+        """POST planorder/cancel: a JSON array of {symbol, orderId}; answered with the bare success
+        body, or refused as a whole: 2040 unknown, 2041 no longer cancellable (untriggered only)."""
+        items = params.get(auth.LIST_BODY)
+        if not isinstance(items, list) or not items or not all(isinstance(i, dict) for i in items):
+            raise Rejection(Reason.MISSING_PARAMETER, "Param error! a list of {symbol, orderId} is required")
+        found = []
+        for item in items:
+            m = self._market(_str(item, "symbol"))
+            order = self._plan_by_id(item.get("orderId"))
+            if order is None or order.symbol != m.symbol:
+                raise Rejection(Reason.CANCEL_UNKNOWN_ORDER)
+            if not order.is_open:
+                return {"success": False, "code": 2041, "message": codes.MESSAGES[2041]}
+            found.append(order)
+        for order in found:
+            self.engine.cancel_order(order.symbol, order.order_id)
+        self.server.persist()
+        return self.ok()
+
+    # ------------------------------------------------------------------ wallet transfer (spot v3)
+
+    async def capital_transfer(self, request: web.Request, params: dict[str, Any]) -> Any:
+        """POST /api/v3/capital/transfer {asset, amount, fromAccountType, toAccountType} (ccxt's
+        transfer: 'spot' -> SPOT, 'swap' / 'future' -> FUTURES); answers {"tranId": 32 hex}."""
+        accounts = {"SPOT": "spot", "FUTURES": "futures"}
+        asset, amount = _str(params, "asset"), _decimal(params, "amount")
+        source, target = _str(params, "fromAccountType"), _str(params, "toAccountType")
+        if asset is None or amount is None or source is None or target is None:
+            raise Rejection(Reason.MISSING_PARAMETER)
+        if source not in accounts or target not in accounts:
+            raise Rejection(Reason.UNSUPPORTED,
+                            f"exchange-sim transfers between SPOT and FUTURES only, not {source} -> {target}")
+        done = self.engine.transfer(asset, amount, accounts[source], accounts[target])
+        self.server.persist()
+        return {"tranId": payloads.transfer_id(done.tran_id)}
+
+
+__all__ = ["MexcDialect", "ORDER_CREATE_PATH", "PLAN_PLACE_PATH"]
