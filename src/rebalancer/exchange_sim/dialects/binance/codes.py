@@ -49,6 +49,9 @@ MESSAGES: dict[int, str] = {
     -4068: "Position side cannot be changed if there exists position.",
     -4116: "ClientOrderId is duplicated.",
     -4164: "Order's notional must be no smaller than 5 (unless you choose reduce only).",
+    -2021: "Order would immediately trigger.",
+    -4120: "Order type not supported for this endpoint. Please use the Algo Order API endpoints instead.",
+    -5013: "Asset transfer failed: insufficient balance",
 }
 
 
@@ -97,6 +100,9 @@ CODES: dict[Reason, tuple[int, int]] = {
     Reason.POSITION_SIDE_MISMATCH: (-4061, 400),
     Reason.POSITION_LIMIT: (-2027, 400),
     Reason.INSUFFICIENT_MARGIN: (-2019, 400),
+    # ccxt linear exact: -2021 OrderImmediatelyFillable (an InvalidOrder); spot/sapi exact: -5013 InsufficientFunds.
+    Reason.STOP_WOULD_TRIGGER: (-2021, 400),
+    Reason.INSUFFICIENT_BALANCE: (-5013, 400),
     Reason.BAD_LEVERAGE: (-4028, 400),
     Reason.LEVERAGE_INSUFFICIENT_MARGIN: (-2028, 400),
     Reason.LEVERAGE_UNCHANGED: (-4028, 400),  # never raised: Binance accepts a leverage that is already set

@@ -8,7 +8,7 @@ import re
 from decimal import Decimal
 from typing import Any, Mapping
 
-from ...engine import Engine, MarketState, Order, decimals_of, fixed, plain
+from ...engine import ZERO, Engine, MarketState, Order, decimals_of, fixed, plain
 from ...scenario import QUOTE, Bracket
 from .codes import BinanceError
 
@@ -158,9 +158,55 @@ def futures_order_json(order: Order, m: MarketState, *, with_time: bool) -> dict
         "workingType": "CONTRACT_PRICE", "priceProtect": False, "origType": order.type, "priceMatch": "NONE",
         "selfTradePreventionMode": "EXPIRE_MAKER", "goodTillDate": 0, "updateTime": order.update_time,
     }
+    if order.type == "STOP_MARKET":
+        # A fired stop as the matching engine holds it: the MARKET order the algo service placed
+        # (origType keeps STOP_MARKET, stopPrice the trigger). Unfired stops live only on the algo routes.
+        body.update(type="MARKET", origType="STOP_MARKET", stopPrice=_px(order.stop_price, m),
+                    closePosition=order.close_position)
     if with_time:
         body["time"] = order.time
     return body
+
+
+# Algo ids are their own number space on Binance (the recorded dapi algoId is 1000000114315066), apart
+# from the id of the order the matching engine gets when the stop fires (actualOrderId): the sim shows the
+# engine's order id plus this base as algoId, so a bot that mixes the two ids up is caught here too.
+ALGO_ID_BASE = 1_000_000_000_000_000
+
+
+def is_resting_stop(order: Order) -> bool:
+    """A conditional order the algo service still holds (not yet in the matching engine)."""
+    return order.type == "STOP_MARKET" and not order.fills
+
+
+def algo_status(order: Order) -> str:
+    """Binance algoStatus: NEW until it fires, FINISHED once its order went through the matching engine,
+    CANCELED (by the user, or a close-position stop whose position went flat), EXPIRED (the system
+    dropped it: its position was gone when it fired)."""
+    if order.fills:
+        return "FINISHED"
+    if order.is_open:
+        return "NEW"
+    return "CANCELED" if order.status == "CANCELED" else "EXPIRED"
+
+
+def algo_order_json(order: Order, m: MarketState, *, working_type: str = "CONTRACT_PRICE",
+                    price_protect: bool = False) -> dict[str, Any]:
+    """An algo (CONDITIONAL) order as POST/GET /fapi/v1/algoOrder and openAlgoOrders answer it."""
+    fired = bool(order.fills)
+    return {
+        "algoId": ALGO_ID_BASE + order.order_id, "clientAlgoId": order.client_order_id, "algoType": "CONDITIONAL",
+        "orderType": order.type, "symbol": order.symbol, "side": order.side, "positionSide": order.position_side,
+        "timeInForce": order.time_in_force, "quantity": _qty(order.orig_qty, m), "algoStatus": algo_status(order),
+        "actualOrderId": str(order.order_id) if fired else "",
+        "actualPrice": fixed(order.avg_price, 5) if fired else "0.00000",
+        "triggerPrice": _px(order.stop_price, m), "price": _px(ZERO, m), "icebergQuantity": None,
+        "tpTriggerPrice": "0.000", "tpPrice": "0.000", "slTriggerPrice": "0.000", "slPrice": "0.000",
+        "tpOrderType": "", "selfTradePreventionMode": "EXPIRE_MAKER", "workingType": working_type,
+        "priceMatch": "NONE", "closePosition": order.close_position, "priceProtect": price_protect,
+        "reduceOnly": order.reduce_only, "createTime": order.time,
+        "updateTime": order.update_time, "triggerTime": order.update_time if fired else 0, "goodTillDate": 0,
+    }
 
 
 def _account_totals(engine: Engine) -> dict[str, str]:

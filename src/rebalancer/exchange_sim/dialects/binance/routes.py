@@ -2,6 +2,12 @@
 
 The engine's ids are Binance's own (BTCUSDT, BUY/SELL, MARKET/LIMIT, CROSSED) and its contracts are
 base units, so this dialect passes them through.
+
+Protective stops are conditional orders, which fapi takes only on its algo order API (what ccxt 4.5.90
+calls for a linear order with triggerPrice): POST/GET/DELETE /fapi/v1/algoOrder, openAlgoOrders,
+allAlgoOrders, algoOpenOrders. An unfired stop is not in the regular order routes; once it fires, the
+MARKET order it became is (actualOrderId), with its fills in userTrades. Wallet transfers are the
+universal transfer, POST /sapi/v1/asset/transfer.
 """
 
 from __future__ import annotations
@@ -34,9 +40,16 @@ from .payloads import (
     spot_symbol_info,
     _account_totals,
     _usdt_asset,
+    ALGO_ID_BASE,
+    algo_order_json,
+    is_resting_stop,
 )
 
-ORDER_PATHS = frozenset({"/fapi/v1/order", "/api/v3/order"})
+ORDER_PATHS = frozenset({"/fapi/v1/order", "/fapi/v1/algoOrder", "/api/v3/order"})
+# Conditional types fapi takes only on the algo order API since its migration (-4120 on /fapi/v1/order).
+_ALGO_TYPES = frozenset({"STOP", "STOP_MARKET", "TAKE_PROFIT", "TAKE_PROFIT_MARKET", "TRAILING_STOP_MARKET"})
+_WORKING_TYPES = frozenset({"CONTRACT_PRICE", "MARK_PRICE"})
+_TRANSFER_TYPES = {"MAIN_UMFUTURE": ("spot", "futures"), "UMFUTURE_MAIN": ("futures", "spot")}
 _CLIENT_ID_RE = re.compile(r"^[\.A-Z\:/a-z0-9_-]{1,36}$")
 _ACCOUNT_UID = 354937868
 
@@ -46,6 +59,12 @@ class BinanceDialect(Dialect):
 
     name = "binance"
     order_paths = ORDER_PATHS
+
+    def __init__(self, server: Any) -> None:
+        super().__init__(server)
+        # workingType / priceProtect as sent, per algo order: the engine keeps no such field (the sim
+        # triggers on the mark price whatever was sent), so they are only echoed, and not persisted.
+        self._algo_settings: dict[int, tuple[str, bool]] = {}
 
     def clock(self) -> int:
         return self.server.clock()
@@ -87,6 +106,13 @@ class BinanceDialect(Dialect):
             ("GET", "/fapi/v1/income", self.income),
             ("GET", "/fapi/v1/userTrades", self.user_trades),
             ("GET", "/fapi/v1/symbolConfig", self.symbol_config),
+            ("POST", "/fapi/v1/algoOrder", self.new_algo_order),
+            ("GET", "/fapi/v1/algoOrder", self.get_algo_order),
+            ("DELETE", "/fapi/v1/algoOrder", self.cancel_algo_order),
+            ("GET", "/fapi/v1/openAlgoOrders", self.open_algo_orders),
+            ("GET", "/fapi/v1/allAlgoOrders", self.all_algo_orders),
+            ("DELETE", "/fapi/v1/algoOpenOrders", self.cancel_all_algo_orders),
+            ("POST", "/sapi/v1/asset/transfer", self.asset_transfer),
         ]
         return [*(Route(m, p, h) for m, p, h in public), *(Route(m, p, h, signed=True) for m, p, h in signed)]
 
@@ -392,6 +418,8 @@ class BinanceDialect(Dialect):
 
     async def new_order(self, request: web.Request, params: dict[str, str]) -> Any:
         symbol = _required(params, "symbol")
+        if params.get("type") in _ALGO_TYPES:
+            raise BinanceError(-4120)
         client_id = params.get("newClientOrderId")
         if client_id is not None and not _CLIENT_ID_RE.match(client_id):
             raise BinanceError(
@@ -426,10 +454,19 @@ class BinanceDialect(Dialect):
 
     async def get_order(self, request: web.Request, params: dict[str, str]) -> Any:
         order = self.engine.find_order(*self._find(params))
+        if is_resting_stop(order):
+            raise BinanceError(-2013)  # an unfired conditional order exists only on the algo routes
         return futures_order_json(order, self.engine.markets[order.symbol], with_time=True)
 
     async def cancel_order(self, request: web.Request, params: dict[str, str]) -> Any:
-        order = self.engine.cancel_order(*self._find(params))
+        symbol, order_id, client_id = self._find(params)
+        try:
+            found = self.engine.find_order(symbol, order_id, client_id)
+        except Rejection:
+            found = None
+        if found is not None and found.type == "STOP_MARKET":
+            raise BinanceError(-2011)  # conditional orders are cancelled on DELETE /fapi/v1/algoOrder
+        order = self.engine.cancel_order(symbol, order_id, client_id)
         self.server.persist()
         return futures_order_json(order, self.engine.markets[order.symbol], with_time=False)
 
@@ -440,12 +477,14 @@ class BinanceDialect(Dialect):
         return [
             futures_order_json(o, self.engine.markets[o.symbol], with_time=True)
             for o in self.engine.open_orders(symbol)
+            if o.type != "STOP_MARKET"
         ]
 
     async def cancel_all_orders(self, request: web.Request, params: dict[str, str]) -> Any:
         symbol = self.engine.market(_required(params, "symbol")).symbol
         for order in self.engine.open_orders(symbol):
-            self.engine.cancel_order(symbol, order.order_id)
+            if order.type != "STOP_MARKET":  # conditional orders: DELETE /fapi/v1/algoOpenOrders
+                self.engine.cancel_order(symbol, order.order_id)
         self.server.persist()
         return {"code": 200, "msg": "The operation of cancel all open order is done."}
 
@@ -471,3 +510,135 @@ class BinanceDialect(Dialect):
         self.engine.set_dual_side(_bool_param(params, "dualSidePosition"))
         self.server.persist()
         return {"code": 200, "msg": "success"}
+
+    # ------------------------------------------------------------------ conditional (algo) orders
+
+    def _algo_json(self, order: Any) -> dict[str, Any]:
+        working_type, price_protect = self._algo_settings.get(order.order_id, ("CONTRACT_PRICE", False))
+        return algo_order_json(order, self.engine.markets[order.symbol], working_type=working_type,
+                               price_protect=price_protect)
+
+    async def new_algo_order(self, request: web.Request, params: dict[str, str]) -> Any:
+        """POST /fapi/v1/algoOrder (algoType=CONDITIONAL): what ccxt sends for a linear order with
+        triggerPrice / stopLossPrice. The sim takes reduce-only or close-position STOP_MARKET."""
+        algo_type = _required(params, "algoType")
+        if algo_type != "CONDITIONAL":
+            raise BinanceError(-1100, "Illegal characters found in parameter 'algoType'; legal range is 'CONDITIONAL'.")
+        symbol = _required(params, "symbol")
+        order_type = _required(params, "type")
+        if order_type != "STOP_MARKET":
+            if order_type in _ALGO_TYPES:
+                raise BinanceError(
+                    SIM_UNSUPPORTED, f"exchange-sim simulates STOP_MARKET conditional orders only, not {order_type}."
+                )
+            raise BinanceError(-1116)
+        client_id = params.get("clientAlgoId")
+        if client_id is not None and not _CLIENT_ID_RE.match(client_id):
+            raise BinanceError(
+                -1100,
+                "Illegal characters found in parameter 'clientAlgoId'; legal range is '^[\\.A-Z\\:/a-z0-9_-]{1,36}$'.",
+            )
+        close_position = _bool_param(params, "closePosition")
+        if close_position:
+            for name in ("reduceOnly", "quantity"):
+                if name in params:
+                    raise BinanceError(-1106, f"Parameter '{name}' sent when not required.")
+        if "price" in params:
+            raise BinanceError(-1106, "Parameter 'price' sent when not required.")
+        working_type = params.get("workingType", "CONTRACT_PRICE")
+        if working_type not in _WORKING_TYPES:
+            raise BinanceError(
+                -1100, "Illegal characters found in parameter 'workingType'; legal range is 'MARK_PRICE, CONTRACT_PRICE'."
+            )
+        price_protect = _bool_param(params, "priceProtect")
+        req = OrderRequest(
+            symbol=symbol,
+            side=_required(params, "side"),
+            type=order_type,
+            quantity=Decimal(0) if close_position else (_decimal_param(params, "quantity") or Decimal(0)),
+            stop_price=_decimal_param(params, "triggerPrice"),
+            client_order_id=client_id,
+            reduce_only=_bool_param(params, "reduceOnly"),
+            close_position=close_position,
+            position_side=params.get("positionSide"),
+        )
+        order = await self.server.place(request, req)
+        self._algo_settings[order.order_id] = (working_type, price_protect)
+        return self._algo_json(order)
+
+    def _find_algo(self, params: Mapping[str, str]) -> Any:
+        """The conditional order named by algoId or clientAlgoId (symbol optional, as on Binance); -2013."""
+        symbol = params.get("symbol")
+        if symbol is not None:
+            self.engine.market(symbol)
+        algo_id = _int_param(params, "algoId")
+        client_id = params.get("clientAlgoId")
+        if algo_id is None and not client_id:
+            raise BinanceError(-1102, "Param 'clientAlgoId' or 'algoId' must be sent, but both were empty/null!")
+        for order in reversed(self.engine.orders):
+            if order.type != "STOP_MARKET" or (symbol is not None and order.symbol != symbol):
+                continue
+            by_id = algo_id is not None and ALGO_ID_BASE + order.order_id == algo_id
+            if by_id or (algo_id is None and order.client_order_id == client_id):
+                return order
+        raise BinanceError(-2013)
+
+    async def get_algo_order(self, request: web.Request, params: dict[str, str]) -> Any:
+        return self._algo_json(self._find_algo(params))
+
+    async def cancel_algo_order(self, request: web.Request, params: dict[str, str]) -> Any:
+        try:
+            order = self._find_algo(params)
+        except Rejection:
+            raise BinanceError(-2011) from None
+        self.engine.cancel_order(order.symbol, order.order_id)
+        self.server.persist()
+        return {"algoId": ALGO_ID_BASE + order.order_id, "clientAlgoId": order.client_order_id,
+                "code": "200", "msg": "success"}
+
+    async def open_algo_orders(self, request: web.Request, params: dict[str, str]) -> Any:
+        symbol = params.get("symbol")
+        if symbol is not None:
+            self.engine.market(symbol)
+        algo_id = _int_param(params, "algoId")
+        return [
+            self._algo_json(o) for o in self.engine.open_orders(symbol)
+            if o.type == "STOP_MARKET" and (algo_id is None or ALGO_ID_BASE + o.order_id == algo_id)
+        ]
+
+    async def all_algo_orders(self, request: web.Request, params: dict[str, str]) -> Any:
+        symbol = self.engine.market(_required(params, "symbol")).symbol
+        algo_id = _int_param(params, "algoId")
+        start, end = _int_param(params, "startTime"), _int_param(params, "endTime")
+        limit = min(_int_param(params, "limit") or 500, 1000)
+        rows = [
+            o for o in self.engine.orders
+            if o.type == "STOP_MARKET" and o.symbol == symbol
+            and (algo_id is None or ALGO_ID_BASE + o.order_id >= algo_id)
+            and (start is None or o.time >= start) and (end is None or o.time <= end)
+        ]
+        return [self._algo_json(o) for o in rows[:limit]]
+
+    async def cancel_all_algo_orders(self, request: web.Request, params: dict[str, str]) -> Any:
+        symbol = self.engine.market(_required(params, "symbol")).symbol
+        for order in self.engine.open_orders(symbol):
+            if order.type == "STOP_MARKET":
+                self.engine.cancel_order(symbol, order.order_id)
+        self.server.persist()
+        return {"code": 200, "msg": "The operation of cancel all open order is done."}
+
+    # ------------------------------------------------------------------ wallet
+
+    async def asset_transfer(self, request: web.Request, params: dict[str, str]) -> Any:
+        """POST /sapi/v1/asset/transfer (ccxt transfer(): type MAIN_UMFUTURE / UMFUTURE_MAIN). Binance's
+        universal transfer has no client id, so every request moves money again."""
+        transfer_type = _required(params, "type")
+        asset = _required(params, "asset")
+        amount = _decimal_param(params, "amount")
+        assert amount is not None
+        if transfer_type not in _TRANSFER_TYPES:
+            raise BinanceError(SIM_UNSUPPORTED, f"exchange-sim transfers {QUOTE} between MAIN and UMFUTURE only.")
+        source, target = _TRANSFER_TYPES[transfer_type]
+        done = self.engine.transfer(asset, amount, source, target)
+        self.server.persist()
+        return {"tranId": done.tran_id}
