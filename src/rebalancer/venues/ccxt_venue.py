@@ -47,6 +47,7 @@ from .errors import (
 from .exchanges import ExchangeSpec, FundingPayment, dig, spec as exchange_spec
 from .local import apply_steps, local_class
 from ..core.margin import maintenance as tiered_maintenance
+from ..core.protection import RestingStop
 from ..logs import add_secret
 
 TIME_RESYNC_S = 600.0  # ccxt only syncs the clock inside load_markets: refresh it on a timer too
@@ -800,6 +801,60 @@ class CcxtVenue:
                 unrealized_pnl=_dec(p.get("unrealizedPnl")),
             )
         return positions
+
+    # ------------------------------------------------------------------ protective stops (issue 14)
+
+    def _stop_orders(self) -> Any:
+        stops = self.hedge_cfg.spec.stops
+        if stops is None:
+            raise FatalError(f"{self.hedge_cfg.name}: protective stops are not known for {self.hedge_cfg.exchange}")
+        return stops
+
+    async def place_stop(self, symbol: str, side: str, amount: Decimal, trigger: Decimal,
+                         client_order_id: str) -> str | None:
+        """One reduce-only stop-market order, never retried here (a failure is translated for the
+        caller to resolve, as for orders); the exchange's id of the stop."""
+        self._refuse_if_unsafe()
+        params = self._stop_orders().place_params(side, trigger, client_order_id)
+        self.request_counts["create_stop"] = self.request_counts.get("create_stop", 0) + 1
+        try:
+            raw = await self.hedge_client.create_order(symbol, "market", side, float(amount), None, params)
+        except Exception as exc:
+            raise translate(exc, write=True, headers=getattr(exc, "response_headers", None),
+                            where=self._where(self.hedge_client)) from exc
+        return str(raw["id"]) if isinstance(raw, Mapping) and raw.get("id") is not None else None
+
+    async def resting_stops(self, symbols: Iterable[str]) -> list[RestingStop]:
+        """The stop orders resting on the hedge symbols (ours or not), per symbol, concurrently."""
+        stops, client = self._stop_orders(), self.hedge_client
+        symbols = list(symbols)
+        extra = (dict(stops.list_params),) if stops.list_params is not None else ()
+        replies = await asyncio.gather(*(
+            self._read("fetch_open_stops", client.fetch_open_orders, s, None, None, *extra) for s in symbols))
+        out: list[RestingStop] = []
+        for symbol, reply in zip(symbols, replies):
+            for raw in reply or ():
+                info = raw.get("info") if isinstance(raw.get("info"), Mapping) else {}
+                if stops.list_params is None and str(info.get("type")) not in stops.stop_types:
+                    continue
+                trigger = _dec(raw.get("triggerPrice")) or _dec(raw.get("stopLossPrice")) or _dec(raw.get("stopPrice"))
+                if trigger is None:
+                    continue
+                amount = _dec(raw.get("amount"))
+                out.append(RestingStop(symbol=symbol, client_order_id=raw.get("clientOrderId") or None,
+                                       order_id=str(raw["id"]) if raw.get("id") is not None else None,
+                                       side=unified_side(raw, self.hedge_cfg.spec.raw_sides),
+                                       amount=amount if amount else None, trigger=trigger))
+        return out
+
+    async def cancel_stop(self, symbol: str, order_id: str) -> None:
+        """Cancel one resting stop by the exchange's id; "no such order" is the caller's to read."""
+        params = dict(self._stop_orders().cancel_params)
+        try:
+            await self.hedge_client.cancel_order(order_id, symbol, params)
+        except Exception as exc:
+            raise translate(exc, write=True, headers=getattr(exc, "response_headers", None),
+                            where=self._where(self.hedge_client)) from exc
 
     async def open_orders(self, symbols: Iterable[str]) -> list[OpenOrder]:
         """The orders resting on the hedge symbols (ours or not): one request for all symbols where

@@ -591,6 +591,32 @@ class LeverageEndpointCaps:
         return out
 
 
+@dataclass(frozen=True)
+class StopOrders:
+    """How the venue takes, lists and cancels a protective reduce-only stop-market order through ccxt
+    4.5.90 (issue 14): `create_order(symbol, "market", side, contracts, None, params)` with params =
+    {"triggerPrice", "reduceOnly", "clientOrderId"} + `params` + the side's `side_params`;
+    `fetch_open_orders(symbol, None, None, list_params)` lists them (None: they sit in the plain open
+    orders, told apart by `stop_types` of the raw type); `cancel_order(id, symbol, cancel_params)`.
+    Venue notes: Binance and WEEX use their algo-order APIs (`trigger`), and default to the last price
+    (workingType MARK_PRICE asks for the mark); Bybit needs triggerDirection (ccxt refuses without it)
+    and triggerBy MarkPrice; MEXC plan orders need triggerType 2 for a sell stop (ccxt always sends 1,
+    ">="), trend 2 for the fair price, and list no client id (the order id from create_order is the
+    handle); BingX keeps stops in its plain open orders."""
+
+    params: Mapping[str, Any] = field(default_factory=dict)
+    side_params: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    list_params: Mapping[str, Any] | None = field(default_factory=lambda: {"trigger": True})
+    cancel_params: Mapping[str, Any] = field(default_factory=lambda: {"trigger": True})
+    stop_types: frozenset[str] = frozenset()  # raw info types of a stop where they share the plain list
+
+    def place_params(self, side: str, trigger: Decimal, client_order_id: str) -> dict[str, Any]:
+        out: dict[str, Any] = {"triggerPrice": float(trigger), "reduceOnly": True, "clientOrderId": client_order_id}
+        out.update(self.params)
+        out.update(self.side_params.get(side, {}))
+        return out  # a fresh dict per order: ccxt's weex writes into the params it gets
+
+
 class FundingReader(Protocol):
     async def payments(self, read: Read, client: Any, symbols: list[str], quote: str,
                        since_ms: int) -> list[FundingPayment]: ...
@@ -726,6 +752,8 @@ class ExchangeSpec:
     # MEXC contracts count 1 open long, 2 close short, 3 open short, 4 close long, and ccxt 4.5.90 maps
     # "2" to sell and passes "3"/"4" through.
     raw_sides: Mapping[str, str] | None = None
+    # How protective stops are placed, listed and cancelled (None: not known for this venue).
+    stops: StopOrders | None = None
     # How a limit IOC order is asked for: ccxt's order type and extra params. MEXC contracts encode the
     # execution in the type (3 = IOC) and ccxt 4.5.90 ignores timeInForce there (a GTC limit would rest).
     ioc_order: tuple[Any, Mapping[str, Any]] = ("limit", {"timeInForce": "IOC"})
@@ -793,6 +821,7 @@ _BINANCE_TESTNET_HINT = (
 def _binance(exchange: str, *, has_spot: bool, options: Mapping[str, Any]) -> ExchangeSpec:
     return ExchangeSpec(
         exchange=exchange,
+        stops=StopOrders(params={"workingType": "MARK_PRICE"}),
         modes={"live": (), "demo": ("demo_trading",), "local": ("local",)},
         mode_hints={"testnet": _BINANCE_TESTNET_HINT},
         client_id_max=36,
@@ -826,6 +855,9 @@ EXCHANGES: Mapping[str, ExchangeSpec] = {
                             options={k: v for k, v in _BINANCE_OPTIONS.items() if k != "fetchMarkets"}),
     "bybit": ExchangeSpec(
         exchange="bybit",
+        stops=StopOrders(params={"triggerBy": "MarkPrice"}, cancel_params={},
+                         side_params={"buy": {"triggerDirection": "ascending"},
+                                      "sell": {"triggerDirection": "descending"}}),
         modes={"live": (), "demo": ("demo_trading",), "testnet": ("sandbox",), "local": ("local",)},
         mode_hints={},
         client_id_max=36,
@@ -862,6 +894,7 @@ EXCHANGES: Mapping[str, ExchangeSpec] = {
     ),
     "okx": ExchangeSpec(
         exchange="okx",
+        stops=StopOrders(),
         # OKX demo trading is ccxt's sandbox (same host, header x-simulated-trading: 1); the local
         # exchange is reached the same way, so its paths and headers are the demo ones.
         modes={"live": (), "demo": ("sandbox",), "local": ("sandbox", "local")},
@@ -891,6 +924,8 @@ EXCHANGES: Mapping[str, ExchangeSpec] = {
     ),
     "bingx": ExchangeSpec(
         exchange="bingx",
+        stops=StopOrders(list_params=None, cancel_params={},
+                         stop_types=frozenset({"TRIGGER_MARKET", "STOP_MARKET"})),
         # BingX VST (ccxt sandbox: open-api-vst) is its demo; it lists swap markets only.
         modes={"live": (), "demo": ("sandbox",), "local": ("local",)},
         mode_hints={"testnet": 'use "demo": BingX\'s VST demo (ccxt sandbox mode) is its testnet; it has '
@@ -924,6 +959,7 @@ EXCHANGES: Mapping[str, ExchangeSpec] = {
     ),
     "mexc": ExchangeSpec(
         exchange="mexc",
+        stops=StopOrders(params={"trend": 2}, side_params={"buy": {"triggerType": 1}, "sell": {"triggerType": 2}}),
         modes={"live": (), "local": ("local",)},
         mode_hints={"demo": "MEXC has no demo or testnet that ccxt reaches; use \"live\" or \"local\"",
                     "testnet": "MEXC has no demo or testnet that ccxt reaches; use \"live\" or \"local\""},
@@ -959,6 +995,7 @@ EXCHANGES: Mapping[str, ExchangeSpec] = {
     ),
     "weex": ExchangeSpec(
         exchange="weex",
+        stops=StopOrders(params={"workingType": "MARK_PRICE"}),
         # ccxt's sandbox keeps the live hosts and swaps the private contract paths to capi/v3/sim/.
         modes={"live": (), "demo": ("sandbox",), "local": ("local",)},
         mode_hints={"testnet": 'use "demo": WEEX demo trading is ccxt\'s sandbox mode (same host, sim paths)'},
