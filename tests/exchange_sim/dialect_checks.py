@@ -6,6 +6,9 @@ from __future__ import annotations
 
 from decimal import Decimal
 from typing import Any
+from urllib.parse import parse_qsl, urlsplit
+
+import aiohttp
 
 from rebalancer.exchange_sim import RunningExchange
 
@@ -83,3 +86,25 @@ def differences(recorded: Any, ours: Any, path: str = "") -> list[str]:
         return [f"{path} structure differs"]
     return []
 
+
+
+async def sim_state(sim: RunningExchange) -> dict[str, Any]:
+    """The local exchange's GET /_sim/state."""
+    async with aiohttp.ClientSession() as session:
+        async with session.get(sim.base_url + "/_sim/state") as response:
+            assert response.status == 200, await response.text()
+            return await response.json()
+
+
+async def move_mark(sim: RunningExchange, asset: str, mark: float, *, with_spot: bool = False) -> None:
+    """POST /_sim/prices: the asset's mark (and its spot too, with_spot) to `mark`; resting stops it
+    crosses fire."""
+    body = {asset: mark} if with_spot else {asset: {"mark": mark}}
+    async with aiohttp.ClientSession() as session:
+        async with session.post(sim.base_url + "/_sim/prices", json=body) as response:
+            assert response.status == 200, await response.text()
+
+
+def sent_query(client: Any) -> dict[str, str]:
+    """The query string of the last request a ccxt client sent."""
+    return dict(parse_qsl(urlsplit(client.last_request_url).query))

@@ -11,10 +11,10 @@ from __future__ import annotations
 
 from typing import Any
 
-import aiohttp
 import ccxt
 import pytest
 
+from tests.exchange_sim.dialect_checks import sim_state
 from tests.exchange_sim.conftest import expect_error, record_responses
 
 pytestmark = pytest.mark.integration
@@ -29,12 +29,6 @@ def stock_binance() -> Any:
 
 async def short_btc(client: Any, amount: float = 0.025) -> None:
     await client.create_order(PERP_BTC, "market", "sell", amount)
-
-
-async def sim_state(sim: Any) -> Any:
-    async with aiohttp.ClientSession() as session:
-        async with session.get(f"{sim.base_url}/_sim/state") as response:
-            return await response.json()
 
 
 def stop_params(price: float, cid: str | None = None, **extra: Any) -> dict[str, Any]:

@@ -18,12 +18,11 @@ import urllib.parse
 from decimal import Decimal
 from typing import Any, Awaitable, Callable
 
-import aiohttp
 import ccxt
 import pytest
 
 from rebalancer.exchange_sim.runner import RunningExchange
-from tests.exchange_sim.dialect_checks import engine_amount, key_mismatches
+from tests.exchange_sim.dialect_checks import engine_amount, key_mismatches, move_mark, sim_state
 from tests.exchange_sim.test_dialect_bingx import (  # noqa: F401  (fixtures, used by name)
     BTC, ETH, EXTRA_OK, SKIPPED, ccxt_test_order, client, expect_error, fresh, recorded_reply, sim, stock,
 )
@@ -50,19 +49,6 @@ async def sent_query(client: Any, action: Callable[[], Awaitable[Any]]) -> tuple
         del client.fetch
     parts = urllib.parse.urlsplit(urls[-1])
     return parts.path, dict(urllib.parse.parse_qsl(parts.query)), result
-
-
-async def move_mark(sim: RunningExchange, asset: str, mark: float) -> None:
-    async with aiohttp.ClientSession() as session:
-        async with session.post(sim.base_url + "/_sim/prices", json={asset: {"mark": mark}}) as response:
-            assert response.status == 200, await response.text()
-
-
-async def sim_state(sim: RunningExchange) -> dict[str, Any]:
-    async with aiohttp.ClientSession() as session:
-        async with session.get(sim.base_url + "/_sim/state") as response:
-            assert response.status == 200
-            return await response.json()
 
 
 async def short_eth_with_stop(client: Any, cid: str = "rbstop1", trigger: float = 2100) -> dict[str, Any]:

@@ -17,15 +17,14 @@ from __future__ import annotations
 
 import json
 from typing import Any, Callable
-from urllib.parse import parse_qsl, urlsplit
 
-import aiohttp
 import ccxt
 import pytest
 from ccxt.test.exchange.base import test_order as ccxt_order
 from ccxt.test.exchange.base import test_trade as ccxt_trade
 
 from rebalancer.exchange_sim.runner import RunningExchange
+from tests.exchange_sim.dialect_checks import sent_query, sim_state
 from tests.exchange_sim.test_dialect_bybit import BTC, D, admin, client, fresh, sim  # noqa: F401 (fixtures)
 
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="module")]
@@ -35,17 +34,6 @@ SHORT = 0.02  # BTC, at the 40,000 mark
 
 def sent(client: Any) -> dict[str, Any]:
     return json.loads(client.last_request_body)
-
-
-def sent_query(client: Any) -> dict[str, str]:
-    return dict(parse_qsl(urlsplit(client.last_request_url).query))
-
-
-async def sim_state(sim: RunningExchange) -> dict[str, Any]:
-    async with aiohttp.ClientSession() as session:
-        async with session.get(sim.base_url + "/_sim/state") as response:
-            assert response.status == 200, await response.text()
-            return await response.json()
 
 
 async def short_btc(client: Any) -> None:

@@ -18,13 +18,12 @@ import urllib.parse
 from decimal import Decimal
 from typing import Any
 
-import aiohttp
 import ccxt
 import pytest
 from ccxt.test.exchange.base.test_order import test_order as ccxt_test_order
 
 from rebalancer.exchange_sim.runner import RunningExchange
-from tests.exchange_sim.dialect_checks import engine_amount
+from tests.exchange_sim.dialect_checks import engine_amount, move_mark, sim_state
 from tests.exchange_sim.test_dialect_mexc import (  # noqa: F401  (fixtures, used by name)
     BTC, SKIPPED, client, expect_error, fresh, recorded, sim, stock,
 )
@@ -35,19 +34,6 @@ D = Decimal
 PLAN_PLACE = "/api/v1/private/planorder/place"
 TRIGGER = {"trigger": True}
 PLAN_LIST = {"method": "contractPrivateGetPlanorderListOrders"}
-
-
-async def move_mark(sim: RunningExchange, asset: str, mark: float) -> None:
-    async with aiohttp.ClientSession() as session:
-        async with session.post(sim.base_url + "/_sim/prices", json={asset: {"mark": mark}}) as response:
-            assert response.status == 200, await response.text()
-
-
-async def sim_state(sim: RunningExchange) -> dict[str, Any]:
-    async with aiohttp.ClientSession() as session:
-        async with session.get(sim.base_url + "/_sim/state") as response:
-            assert response.status == 200
-            return await response.json()
 
 
 async def short_250(client: Any) -> None:

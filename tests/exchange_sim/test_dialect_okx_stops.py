@@ -14,7 +14,6 @@ import time
 from decimal import Decimal
 from typing import Any, AsyncIterator
 
-import aiohttp
 import ccxt
 import pytest
 import pytest_asyncio
@@ -22,7 +21,7 @@ from ccxt.test.exchange.base.test_order import test_order as ccxt_test_order
 from ccxt.test.exchange.base.test_trade import test_trade as ccxt_test_trade
 
 from rebalancer.exchange_sim.runner import RunningExchange
-from tests.exchange_sim.dialect_checks import engine_amount, key_mismatches
+from tests.exchange_sim.dialect_checks import engine_amount, key_mismatches, move_mark, sim_state
 from tests.exchange_sim.test_dialect_okx import (  # noqa: F401 - fixtures, used by name
     BTC, ETH, client, expect_error, fresh, recorded, sim, stock,
 )
@@ -47,18 +46,6 @@ def sent(client: Any) -> list[tuple[str, str, Any]]:
 
     client.fetch = spy
     return seen
-
-
-async def move_mark(sim: RunningExchange, asset: str, price: float) -> None:
-    async with aiohttp.ClientSession() as session:
-        async with session.post(sim.base_url + "/_sim/prices", json={asset: price}) as response:
-            assert response.status == 200, await response.text()
-
-
-async def sim_state(sim: RunningExchange) -> dict[str, Any]:
-    async with aiohttp.ClientSession() as session:
-        async with session.get(sim.base_url + "/_sim/state") as response:
-            return await response.json()
 
 
 @pytest_asyncio.fixture(loop_scope="module")
@@ -165,9 +152,9 @@ async def test_the_mark_through_a_stop_fires_it_flat_found_by_client_id_with_its
                                      {"triggerPrice": 45000, "reduceOnly": True, "clientOrderId": "stopF1"})
     close_all = await client.create_order(BTC, "market", "buy", 0, None, {
         "stopLossPrice": 47000, "closeFraction": "1", "reduceOnly": True, "clientOrderId": "closeF1"})
-    await move_mark(sim, "BTC", 44999)
+    await move_mark(sim, "BTC", 44999, with_spot=True)
     assert len(await client.fetch_open_orders(BTC, None, None, {"trigger": True})) == 1
-    await move_mark(sim, "BTC", 45500)
+    await move_mark(sim, "BTC", 45500, with_spot=True)
     assert engine_amount(sim, "BTC") == 0
     assert await client.fetch_open_orders(BTC, None, None, {"trigger": True}) == []
     assert await client.fetch_open_orders(BTC, None, None, {"trigger": True, "ordType": "conditional"}) == []
@@ -203,7 +190,7 @@ async def test_a_stop_whose_position_is_gone_is_canceled_when_the_mark_crosses(c
     stop = await client.create_order(BTC, "market", "buy", SHORT_CONTRACTS, None,
                                      {"triggerPrice": 45000, "reduceOnly": True})
     await client.create_order(BTC, "market", "buy", SHORT_CONTRACTS, None, {"reduceOnly": True})  # flat
-    await move_mark(sim, "BTC", 46000)
+    await move_mark(sim, "BTC", 46000, with_spot=True)
     found = await client.fetch_order(stop["id"], BTC, {"trigger": True})
     assert found["status"] == "canceled" and found["filled"] is None  # ccxt's reading of order_failed
     assert (found["info"]["state"], found["info"]["failCode"], found["info"]["ordId"]) == ("order_failed", "51169", "")
@@ -250,5 +237,5 @@ async def test_eth_stop_uses_its_own_contract_size(client: Any, sim: RunningExch
     await client.create_order(ETH, "market", "sell", 3, None, {"triggerPrice": 1900, "reduceOnly": True})
     [stop] = sim.server.engine.open_orders("ETHUSDT")
     assert (stop.orig_qty, stop.side) == (D("0.3"), "SELL")
-    await move_mark(sim, "ETH", 1899)
+    await move_mark(sim, "ETH", 1899, with_spot=True)
     assert engine_amount(sim, "ETH") == 0

@@ -15,32 +15,21 @@ ccxt 4.5.90's weex has no transfer (has["transfer"] is False).
 from __future__ import annotations
 
 from typing import Any, Callable
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import urlsplit
 
-import aiohttp
 import ccxt
 import pytest
 from ccxt.test.exchange.base import test_order as ccxt_order
 from ccxt.test.exchange.base import test_trade as ccxt_trade
 
 from rebalancer.exchange_sim.runner import RunningExchange
+from tests.exchange_sim.dialect_checks import sent_query, sim_state
 from tests.exchange_sim.test_dialect_weex import (  # noqa: F401 (fixtures)
     BTC, D, _raises, admin, client, fresh, sent, sim)
 
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="module")]
 
 SHORT = 0.02  # BTC, at the 40,000 mark
-
-
-def sent_query(client: Any) -> dict[str, str]:
-    return dict(parse_qsl(urlsplit(client.last_request_url).query))
-
-
-async def sim_state(sim: RunningExchange) -> dict[str, Any]:
-    async with aiohttp.ClientSession() as session:
-        async with session.get(sim.base_url + "/_sim/state") as response:
-            assert response.status == 200, await response.text()
-            return await response.json()
 
 
 async def short_btc(client: Any) -> None:
