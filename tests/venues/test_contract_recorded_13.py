@@ -225,6 +225,26 @@ async def test_weex_position_mode_is_read_and_hedge_refused() -> None:
     assert problem is not None and "one-way" in problem
 
 
+async def test_weex_position_mode_is_checked_on_every_hedged_symbol() -> None:
+    """WEEX keeps the position mode per symbol: a second symbol in SEPARATED (hedge) mode is refused by
+    name even when the first is one-way (checking only the first would let it through)."""
+    asked: list[str] = []
+
+    class Client:
+        async def fetch_position_mode(self, symbol: str) -> dict:
+            asked.append(symbol)
+            return {"hedged": symbol.startswith("ETH")}
+
+    async def read(label: str, fn, *args):
+        return await fn(*args)
+
+    check = EXCHANGES["weex"].account_check
+    problem = await check.problem(read, Client(), ["BTC/USDT:USDT", "ETH/USDT:USDT"], "cross")
+    assert sorted(asked) == ["BTC/USDT:USDT", "ETH/USDT:USDT"]
+    assert problem is not None and problem.startswith("ETH/USDT:USDT is in hedge") and "one-way" in problem
+    assert await check.problem(read, Client(), ["BTC/USDT:USDT"], "cross") is None
+
+
 async def test_weex_lookup_reads_open_and_history_and_finds_by_client_id() -> None:
     """fetch_order needs an order id on contracts: the lookup reads the open orders and the history
     together and picks ours by client id; neither having it is None."""

@@ -141,9 +141,19 @@ class PositionModeCheck:
     per_symbol: bool = True
     key: str | None = None
     one_way: str | None = None
+    # The mode is each symbol's own (WEEX separatedType): every hedged symbol is read, concurrently.
+    every_symbol: bool = False
 
     async def problem(self, read: Read, client: Any, symbols: list[str], margin_mode: str) -> str | None:
         if not symbols:
+            return None
+        if self.every_symbol:
+            modes = await asyncio.gather(*(read("fetch_position_mode", client.fetch_position_mode, s) for s in symbols))
+            hedged = [s for s, mode in zip(symbols, modes) if (mode or {}).get("hedged")]
+            if hedged:
+                return (f"{', '.join(hedged)} {'is' if len(hedged) == 1 else 'are'} in hedge (separated) position "
+                        "mode; switch each to one-way (combined) mode in the exchange's futures settings, then run "
+                        "again")
             return None
         args = (symbols[0],) if self.per_symbol else ()
         mode = await read("fetch_position_mode", client.fetch_position_mode, *args) or {}
@@ -1020,7 +1030,7 @@ EXCHANGES: Mapping[str, ExchangeSpec] = {
         open_orders_all_params={"type": "swap"},  # one read for every symbol (else spot by default)
         settings_reader=FetchLeveragesSettings(),  # at connect: symbols already as configured need no setting
         has_overrides={"fetchCurrencies": False},
-        account_check=PositionModeCheck(per_symbol=True),  # symbolConfig separatedType SEPARATED = hedged
+        account_check=PositionModeCheck(every_symbol=True),  # symbolConfig separatedType SEPARATED = hedged
         create_reply_final=False,
         trade_client_id_keys=("clientOrderId", "newClientOrderId"),
         leverage_tiers="none",  # has['fetchLeverageTiers'] and ['fetchMarketLeverageTiers'] are False
