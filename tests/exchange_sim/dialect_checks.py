@@ -108,3 +108,10 @@ async def move_mark(sim: RunningExchange, asset: str, mark: float, *, with_spot:
 def sent_query(client: Any) -> dict[str, str]:
     """The query string of the last request a ccxt client sent."""
     return dict(parse_qsl(urlsplit(client.last_request_url).query))
+
+
+async def sent_by(client: Any, action: Any) -> tuple[str, dict[str, str], Any]:
+    """(path, query, result) of the last request the awaited `action()` made through the ccxt client."""
+    result = await action()
+    parts = urlsplit(client.last_request_url)
+    return parts.path, dict(parse_qsl(parts.query)), result

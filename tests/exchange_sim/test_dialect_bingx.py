@@ -31,7 +31,7 @@ from rebalancer.exchange_sim.dialects.bingx import CODES, BingxDialect
 from rebalancer.exchange_sim.dialects.bingx.codes import error_response
 from rebalancer.exchange_sim.rejections import Reason, Rejection
 from rebalancer.exchange_sim.runner import RunningExchange, start_exchange
-from tests.exchange_sim.dialect_checks import engine_amount, key_mismatches, record_replies, reset
+from tests.exchange_sim.dialect_checks import engine_amount, key_mismatches, record_replies, reset, sent_by
 
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="module")]
 
@@ -297,19 +297,7 @@ async def test_reduce_only_market_closes_in_base_units(client: Any, sim: Running
 
 async def test_the_quantity_sent_is_base_units_at_any_scenario_contract_size(client: Any, sim: RunningExchange) -> None:
     """ETH is 0.01-ETH contracts in the scenario; a 0.25 ETH hedge sends quantity=0.25 and holds 0.25 ETH."""
-    urls: list[str] = []
-    original = client.fetch
-
-    async def spy(url: str, *args: Any, **kwargs: Any) -> Any:
-        urls.append(url)
-        return await original(url, *args, **kwargs)
-
-    client.fetch = spy
-    try:
-        await client.create_order(ETH, "market", "sell", 0.25, None)
-    finally:
-        del client.fetch
-    query = dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(urls[-1]).query))
+    _, query, _ = await sent_by(client, lambda: client.create_order(ETH, "market", "sell", 0.25, None))
     assert (query["quantity"], query["positionSide"], query["symbol"]) == ("0.25", "BOTH", "ETH-USDT")
     assert engine_amount(sim, "ETH") == D("-0.25")
 

@@ -14,15 +14,14 @@ keeps its order id and fills (status FILLED). ccxt parses a TRIGGER_MARKET's sto
 
 from __future__ import annotations
 
-import urllib.parse
 from decimal import Decimal
-from typing import Any, Awaitable, Callable
+from typing import Any
 
 import ccxt
 import pytest
 
 from rebalancer.exchange_sim.runner import RunningExchange
-from tests.exchange_sim.dialect_checks import engine_amount, key_mismatches, move_mark, sim_state
+from tests.exchange_sim.dialect_checks import engine_amount, key_mismatches, move_mark, sent_by, sim_state
 from tests.exchange_sim.test_dialect_bingx import (  # noqa: F401  (fixtures, used by name)
     BTC, ETH, EXTRA_OK, SKIPPED, ccxt_test_order, client, expect_error, fresh, recorded_reply, sim, stock,
 )
@@ -31,24 +30,6 @@ pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="module")]
 
 D = Decimal
 FEE_RATE = 0.0004  # the scenario's default taker fee (as test_dialect_bingx's fills)
-
-
-async def sent_query(client: Any, action: Callable[[], Awaitable[Any]]) -> tuple[str, dict[str, str], Any]:
-    """(path, query, result) of the last request `action` makes."""
-    urls: list[str] = []
-    original = client.fetch
-
-    async def spy(url: str, *args: Any, **kwargs: Any) -> Any:
-        urls.append(url)
-        return await original(url, *args, **kwargs)
-
-    client.fetch = spy
-    try:
-        result = await action()
-    finally:
-        del client.fetch
-    parts = urllib.parse.urlsplit(urls[-1])
-    return parts.path, dict(urllib.parse.parse_qsl(parts.query)), result
 
 
 async def short_eth_with_stop(client: Any, cid: str = "rbstop1", trigger: float = 2100) -> dict[str, Any]:
@@ -64,7 +45,7 @@ def validate(client: Any, method: str, order: dict[str, Any], now: int) -> None:
 
 async def test_reduce_only_trigger_stop_is_sent_and_listed_as_ccxt_reads_it(client: Any, sim: RunningExchange) -> None:
     await client.create_order(ETH, "market", "sell", 0.5, None)
-    path, query, created = await sent_query(client, lambda: client.create_order(
+    path, query, created = await sent_by(client, lambda: client.create_order(
         ETH, "market", "buy", 0.5, None, {"triggerPrice": 2100, "reduceOnly": True, "clientOrderId": "rbstop1"}))
     assert path == "/openApi/swap/v2/trade/order"
     assert {k: query[k] for k in ("type", "stopPrice", "reduceOnly", "clientOrderID", "quantity", "positionSide", "side")} == {
@@ -141,7 +122,7 @@ async def test_close_position_stop_loss_sends_no_quantity_and_closes_the_whole_p
         client: Any, sim: RunningExchange, stock: Any) -> None:
     """The BTC short (-0.02, mark 40000): stopLossPrice + closePosition -> STOP_MARKET without quantity;
     ccxt parses its stopPrice as stopLossPrice. closePosition on a TRIGGER_MARKET is refused."""
-    path, query, created = await sent_query(client, lambda: client.create_order(
+    path, query, created = await sent_by(client, lambda: client.create_order(
         BTC, "market", "buy", 0.02, None, {"stopLossPrice": 41000, "closePosition": True, "clientOrderId": "rbclose1"}))
     assert "quantity" not in query and (query["type"], query["stopPrice"], query["closePosition"]) == (
         "STOP_MARKET", "41000", "true")
@@ -160,7 +141,7 @@ async def test_close_position_stop_loss_sends_no_quantity_and_closes_the_whole_p
 async def test_transfer_moves_usdt_between_spot_and_the_perpetual_account(client: Any, sim: RunningExchange,
                                                                           stock: Any) -> None:
     assert client.has["transfer"] is True
-    path, query, done = await sent_query(client, lambda: client.transfer("USDT", 20, "spot", "swap"))
+    path, query, done = await sent_by(client, lambda: client.transfer("USDT", 20, "spot", "swap"))
     assert path == "/openApi/api/asset/v1/transfer"
     assert (query["fromAccount"], query["toAccount"], query["asset"], D(query["amount"])) == ("spot", "USDTMPerp", "USDT", 20)
     assert done["id"] and done["amount"] == 20 and (done["fromAccount"], done["toAccount"]) == ("spot", "swap")

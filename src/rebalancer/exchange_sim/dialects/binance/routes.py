@@ -54,6 +54,16 @@ _CLIENT_ID_RE = re.compile(r"^[\.A-Z\:/a-z0-9_-]{1,36}$")
 _ACCOUNT_UID = 354937868
 
 
+def _client_id(params: dict[str, str], key: str) -> str | None:
+    """The client id under `key` (newClientOrderId, clientAlgoId), -1100 when it breaks Binance's pattern."""
+    client_id = params.get(key)
+    if client_id is not None and not _CLIENT_ID_RE.match(client_id):
+        raise BinanceError(
+            -1100, f"Illegal characters found in parameter '{key}'; legal range is '^[\\.A-Z\\:/a-z0-9_-]{{1,36}}$'.",
+        )
+    return client_id
+
+
 class BinanceDialect(Dialect):
     """Binance spot + USDⓈ-M futures (one-way, cross margin)."""
 
@@ -420,12 +430,7 @@ class BinanceDialect(Dialect):
         symbol = _required(params, "symbol")
         if params.get("type") in _ALGO_TYPES:
             raise BinanceError(-4120)
-        client_id = params.get("newClientOrderId")
-        if client_id is not None and not _CLIENT_ID_RE.match(client_id):
-            raise BinanceError(
-                -1100,
-                "Illegal characters found in parameter 'newClientOrderId'; legal range is '^[\\.A-Z\\:/a-z0-9_-]{1,36}$'.",
-            )
+        client_id = _client_id(params, "newClientOrderId")
         req = OrderRequest(
             symbol=symbol,
             side=_required(params, "side"),
@@ -532,12 +537,7 @@ class BinanceDialect(Dialect):
                     SIM_UNSUPPORTED, f"exchange-sim simulates STOP_MARKET conditional orders only, not {order_type}."
                 )
             raise BinanceError(-1116)
-        client_id = params.get("clientAlgoId")
-        if client_id is not None and not _CLIENT_ID_RE.match(client_id):
-            raise BinanceError(
-                -1100,
-                "Illegal characters found in parameter 'clientAlgoId'; legal range is '^[\\.A-Z\\:/a-z0-9_-]{1,36}$'.",
-            )
+        client_id = _client_id(params, "clientAlgoId")
         close_position = _bool_param(params, "closePosition")
         if close_position:
             for name in ("reduceOnly", "quantity"):

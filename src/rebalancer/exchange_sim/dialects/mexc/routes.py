@@ -91,6 +91,26 @@ def _required_int(params: dict[str, Any], name: str) -> int:
     return value
 
 
+def _side(params: dict[str, Any]) -> tuple[str, bool]:
+    """A contract order's side code -> (engine side, reduce-only): 1/3 open, 2/4 close."""
+    side = SIDES.get(_required_int(params, "side"))  # type: ignore[arg-type]
+    if side is None:
+        raise Rejection(Reason.BAD_SIDE)
+    return side
+
+
+def _check_account(params: dict[str, Any]) -> None:
+    """What every contract order (and trigger order) must say of the account: cross margin
+    (openType 2) and a one-way position (not positionMode 1)."""
+    open_type = _required_int(params, "openType")
+    if open_type not in (1, 2):
+        raise Rejection(Reason.BAD_PARAMETER, "Param error! openType is 1 (isolated) or 2 (cross)")
+    if open_type == 1:
+        raise Rejection(Reason.UNSUPPORTED, "exchange-sim simulates cross margin orders (openType 2) only")
+    if _int(params, "positionMode") == 1:
+        raise Rejection(Reason.POSITION_SIDE_MISMATCH)
+
+
 class MexcDialect(Dialect):
     """MEXC spot v3 + contract v1 over the engine; handlers return whole MEXC bodies."""
 
@@ -307,19 +327,11 @@ class MexcDialect(Dialect):
 
     def _order_request(self, params: dict[str, Any]) -> OrderRequest:
         m = self._market(_str(params, "symbol"))
-        side = SIDES.get(_required_int(params, "side"))  # type: ignore[arg-type]
-        if side is None:
-            raise Rejection(Reason.BAD_SIDE)
+        side = _side(params)
         kind = ORDER_TYPES.get(_required_int(params, "type"))  # type: ignore[arg-type]
         if kind is None:
             raise Rejection(Reason.BAD_ORDER_TYPE)
-        open_type = _required_int(params, "openType")
-        if open_type not in (1, 2):
-            raise Rejection(Reason.BAD_PARAMETER, "Param error! openType is 1 (isolated) or 2 (cross)")
-        if open_type == 1:
-            raise Rejection(Reason.UNSUPPORTED, "exchange-sim simulates cross margin orders (openType 2) only")
-        if _int(params, "positionMode") == 1:
-            raise Rejection(Reason.POSITION_SIDE_MISMATCH)
+        _check_account(params)
         unsupported = [k for k in ("triggerPrice", "stopLossPrice", "takeProfitPrice") if _str(params, k) is not None]
         if unsupported:
             raise Rejection(Reason.UNSUPPORTED, f"exchange-sim does not simulate {', '.join(unsupported)} on orders")
@@ -451,17 +463,9 @@ class MexcDialect(Dialect):
         1), a sell at <= (2). A trigger whose condition already holds is refused (3004); it fires in the
         engine when the mark crosses. The reply's `data` is the trigger order's id, bare."""
         m = self._market(_str(params, "symbol"))
-        side = SIDES.get(_required_int(params, "side"))  # type: ignore[arg-type]
-        if side is None:
-            raise Rejection(Reason.BAD_SIDE)
+        side = _side(params)
         engine_side, reduce_only = side
-        open_type = _required_int(params, "openType")
-        if open_type not in (1, 2):
-            raise Rejection(Reason.BAD_PARAMETER, "Param error! openType is 1 (isolated) or 2 (cross)")
-        if open_type == 1:
-            raise Rejection(Reason.UNSUPPORTED, "exchange-sim simulates cross margin orders (openType 2) only")
-        if _int(params, "positionMode") == 1:
-            raise Rejection(Reason.POSITION_SIDE_MISMATCH)
+        _check_account(params)
         trigger_type, trend = _required_int(params, "triggerType"), _required_int(params, "trend")
         cycle, order_type = _required_int(params, "executeCycle"), _required_int(params, "orderType")
         if trigger_type not in (1, 2):

@@ -77,6 +77,18 @@ def _bool(params: Mapping[str, Any], name: str) -> bool:
     raise bad(name)
 
 
+def _check_swap_cross(swap: bool, mode: str | None, side: str | None) -> None:
+    """What every order (and algo order) the sim takes must be: on a swap, in cross margin, a buy or sell."""
+    if not swap:
+        raise OkxError(SIM_UNSUPPORTED, "exchange-sim does not simulate spot trading (the rebalancer never trades spot).")
+    if mode not in ("cross", "isolated", "cash", "spot_isolated"):
+        raise bad("tdMode")
+    if mode != "cross":
+        raise OkxError(SIM_UNSUPPORTED, "exchange-sim simulates cross margin only (tdMode=cross).")
+    if side not in ("buy", "sell"):
+        raise bad("side")
+
+
 class OkxDialect(Dialect):
     """OKX v5 demo trading: spot instruments and USDT-margined linear swaps, net mode, cross margin."""
 
@@ -318,15 +330,7 @@ class OkxDialect(Dialect):
         ord_type = _str(entry, "ordType")
         sz = _number(entry, "sz")
         m, swap = payloads.resolve(self.engine, inst_id)
-        if not swap:
-            raise OkxError(SIM_UNSUPPORTED,
-                           "exchange-sim does not simulate spot trading (the rebalancer never trades spot).")
-        if mode not in ("cross", "isolated", "cash", "spot_isolated"):
-            raise bad("tdMode")
-        if mode != "cross":
-            raise OkxError(SIM_UNSUPPORTED, "exchange-sim simulates cross margin only (tdMode=cross).")
-        if side not in ("buy", "sell"):
-            raise bad("side")
+        _check_swap_cross(swap, mode, side)
         if ord_type not in payloads.ORD_TYPES:
             raise bad("ordType")
         engine_type, tif = payloads.ORD_TYPES[str(ord_type)]
@@ -480,14 +484,7 @@ class OkxDialect(Dialect):
         if kind not in SIMULATED_ALGO_TYPES:
             raise OkxError(SIM_UNSUPPORTED, f"exchange-sim does not simulate {kind} algo orders (only market "
                                             "stops: trigger or conditional stop loss).")
-        if not swap:
-            raise OkxError(SIM_UNSUPPORTED, "exchange-sim does not simulate spot trading (the rebalancer never trades spot).")
-        if mode not in ("cross", "isolated", "cash", "spot_isolated"):
-            raise bad("tdMode")
-        if mode != "cross":
-            raise OkxError(SIM_UNSUPPORTED, "exchange-sim simulates cross margin only (tdMode=cross).")
-        if side not in ("buy", "sell"):
-            raise bad("side")
+        _check_swap_cross(swap, mode, side)
         pos_side = _str(entry, "posSide", required=False)
         if pos_side not in (None, "net", "long", "short"):
             raise bad("posSide")
