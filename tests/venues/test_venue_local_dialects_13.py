@@ -20,7 +20,7 @@ from rebalancer.core.planner import make_order
 from rebalancer.domain import OrderState, Side
 from rebalancer.exchange_sim.runner import RunningExchange, start_exchange
 from rebalancer.venues.ccxt_venue import CcxtVenue
-from tests.exchange_sim.dialect_checks import reset
+from tests.exchange_sim.dialect_checks import reset, sim_state
 from tests.venues.test_venue_local_dialects import config, order
 
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="module")]
@@ -214,6 +214,8 @@ async def test_bingx_position_limit_at_the_leverage_is_read_at_connect_and_after
     try:
         snap = await v.snapshot()
         assert {a: m.position_cap for a, m in snap.markets.items()} == {"BTC": None, "ETH": None}
+        if sim.dialect == "bingx":  # the settings read and the position-limit read share one request per symbol
+            assert (await sim_state(sim))["requests"]["GET /openApi/swap/v2/trade/leverage"] == 2
         await v.prepare([m.symbol for m in v.markets.values()])
         caps = {a: m.position_cap for a, m in v.markets.items()}
         if sim.dialect == "bingx":

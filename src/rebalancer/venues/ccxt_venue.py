@@ -404,10 +404,12 @@ class CcxtVenue:
         check = spec.account_check is not None and bool(self.markets)
         if check:
             reads.append(spec.account_check.problem(self._read, self.hedge_client, symbols, self.hedge_cfg.margin_mode))
+        # BingX's settings and position-limit reads both want each symbol's fetch_leverage: one request.
+        shared = _shared_reads(self._read)
         if spec.settings_reader is not None:
-            reads.append(self._read_symbol_settings())
+            reads.append(self._read_symbol_settings(shared))
         if spec.position_caps is not None:
-            reads.append(self._read_position_caps(symbols))
+            reads.append(self._read_position_caps(symbols, shared))
         if spec.tiers_in_contracts and symbols and self.hedge_client.has.get("fetchMarkPrices"):
             reads.append(self._read_marks(symbols))  # tiers in contracts become notional at the mark
         outcomes = await _gather_all(reads)
@@ -447,7 +449,7 @@ class CcxtVenue:
             self._connect_rest = None
         self._account_ready = True
 
-    async def _read_symbol_settings(self) -> None:
+    async def _read_symbol_settings(self, read: Callable[..., Awaitable[Any]] | None = None) -> None:
         """Read every hedge market's leverage (and margin mode) once, at connect, the spec's way (a read:
         dry runs stay read-only). Symbols already as configured need no set_margin_mode / set_leverage
         before their first order, which would otherwise add a round trip to the first executing cycle.
@@ -457,18 +459,18 @@ class CcxtVenue:
         if not symbols or reader is None:
             return
         try:
-            self._prepared |= await reader.already_set(self._read, self.hedge_client, symbols,
+            self._prepared |= await reader.already_set(read or self._read, self.hedge_client, symbols,
                                                        self.hedge_cfg.margin_mode, self.hedge_cfg.leverage)
         except VenueError:
             pass  # only a shortcut: prepare() sets them
 
-    async def _read_position_caps(self, symbols: list[str]) -> None:
+    async def _read_position_caps(self, symbols: list[str], read: Callable[..., Awaitable[Any]] | None = None) -> None:
         """The venue's position limit at the configured leverage (spec.position_caps, BingX) into the
         markets; a symbol whose cap is unknown (another leverage in force, a failed read) gets None."""
         reader = self.hedge_cfg.spec.position_caps
         if reader is None or not symbols:
             return
-        caps = await reader.caps(self._read, self.hedge_client, symbols, self.hedge_cfg.leverage)
+        caps = await reader.caps(read or self._read, self.hedge_client, symbols, self.hedge_cfg.leverage)
         for asset, market in list(self.markets.items()):
             if market.symbol in symbols:
                 self.markets[asset] = replace(market, position_cap=caps.get(market.symbol))
@@ -1016,6 +1018,24 @@ class CcxtVenue:
                 at=_ms_to_dt(t.get("timestamp"), self.clock()),
             ))
         return fills
+
+
+def _shared_reads(read: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
+    """`read`, sending one request per (call, arguments) for the reads that use it together: a second
+    caller of the same read awaits the first one's answer (or failure)."""
+    inflight: dict[Any, asyncio.Future[Any]] = {}
+
+    async def shared(label: str, fn: Callable[..., Awaitable[Any]], *args: Any, client: Any = None) -> Any:
+        try:
+            key = (label, id(client), args)
+            hash(key)
+        except TypeError:  # unhashable arguments (params dicts): not shared
+            return await read(label, fn, *args, client=client)
+        if key not in inflight:
+            inflight[key] = asyncio.ensure_future(read(label, fn, *args, client=client))
+        return await inflight[key]
+
+    return shared
 
 
 async def _gather_all(reads: Iterable[Awaitable[Any]]) -> list[Any]:

@@ -574,27 +574,24 @@ class PositionCapReader(Protocol):
 
 @dataclass(frozen=True)
 class LeverageEndpointCaps:
-    """BingX GET /openApi/swap/v2/trade/leverage per symbol (ccxt implicit method): the leverage in force
-    and maxPositionLongVal / maxPositionShortVal, the largest position value it allows. Its tiers carry
-    no max leverage, so this is the only word on the position limit. A cap counts only when both sides
-    are at the configured `leverage` (else it is another leverage's: None until prepare sets it)."""
-
-    method: str = "swapV2PrivateGetTradeLeverage"
+    """BingX GET /openApi/swap/v2/trade/leverage per symbol (ccxt fetch_leverage; its raw `info` keeps
+    maxPositionLongVal / maxPositionShortVal, the largest position value the leverage in force allows).
+    Its tiers carry no max leverage, so this is the only word on the position limit. A cap counts only
+    when both sides are at the configured `leverage` (else it is another leverage's: None until
+    prepare sets it). At connect it is the same read the settings reader makes (shared there)."""
 
     async def caps(self, read: Read, client: Any, symbols: list[str], leverage: int) -> dict[str, Decimal | None]:
-        call = getattr(client, self.method, None)
-        if call is None or not symbols:
+        if not client.has.get("fetchLeverage") or not symbols:
             return {}
-        replies = await asyncio.gather(*(
-            read("fetch_position_cap", call, {"symbol": (client.markets.get(s) or {}).get("id")}) for s in symbols),
-            return_exceptions=True)
+        replies = await asyncio.gather(*(read("fetch_leverage", client.fetch_leverage, s) for s in symbols),
+                                       return_exceptions=True)
         out: dict[str, Decimal | None] = {}
         for symbol, reply in zip(symbols, replies):
-            data = reply.get("data") if isinstance(reply, Mapping) else None
+            data = reply.get("info") if isinstance(reply, Mapping) else None
             if not isinstance(data, Mapping):
                 out[symbol] = None
                 continue
-            levs = (_number(data.get("longLeverage")), _number(data.get("shortLeverage")))
+            levs = (_number(reply.get("longLeverage")), _number(reply.get("shortLeverage")))
             caps = [_number(data.get(k)) for k in ("maxPositionLongVal", "maxPositionShortVal")]
             known = [c for c in caps if c is not None and c > 0]
             out[symbol] = min(known) if levs == (leverage, leverage) and len(known) == 2 else None
