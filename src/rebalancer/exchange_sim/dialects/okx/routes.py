@@ -89,6 +89,16 @@ def _check_swap_cross(swap: bool, mode: str | None, side: str | None) -> None:
         raise bad("side")
 
 
+def _check_size(spec: Any, sz: Decimal) -> None:
+    """OKX's own size checks, in contracts, before the engine's (which speak base units)."""
+    if sz <= 0:
+        raise bad("sz")
+    if sz % spec.amount_step != 0:
+        raise OkxError("51121")
+    if sz < spec.min_qty:
+        raise OkxError("51020")
+
+
 class OkxDialect(Dialect):
     """OKX v5 demo trading: spot instruments and USDT-margined linear swaps, net mode, cross margin."""
 
@@ -320,6 +330,15 @@ class OkxDialect(Dialect):
 
     # ------------------------------------------------------------------ trading
 
+    def _pos_side(self, entry: Mapping[str, Any]) -> str | None:
+        """posSide: none or net in one-way mode (long/short only in hedge mode, which is refused)."""
+        pos_side = _str(entry, "posSide", required=False)
+        if pos_side not in (None, "net", "long", "short"):
+            raise bad("posSide")
+        if pos_side in ("long", "short") and not self.engine.dual_side_position:
+            raise bad("posSide")
+        return pos_side
+
     def _order_request(self, entry: Mapping[str, Any]) -> tuple[OrderRequest, str]:
         """One OKX order object -> the engine's OrderRequest (base units) and its tag."""
         if not isinstance(entry, Mapping):
@@ -337,21 +356,11 @@ class OkxDialect(Dialect):
         client_id = _str(entry, "clOrdId", required=False)
         if client_id is not None and not _CLIENT_ID_RE.match(client_id):
             raise bad("clOrdId")
-        pos_side = _str(entry, "posSide", required=False)
-        if pos_side not in (None, "net", "long", "short"):
-            raise bad("posSide")
-        if pos_side in ("long", "short") and not self.engine.dual_side_position:
-            raise OkxError("51000", "Parameter posSide error")
+        pos_side = self._pos_side(entry)
         price = _number(entry, "px", required=engine_type == "LIMIT") if engine_type == "LIMIT" else None
         assert sz is not None
         spec = m.spec
-        if sz <= 0:
-            raise bad("sz")
-        # OKX's own size checks, in contracts, before the engine's (which speak base units).
-        if sz % spec.amount_step != 0:
-            raise OkxError("51121")
-        if sz < spec.min_qty:
-            raise OkxError("51020")
+        _check_size(spec, sz)
         req = OrderRequest(
             symbol=m.symbol, side=str(side).upper(), type=engine_type, quantity=payloads.base_units(m, sz),
             price=price, time_in_force=tif, client_order_id=client_id, reduce_only=_bool(entry, "reduceOnly"),
@@ -485,11 +494,7 @@ class OkxDialect(Dialect):
             raise OkxError(SIM_UNSUPPORTED, f"exchange-sim does not simulate {kind} algo orders (only market "
                                             "stops: trigger or conditional stop loss).")
         _check_swap_cross(swap, mode, side)
-        pos_side = _str(entry, "posSide", required=False)
-        if pos_side not in (None, "net", "long", "short"):
-            raise bad("posSide")
-        if pos_side in ("long", "short") and not self.engine.dual_side_position:
-            raise bad("posSide")
+        pos_side = self._pos_side(entry)
         if kind == "trigger":
             if entry.get("slTriggerPx") or entry.get("tpTriggerPx"):
                 raise OkxError(SIM_UNSUPPORTED, "exchange-sim does not simulate trigger orders with attached TP/SL.")
@@ -525,12 +530,7 @@ class OkxDialect(Dialect):
         else:
             sz = _number(entry, "sz")
             assert sz is not None
-            if sz <= 0:
-                raise bad("sz")
-            if sz % spec.amount_step != 0:
-                raise OkxError("51121")
-            if sz < spec.min_qty:
-                raise OkxError("51020")
+            _check_size(spec, sz)
             quantity = payloads.base_units(m, sz)
         req = OrderRequest(
             symbol=m.symbol, side=str(side).upper(), type="STOP_MARKET", quantity=quantity, stop_price=stop_price,
