@@ -405,6 +405,10 @@ class RiskLimits:
     default_mmr: Decimal = Decimal("0.005")
     halted: bool = False  # kill switch (file present or config flag)
     reducing: bool = False  # operator or daemon asked for REDUCING
+    # Per asset, from the protective stops (issue 14): frozen while a fired stop's cooldown lasts
+    # (code STOP_COOLDOWN), shrink-only after the exchange refused its stop (STOP_REJECTED); asset -> why.
+    frozen_assets: Mapping[str, str] = field(default_factory=dict)
+    reducing_assets: Mapping[str, str] = field(default_factory=dict)
 
 
 # --------------------------------------------------------------------------- execution

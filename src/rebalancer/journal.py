@@ -166,6 +166,89 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         # notional read amounts in base units: amount and filled stay in contracts, as sent.
         "ALTER TABLE orders ADD COLUMN contract_size TEXT NOT NULL DEFAULT '1'",
     ),
+    (
+        # Protective stops (issue 14): one row per stop the bot asked the exchange for, written before
+        # the request is sent (state 'pending'), like orders. States: pending -> resting | unknown |
+        # rejected | not_placed; resting -> cancel_requested -> canceled; resting -> fired | vanished.
+        # A fired stop's fill is also journaled in `orders` (leg 'stop'), so reviews and the
+        # external-change check count it like any order.
+        """
+        CREATE TABLE stops (
+            client_order_id   TEXT PRIMARY KEY,
+            cycle_id          TEXT,
+            asset             TEXT NOT NULL,
+            symbol            TEXT NOT NULL,
+            side              TEXT NOT NULL CHECK (side IN ('buy', 'sell')),
+            amount            TEXT NOT NULL,
+            trigger_price     TEXT NOT NULL,
+            contract_size     TEXT NOT NULL DEFAULT '1',
+            state             TEXT NOT NULL,
+            exchange_order_id TEXT,
+            reason            TEXT NOT NULL DEFAULT '',
+            error             TEXT,
+            created_at        TEXT NOT NULL,
+            updated_at        TEXT NOT NULL
+        )
+        """,
+        "CREATE INDEX stops_symbol ON stops (symbol, created_at)",
+        "CREATE INDEX stops_live ON stops (created_at) WHERE state IN ('pending', 'unknown', 'resting', 'cancel_requested')",
+    ),
+    (
+        # The money ledger (issue 14): every trade and funding payment the exchange reports, stored once
+        # each, keyed by the exchange's own id (kind 'trade' | 'funding'; 'opening' rows hold the
+        # position and entry price a symbol had when the ledger started reading it).
+        """
+        CREATE TABLE ledger_entries (
+            venue           TEXT NOT NULL,
+            kind            TEXT NOT NULL,
+            entry_id        TEXT NOT NULL,
+            symbol          TEXT NOT NULL,
+            asset           TEXT NOT NULL,
+            at              TEXT NOT NULL,
+            side            TEXT,
+            amount          TEXT,
+            price           TEXT,
+            contract_size   TEXT NOT NULL DEFAULT '1',
+            fee             TEXT,
+            fee_currency    TEXT,
+            funding         TEXT,
+            currency        TEXT,
+            order_id        TEXT,
+            client_order_id TEXT,
+            cycle_id        TEXT,
+            recorded_at     TEXT NOT NULL,
+            PRIMARY KEY (venue, kind, entry_id)
+        )
+        """,
+        "CREATE INDEX ledger_entries_at ON ledger_entries (at)",
+        # How far each (venue, kind, symbol) has been read: the next read starts a little before it.
+        """
+        CREATE TABLE ledger_cursors (
+            venue      TEXT NOT NULL,
+            kind       TEXT NOT NULL,
+            symbol     TEXT NOT NULL,
+            read_until TEXT NOT NULL,
+            PRIMARY KEY (venue, kind, symbol)
+        )
+        """,
+        # Margin top-ups (protection.top_up_from_spot): stablecoin moved spot -> futures, intent first.
+        """
+        CREATE TABLE transfers (
+            client_id   TEXT PRIMARY KEY,
+            cycle_id    TEXT,
+            currency    TEXT NOT NULL,
+            amount      TEXT NOT NULL,
+            from_wallet TEXT NOT NULL,
+            to_wallet   TEXT NOT NULL,
+            state       TEXT NOT NULL,
+            transfer_id TEXT,
+            reason      TEXT NOT NULL DEFAULT '',
+            error       TEXT,
+            created_at  TEXT NOT NULL,
+            updated_at  TEXT NOT NULL
+        )
+        """,
+    ),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 

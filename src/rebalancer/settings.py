@@ -488,6 +488,23 @@ class RiskSettings(_Section):
     halted: bool = False
 
 
+class ProtectionSettings(_Section):
+    """Protective stops resting on the exchange between cycles, and the optional margin top-up."""
+
+    enabled: bool = True
+    # The adverse move from the mark that triggers a hedge's stop; unset = risk.min_liquidation_distance.
+    stop_distance: Decimal | None = Field(default=None, gt=0, lt=1)
+    # A stop always fires with this part of the mark-to-liquidation way left.
+    liquidation_buffer: Decimal = Field(default=Decimal("0.2"), ge=0, lt=1)
+    # A resting stop whose trigger is off the wanted one by more than this (relative) is replaced.
+    reprice_threshold: Decimal = Field(default=Decimal("0.05"), ge=0, lt=1)
+    # After a stop fires, its asset is frozen this long (the solver keeps the net with the others).
+    cooldown_s: float = Field(default=3600.0, ge=0)
+    # Move stablecoin spot -> futures when the stressed equity falls under the maintenance margin.
+    top_up_from_spot: bool = False
+    top_up_max_per_day: NonNegDecimal = Decimal(0)  # in the quote currency; 0 = no top-up even if enabled
+
+
 class JournalSettings(_Section):
     """Where the SQLite order journal lives (a relative path is from the config file's directory)."""
 
@@ -587,6 +604,7 @@ class Settings(BaseSettings):
     rebalance: RebalanceSettings = Field(default_factory=RebalanceSettings)
     venues: dict[str, VenueSettings] = Field(min_length=1)
     risk: RiskSettings = Field(default_factory=RiskSettings)
+    protection: ProtectionSettings = Field(default_factory=ProtectionSettings)
     journal: JournalSettings = Field(default_factory=JournalSettings)
     logging: LoggingSettings = Field(default_factory=LoggingSettings)
     alerts: AlertsSettings = Field(default_factory=AlertsSettings)
@@ -702,6 +720,14 @@ class Settings(BaseSettings):
             default_mmr=r.default_mmr,
             halted=is_halted,
         )
+
+    def stop_rule(self) -> "StopRule":
+        """The protective stops' rule: distance (default risk.min_liquidation_distance), buffer, repricing."""
+        from .core.protection import StopRule
+
+        p = self.protection
+        return StopRule(distance=p.stop_distance if p.stop_distance is not None else self.risk.min_liquidation_distance,
+                        buffer=p.liquidation_buffer, reprice_threshold=p.reprice_threshold)
 
     def redacted_dict(self) -> dict[str, Any]:
         """JSON-able dump (Decimals as strings); secrets show as ********** ("" when unset)."""

@@ -68,6 +68,18 @@ def check_state(view: AssetView, ctx: Context) -> Bound | None:
     return None
 
 
+def check_protection(view: AssetView, ctx: Context) -> Bound | None:
+    """The protective stops' word on one asset: a fired stop freezes it for the cooldown (the solver
+    keeps the net with the others); a stop the exchange refused leaves it shrink-only."""
+    why = ctx.limits.frozen_assets.get(view.asset)
+    if why is not None:
+        return frozen(view, "STOP_COOLDOWN", why)
+    why = ctx.limits.reducing_assets.get(view.asset)
+    if why is not None:
+        return shrink_only(view, "STOP_REJECTED", why)
+    return None
+
+
 def check_hedgeable(view: AssetView, ctx: Context) -> Bound | None:
     if view.market is None:
         return frozen(view, "UNHEDGEABLE", f"no perp market for {view.asset} on the hedge venue")
@@ -124,7 +136,7 @@ def check_funding(view: AssetView, ctx: Context) -> Bound | None:
 
 
 # Order matters only for which findings are reported first; every bound is applied.
-ASSET_CHECKS: tuple[AssetCheck, ...] = (check_state, check_hedgeable, check_prices, check_basis, check_funding)
+ASSET_CHECKS: tuple[AssetCheck, ...] = (check_state, check_protection, check_hedgeable, check_prices, check_basis, check_funding)
 
 # A box from these codes is not a denial: the plan reports unhedgeable assets, and the solver
 # freezes an asset whose order is too small to send (MIN_SIZE).

@@ -1016,6 +1016,9 @@ class CcxtVenue:
                 amount=D(t["amount"]),
                 price=_dec(t.get("price")),
                 at=_ms_to_dt(t.get("timestamp"), self.clock()),
+                trade_id=str(t["id"]) if t.get("id") is not None else None,
+                fee=_dec(fee.get("cost")) if isinstance(fee := t.get("fee"), Mapping) else None,
+                fee_currency=fee.get("currency") if isinstance(fee, Mapping) else None,
             ))
         return fills
 
@@ -1061,6 +1064,9 @@ class Fill:
     amount: Decimal  # contracts, like PlannedOrder.amount
     price: Decimal | None
     at: datetime
+    trade_id: str | None = None  # the exchange's id of this fill
+    fee: Decimal | None = None  # the commission ccxt parsed for it (None: not reported)
+    fee_currency: str | None = None
 
 
 _STATUS = {"open": OrderState.OPEN, "closed": OrderState.FILLED, "canceled": OrderState.CANCELED,
