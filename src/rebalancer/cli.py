@@ -576,6 +576,74 @@ def cycles(
 
 
 @app.command()
+def pnl(
+    ctx: typer.Context,
+    config: ConfigPath = DEFAULT_CONFIG_PATH,
+    since: Annotated[str | None, typer.Option(
+        "--since", metavar="WHEN", help="Count from this on: a duration back from now (1d, 7d, 1w, 12h) or a "
+                                        "UTC date/time (2026-11-25); default: since the ledger started.")] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Hedge P&L from the exchange's own records, per asset and in total: realised and unrealised,
+    funding paid (-) or received (+), fees, net (= realised + funding - fees); then a table per UTC day.
+    Reads the exchange's trades and funding since the last read into the journal's ledger first (each
+    entry once, keyed by the exchange's id); an unknown figure is shown as missing (? / null), never 0."""
+    with reported_errors(ctx):
+        from datetime import datetime, timezone
+
+        from rebalancer.render import pnl_tables, pnl_to_json
+
+        settings = _load(config, stderr_logs=_debug(ctx))
+        start = parse_when(since, now=datetime.now(timezone.utc), option="--since") if since else None
+        try:
+            summary, sync = _pnl_read(settings, since=start)
+        except (CommandError, ConfigError):
+            raise
+        except Exception as exc:
+            raise CommandError(_venue_hint(exc, settings)) from exc
+        if as_json:
+            typer.echo(json.dumps(pnl_to_json(summary, sync), indent=2))
+        else:
+            _print_table(pnl_tables(summary))
+        for problem in sync.errors:
+            typer.echo(f"warning: ledger read failed, figures may be behind: {problem}", err=True)
+
+
+def _pnl_read(settings: Settings, *, since: Any) -> tuple[Any, Any]:
+    """Connect, sync the ledger (ledger.sync_ledger), read the positions; the ledger's summary."""
+    import asyncio
+    from datetime import datetime, timezone
+
+    from rebalancer.core.pnl import summarise
+    from rebalancer.journal import Journal
+    from rebalancer.ledger import sync_ledger
+    from rebalancer.service import make_venue
+
+    async def go() -> tuple[Any, Any]:
+        venue_name = settings.hedge_venue()[0]
+        venue = make_venue(settings)
+        journal = None
+        try:
+            journal = Journal(settings.journal_path())
+            await venue.connect()
+            positions = await venue.positions()
+            sync = await sync_ledger(venue, journal, venue_name=venue_name, positions=positions,
+                                     now=datetime.now(timezone.utc))
+            marks: dict[str, Decimal] = {}
+            if any(p.unrealized_pnl is None for p in positions.values()):
+                snap = await venue.snapshot()
+                marks = {a: q.price for a, q in snap.mark_prices.items()}
+            entries = journal.ledger_entries(venue_name)
+            return summarise(entries, positions, quote=settings.portfolio.quote, since=since, marks=marks), sync
+        finally:
+            await venue.close()
+            if journal is not None:
+                journal.close()
+
+    return asyncio.run(go())
+
+
+@app.command()
 def demo(
     ctx: typer.Context,
     exchange: Annotated[

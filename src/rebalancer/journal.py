@@ -1335,6 +1335,127 @@ class Journal:
             )
         return int(after_order)
 
+    # ---- ledger (issue 14)
+
+    # The money ledger's store: ledger_entries (one row per trade, funding payment and symbol opening,
+    # keyed by the exchange's own id, so a re-read never counts anything twice) and ledger_cursors (how
+    # far each venue/kind/symbol has been read). The arithmetic is core/pnl.py; the reads ledger.py.
+
+    _LEDGER_COLUMNS = ("venue, kind, entry_id, symbol, asset, at, side, amount, price, contract_size, fee,"
+                       " fee_currency, funding, currency, order_id, client_order_id, cycle_id, recorded_at")
+
+    def ledger_cursor(self, venue: str, kind: str, symbol: str) -> datetime | None:
+        """Up to when (venue, kind, symbol) has been read; None: never."""
+        if self._version < 5:
+            return None
+        rows = self._read("SELECT read_until FROM ledger_cursors WHERE venue = ? AND kind = ? AND symbol = ?",
+                          (venue, kind, symbol))
+        return _time_from_text(rows[0]["read_until"]) if rows else None
+
+    def ledger_origin(self) -> datetime | None:
+        """When this journal's first cycle started (where a symbol's first ledger read begins); None: no cycle."""
+        rows = self._read("SELECT MIN(started_at) AS first FROM cycles")
+        return _time_from_text(rows[0]["first"]) if rows and rows[0]["first"] is not None else None
+
+    def record_ledger(self, venue: str, entries: Iterable[Any], *, cursors: Mapping[tuple[str, str], datetime],
+                      at: datetime) -> dict[str, int]:
+        """Store ledger entries (core.pnl.LedgerEntry; INSERT ... ON CONFLICT DO NOTHING: one already
+        stored is left as it is) and move the cursors {(kind, symbol): read_until} forward (never back),
+        in one transaction. Returns the rows actually added per kind."""
+        recorded = _time_to_text(at)
+        added: dict[str, int] = {}
+        with self._write() as c:
+            for e in entries:
+                cur = c.execute(
+                    f"INSERT INTO ledger_entries ({self._LEDGER_COLUMNS}) VALUES"
+                    " (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+                    " ON CONFLICT (venue, kind, entry_id) DO NOTHING",
+                    (venue, e.kind, e.entry_id, e.symbol, e.asset, _time_to_text(e.at), e.side,
+                     _dec_to_text(e.amount), _dec_to_text(e.price), _dec_to_text(e.contract_size),
+                     _dec_to_text(e.fee), e.fee_currency, _dec_to_text(e.funding), e.currency, e.order_id,
+                     e.client_order_id, e.cycle_id, recorded),
+                )
+                added[e.kind] = added.get(e.kind, 0) + max(cur.rowcount, 0)
+            for (kind, symbol), until in cursors.items():
+                c.execute(
+                    "INSERT INTO ledger_cursors (venue, kind, symbol, read_until) VALUES (?, ?, ?, ?)"
+                    " ON CONFLICT (venue, kind, symbol) DO UPDATE SET"
+                    " read_until = MAX(read_until, excluded.read_until)",
+                    (venue, kind, symbol, _time_to_text(until)),
+                )
+        return added
+
+    def ledger_entries(self, venue: str | None = None, *, kind: str | None = None,
+                       symbol: str | None = None) -> list[Any]:
+        """Ledger rows (core.pnl.LedgerEntry), oldest first."""
+        from .core.pnl import LedgerEntry
+
+        if self._version < 5:
+            return []
+        where, params = [], []
+        for column, value in (("venue", venue), ("kind", kind), ("symbol", symbol)):
+            if value is not None:
+                where.append(f"{column} = ?")
+                params.append(value)
+        sql = f"SELECT {self._LEDGER_COLUMNS} FROM ledger_entries"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        rows = self._read(sql + " ORDER BY at, kind, entry_id", params)
+        return [
+            LedgerEntry(
+                venue=r["venue"], kind=r["kind"], entry_id=r["entry_id"], symbol=r["symbol"], asset=r["asset"],
+                at=_time_from_text(r["at"]),  # type: ignore[arg-type]
+                side=r["side"], amount=_dec_from_text(r["amount"]), price=_dec_from_text(r["price"]),
+                contract_size=Decimal(r["contract_size"]), fee=_dec_from_text(r["fee"]),
+                fee_currency=r["fee_currency"], funding=_dec_from_text(r["funding"]), currency=r["currency"],
+                order_id=r["order_id"], client_order_id=r["client_order_id"], cycle_id=r["cycle_id"],
+            )
+            for r in rows
+        ]
+
+    def order_sides(self, exchange_order_ids: Iterable[str]) -> dict[str, tuple[str, str, str]]:
+        """{exchange order id: (side, client order id, cycle id)} of the journaled orders with those ids
+        (the ledger's trades of venues whose fill rows carry no side: BingX)."""
+        ids = sorted(set(exchange_order_ids))
+        out: dict[str, tuple[str, str, str]] = {}
+        for i in range(0, len(ids), 500):
+            chunk = ids[i:i + 500]
+            marks = ", ".join("?" for _ in chunk)
+            for r in self._read(f"SELECT exchange_order_id, side, client_order_id, cycle_id FROM orders"
+                                f" WHERE exchange_order_id IN ({marks})", chunk):
+                out[r["exchange_order_id"]] = (r["side"], r["client_order_id"], r["cycle_id"])
+        return out
+
+    def fill_order_fees_from_ledger(self, venue: str, *, at: datetime) -> int:
+        """Set orders.fee / fee_currency where they are NULL (orders settled at restart, or whose fee
+        read failed) from the ledger's trades with the same exchange order id, once those trades add up
+        to the order's whole fill in one currency. Returns the orders updated."""
+        if self._version < 5:
+            return 0
+        now = _time_to_text(at)
+        updated = 0
+        with self._write() as c:
+            orders = c.execute(
+                "SELECT client_order_id, exchange_order_id, filled, state FROM orders WHERE fee IS NULL"
+                " AND exchange_order_id IS NOT NULL AND filled != '0' AND exchange_order_id IN"
+                " (SELECT order_id FROM ledger_entries WHERE venue = ? AND kind = 'trade')", (venue,)).fetchall()
+            for o in orders:
+                trades = c.execute("SELECT amount, fee, fee_currency FROM ledger_entries WHERE venue = ?"
+                                   " AND kind = 'trade' AND order_id = ?", (venue, o["exchange_order_id"])).fetchall()
+                currencies = {t["fee_currency"] for t in trades}
+                if any(t["fee"] is None or t["amount"] is None for t in trades) or len(currencies) != 1:
+                    continue
+                if sum((Decimal(t["amount"]) for t in trades), Decimal(0)) != Decimal(o["filled"]):
+                    continue
+                fee = sum((Decimal(t["fee"]) for t in trades), Decimal(0))
+                c.execute("UPDATE orders SET fee = ?, fee_currency = ?, updated_at = ? WHERE client_order_id = ?",
+                          (_dec_to_text(fee), currencies.pop(), now, o["client_order_id"]))
+                state = OrderState(o["state"])
+                self._add_event(c, o["client_order_id"], now, "fee", state, state,
+                                {"fee": _dec_to_text(fee), "source": "ledger"})
+                updated += 1
+        return updated
+
 
 @dataclass(frozen=True)
 class PositionBaseline:

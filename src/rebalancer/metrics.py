@@ -78,6 +78,15 @@ class Metrics:
                                          ["endpoint"], registry=r)
         self.cycle_duration = Histogram("rebalancer_cycle_duration_seconds", "Duration of a cycle.",
                                         buckets=CYCLE_BUCKETS, registry=r)
+        # The money ledger (issue 14), refreshed by observe_pnl after each ledger sync: since the ledger
+        # started, in the quote currency; NaN where a figure is not known.
+        self.pnl_realised = Gauge("rebalancer_pnl_realised", "Realised hedge P&L since the ledger started.",
+                                  ["asset"], registry=r)
+        self.funding = Gauge("rebalancer_funding", "Funding received (+) or paid (-) since the ledger started.",
+                             ["asset"], registry=r)
+        self.fees = Gauge("rebalancer_fees", "Trading fees paid since the ledger started.", ["asset"], registry=r)
+        self.pnl_net = Gauge("rebalancer_pnl_net", "Realised + funding - fees since the ledger started.",
+                             ["asset"], registry=r)
 
         for outcome in CYCLE_OUTCOMES:
             self.cycles.labels(outcome=outcome)
@@ -166,6 +175,15 @@ class Metrics:
 
     def set_consecutive_failures(self, n: int) -> None:
         self.consecutive_failures.set(n)
+
+    def observe_pnl(self, summary: Any) -> None:
+        """Set the ledger gauges from a core.pnl.PnlSummary (core.pnl.summarise of the journal's ledger
+        entries), one series per asset plus asset="total"; an unknown figure is NaN, never 0."""
+        for line in (*summary.assets, summary.total):
+            self.pnl_realised.labels(asset=line.asset).set(_float_or_nan(line.realised))
+            self.funding.labels(asset=line.asset).set(_float_or_nan(line.funding))
+            self.fees.labels(asset=line.asset).set(_float_or_nan(line.fees))
+            self.pnl_net.labels(asset=line.asset).set(_float_or_nan(line.net))
 
     def render(self) -> bytes:
         """The text exposition of this instance's registry, for GET /metrics."""

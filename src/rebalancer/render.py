@@ -32,6 +32,8 @@ __all__ = [
     "orders_grid",
     "orders_table",
     "orders_totals",
+    "pnl_tables",
+    "pnl_to_json",
     "short_cycle_id",
 ]
 
@@ -389,3 +391,79 @@ def cycles_table(records: list[CycleRecord], *, title: str | None = None) -> Gro
     parts.append(Text("orders: filled/sent, (planned) in a dry run; codes: denials, (what scaled it down)",
                       style="dim"))
     return Group(*parts)
+
+
+# --------------------------------------------------------------------------- rebalancer pnl (issue 14)
+
+
+def _pnl_value(value: Decimal | None) -> str | None:
+    """A ledger figure in JSON: a string, or null when it is not known (never 0)."""
+    return None if value is None else format(value, "f")
+
+
+def pnl_asset_to_json(line: Any) -> dict[str, Any]:
+    """One core.pnl.AssetPnl (or the total) as `pnl --json` prints it."""
+    return {
+        "asset": line.asset, "symbol": line.symbol, "realised": _pnl_value(line.realised),
+        "unrealised": _pnl_value(line.unrealised), "unrealised_source": line.unrealised_source,
+        "funding": _pnl_value(line.funding), "fees": _pnl_value(line.fees), "net": _pnl_value(line.net),
+    }
+
+
+def pnl_to_json(summary: Any, sync: Any = None) -> dict[str, Any]:
+    """`rebalancer pnl --json`: since, quote, assets, total, days, and what the ledger read added."""
+    total = pnl_asset_to_json(summary.total)
+    del total["symbol"], total["unrealised_source"]
+    out: dict[str, Any] = {
+        "since": summary.since.astimezone(timezone.utc).isoformat() if summary.since is not None else None,
+        "quote": summary.quote,
+        "assets": [pnl_asset_to_json(a) for a in summary.assets],
+        "total": total,
+        "days": [{"day": d.day.isoformat(), "asset": d.asset, "realised": _pnl_value(d.realised),
+                  "funding": _pnl_value(d.funding), "fees": _pnl_value(d.fees), "net": _pnl_value(d.net)}
+                 for d in summary.days],
+    }
+    if sync is not None:
+        out["ledger"] = {"trades_added": sync.trades, "funding_added": sync.funding, "errors": list(sync.errors)}
+    return out
+
+
+def _pnl_cell(value: Decimal | None) -> str:
+    return "?" if value is None else money_text(value)
+
+
+_UNREALISED_MARKS = {"exchange": "", "mark": " (m)", None: ""}
+
+
+def pnl_tables(summary: Any) -> Group:
+    """Per asset and total (realised, unrealised, funding, fees, net), then per UTC day and asset. An
+    unknown figure is "?", never 0; "(m)" marks an unrealised figure computed from mark vs entry."""
+    since = (f" since {_time_text(summary.since)} UTC" if summary.since is not None else " since the ledger started")
+    table = Table(title=f"Hedge P&L ({summary.quote}){since}", title_justify="left", box=box.SIMPLE_HEAD,
+                  show_edge=False, padding=(0, 1, 0, 0))
+    lines = [*summary.assets, summary.total]
+    rows = [[line.asset, _pnl_cell(line.realised),
+             _pnl_cell(line.unrealised) + _UNREALISED_MARKS.get(line.unrealised_source, ""),
+             _pnl_cell(line.funding), _pnl_cell(line.fees), _pnl_cell(line.net)] for line in lines]
+    headers = ["asset", "realised", "unrealised", "funding", "fees", "net"]
+    _fixed_column(table, headers[0], [r[0] for r in rows])
+    for i, header in enumerate(headers[1:], start=1):
+        _number_column(table, header, [r[i] for r in rows])
+    for n, r in enumerate(rows):
+        table.add_row(*r, style="bold" if n == len(rows) - 1 else None, end_section=n == len(rows) - 2)
+    days = Table(title="Per day (UTC)", title_justify="left", box=box.SIMPLE_HEAD, show_edge=False,
+                 padding=(0, 1, 0, 0))
+    day_rows = [[d.day.isoformat(), d.asset, _pnl_cell(d.realised), _pnl_cell(d.funding), _pnl_cell(d.fees),
+                 _pnl_cell(d.net)] for d in summary.days]
+    for i, header in enumerate(["day", "asset"]):
+        _fixed_column(days, header, [r[i] for r in day_rows])
+    for i, header in enumerate(["realised", "funding", "fees", "net"], start=2):
+        _number_column(days, header, [r[i] for r in day_rows])
+    for r in day_rows:
+        days.add_row(*r)
+    if not day_rows:
+        days.caption = "nothing in the ledger in this range"
+    note = Text("funding > 0 received; fees > 0 paid; net = realised + funding - fees (unrealised not in it); "
+                "? = not known" + ("; (m) = mark vs entry" if any(a.unrealised_source == "mark"
+                                                                  for a in summary.assets) else ""), style="dim")
+    return Group(table, days, note)

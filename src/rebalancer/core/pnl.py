@@ -22,6 +22,7 @@ __all__ = [
     "AssetPnl",
     "DayPnl",
     "LedgerEntry",
+    "entry_order",
     "PnlSummary",
     "Replay",
     "fill_position",
@@ -68,6 +69,19 @@ class LedgerEntry:
             return None
         base = self.amount * self.contract_size
         return base if self.side == "buy" else -base
+
+
+def _id_key(value: str | None) -> tuple[int, int, str]:
+    """Exchange ids compare as numbers where they are numbers (order ids grow with time on every
+    supported venue), else as text."""
+    text = value or ""
+    return (0, int(text), "") if text.isdigit() else (1, 0, text)
+
+
+def entry_order(e: LedgerEntry) -> tuple:
+    """The order the ledger replays entries in: time, then (for rows stamped in the same instant, as
+    BingX's fills are, to the second) the exchange's order id and the entry's id."""
+    return (e.at, e.kind, _id_key(e.order_id), _id_key(e.entry_id))
 
 
 def _sign(x: Decimal) -> int:
@@ -283,7 +297,7 @@ def summarise(entries: Iterable[LedgerEntry], positions: Mapping[str, Position] 
         opening = min(openings, key=lambda e: e.at) if openings else None
         start = opening.at if opening is not None else None
         ordered = sorted((e for e in rows if e.kind != KIND_OPENING and (start is None or e.at >= start)),
-                         key=lambda e: (e.at, e.kind, e.entry_id))
+                         key=entry_order)
         trades = [e for e in ordered if e.kind == KIND_TRADE]
         asset = rows[0].asset
         realised: Decimal | None = ZERO

@@ -1022,6 +1022,22 @@ class CcxtVenue:
             ))
         return fills
 
+    # ------------------------------------------------------------------ ledger reads (issue 14)
+
+    async def order_side(self, symbol: str, order_id: str) -> str | None:
+        """"buy" / "sell" of one order by the exchange's id (fetch_order), for the ledger's fills whose
+        rows carry no side (BingX allFillOrders) and whose order the journal does not know; None when
+        the exchange does not say. Transient failures raise (the ledger reads the symbol again later)."""
+        try:
+            raw = await self._read("fetch_order", self.hedge_client.fetch_order, order_id, symbol)
+        except TransientError:
+            raise
+        except VenueError as exc:
+            log.warning("order_side_unknown", symbol=symbol, order_id=order_id, error=str(exc))
+            return None
+        side = unified_side(raw, self.hedge_cfg.spec.raw_sides) if isinstance(raw, Mapping) else ""
+        return side or None
+
 
 def _shared_reads(read: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
     """`read`, sending one request per (call, arguments) for the reads that use it together: a second
