@@ -1456,6 +1456,77 @@ class Journal:
                 updated += 1
         return updated
 
+    # ------------------------------------------------------------------ transfers (issue 14)
+
+    # Margin top-ups (protection.top_up_from_spot), table `transfers` (migration 5): the intent is
+    # written (state 'pending') before the request leaves, then 'done' | 'unknown' | 'failed'
+    # (rebalancer.core.topup has the states and the TransferRecord it returns).
+    _TRANSFER_COLUMNS = ("client_id, cycle_id, currency, amount, from_wallet, to_wallet, state, transfer_id,"
+                         " reason, error, created_at, updated_at")
+
+    def record_transfer_intent(self, client_id: str, *, cycle_id: str | None, currency: str, amount: Decimal,
+                               from_wallet: str, to_wallet: str, reason: str, at: datetime) -> Any:
+        """Journal a transfer about to be sent (state 'pending'); the same client id twice is a JournalError."""
+        from .core.topup import PENDING
+
+        now = _time_to_text(at)
+        with self._write() as c:
+            if c.execute("SELECT 1 FROM transfers WHERE client_id = ?", (client_id,)).fetchone() is not None:
+                raise JournalError(f"transfer {client_id} is already journaled")
+            c.execute(f"INSERT INTO transfers ({self._TRANSFER_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                      (client_id, cycle_id, currency, _dec_to_text(amount), from_wallet, to_wallet, PENDING, None,
+                       reason, None, now, now))
+        return self.transfer(client_id)
+
+    def update_transfer(self, client_id: str, *, state: str, at: datetime, transfer_id: str | None = None,
+                        error: str | None = None, reason: str | None = None) -> Any:
+        """Move a journaled transfer to `state`; a known transfer id, error or reason is kept unless given."""
+        from .core.topup import COUNTED, DONE, FAILED, UNKNOWN
+
+        if state not in (DONE, FAILED, UNKNOWN):
+            raise ValueError(f"unknown transfer state {state!r}; one of {DONE}, {UNKNOWN}, {FAILED}")
+        with self._write() as c:
+            row = c.execute("SELECT state FROM transfers WHERE client_id = ?", (client_id,)).fetchone()
+            if row is None:
+                raise JournalError(f"no transfer {client_id} in the journal")
+            if row["state"] == DONE and state != DONE:
+                raise JournalError(f"transfer {client_id} is done; it cannot become {state}")
+            if row["state"] == FAILED and state in COUNTED:
+                raise JournalError(f"transfer {client_id} failed; it cannot become {state}")
+            c.execute("UPDATE transfers SET state = ?, transfer_id = COALESCE(?, transfer_id), error = COALESCE(?, error),"
+                      " reason = COALESCE(?, reason), updated_at = ? WHERE client_id = ?",
+                      (state, transfer_id, error, reason, _time_to_text(at), client_id))
+        return self.transfer(client_id)
+
+    def transfer(self, client_id: str) -> Any:
+        """The journaled transfer with this client id (a core.topup.TransferRecord), or None."""
+        rows = self._read(f"SELECT {self._TRANSFER_COLUMNS} FROM transfers WHERE client_id = ?", (client_id,))
+        return self._transfer_from_row(rows[0]) if rows else None
+
+    def transfers(self, *, since: datetime | None = None, states: Iterable[str] | None = None) -> list[Any]:
+        """Journaled transfers created at or after `since` (all: None), in those `states`, oldest first."""
+        sql, params = f"SELECT {self._TRANSFER_COLUMNS} FROM transfers WHERE 1 = 1", []
+        if since is not None:
+            sql += " AND created_at >= ?"
+            params.append(_time_to_text(since))
+        if states is not None:
+            wanted = sorted(set(states))
+            sql += f" AND state IN ({', '.join('?' for _ in wanted)})"
+            params.extend(wanted)
+        return [self._transfer_from_row(r) for r in self._read(sql + " ORDER BY created_at, rowid", params)]
+
+    @staticmethod
+    def _transfer_from_row(row: sqlite3.Row) -> Any:
+        from .core.topup import TransferRecord
+
+        return TransferRecord(
+            client_id=row["client_id"], cycle_id=row["cycle_id"], currency=row["currency"],
+            amount=Decimal(row["amount"]), from_wallet=row["from_wallet"], to_wallet=row["to_wallet"],
+            state=row["state"], transfer_id=row["transfer_id"], reason=row["reason"], error=row["error"],
+            created_at=_time_from_text(row["created_at"]) or datetime.now(timezone.utc),
+            updated_at=_time_from_text(row["updated_at"]) or datetime.now(timezone.utc),
+        )
+
 
 @dataclass(frozen=True)
 class PositionBaseline:

@@ -44,7 +44,7 @@ from .errors import (
     Where,
     translate,
 )
-from .exchanges import ExchangeSpec, FundingPayment, dig, spec as exchange_spec
+from .exchanges import ExchangeSpec, FundingPayment, WalletTransfer, WalletTransfers, dig, spec as exchange_spec
 from .local import apply_steps, local_class
 from ..core.margin import maintenance as tiered_maintenance
 from ..core.protection import RestingStop
@@ -1037,6 +1037,68 @@ class CcxtVenue:
             return None
         side = unified_side(raw, self.hedge_cfg.spec.raw_sides) if isinstance(raw, Mapping) else ""
         return side or None
+
+    # ---- margin top-up transfers (issue 14)
+
+    def _wallet_transfers(self) -> WalletTransfers:
+        reason = self.transfer_refusal
+        if reason is not None:
+            raise FatalError(reason)
+        transfers = self.hedge_cfg.spec.transfers
+        assert transfers is not None
+        return transfers
+
+    @property
+    def transfer_refusal(self) -> str | None:
+        """Why stablecoin cannot be moved from spot to the hedge's futures wallet here, or None."""
+        cfg = self.hedge_cfg
+        if cfg.spec.transfers is None or not (getattr(self.hedge_client, "has", None) or {}).get("transfer"):
+            return (f"venues.{cfg.name}: ccxt has no wallet transfer for {cfg.exchange}, so the margin top-up "
+                    f"cannot move {self.quote} from spot to futures; move it by hand or turn "
+                    "protection.top_up_from_spot off")
+        if self.spot_cfg.name != cfg.name:
+            return (f"spot balances come from venues.{self.spot_cfg.name} and the hedge is on venues.{cfg.name}: "
+                    "a wallet transfer moves money inside one exchange account only")
+        return None
+
+    @property
+    def transfer_history_known(self) -> bool:
+        """Whether a timed-out transfer can be settled from the venue's transfer history."""
+        return self.hedge_cfg.spec.transfers is not None and self.hedge_cfg.spec.transfers.history is not None
+
+    def transfer_client_id(self, hex32: str) -> str:
+        """Our id of a transfer, from 32 hex digits, in the form the venue takes (Bybit: a UUID)."""
+        return self._wallet_transfers().client_id(hex32)
+
+    async def transfer_to_futures(self, currency: str, amount: Decimal, client_id: str) -> str | None:
+        """Move `amount` of `currency` from the spot wallet to the futures wallet (ccxt transfer), sending
+        `client_id` where the venue takes one. Never retried here: a timeout or a cut answer is an
+        UnknownOutcomeError to settle from transfers_since. The exchange's transfer id, or None."""
+        transfers = self._wallet_transfers()
+        self.request_counts["transfer"] = self.request_counts.get("transfer", 0) + 1
+        started = time.perf_counter()
+        try:
+            raw = await self.hedge_client.transfer(currency, float(amount), transfers.source, transfers.target,
+                                                   transfers.params(client_id))
+        except Exception as exc:
+            raise translate(exc, write=True, headers=getattr(exc, "response_headers", None),
+                            where=self._where(self.hedge_client)) from exc
+        finally:
+            self._observe("transfer", time.perf_counter() - started)
+        return str(raw["id"]) if isinstance(raw, Mapping) and raw.get("id") else None
+
+    async def transfers_since(self, currency: str, since: datetime) -> list[WalletTransfer]:
+        """The transfers of `currency` into the futures wallet from `since` on, read the spec's way
+        (Binance: TRANSFER income; OKX: transfer bills; Bybit, BingX, MEXC: ccxt fetch_transfers). The
+        window opens early by the measured clock offset plus a margin. FatalError where the venue has no
+        history ccxt reads."""
+        transfers = self._wallet_transfers()
+        if transfers.history is None:
+            raise FatalError(f"venues.{self.hedge_cfg.name}: {self.hedge_cfg.exchange} has no transfer history "
+                             "ccxt reads")
+        offset_ms = int(getattr(self.hedge_client, "options", {}).get("timeDifference", 0) or 0)
+        since_ms = int(since.timestamp() * 1000) - abs(offset_ms) - int(FILL_WINDOW_MARGIN_S * 1000)
+        return await transfers.history.into_futures(self._read, self.hedge_client, currency, since_ms)
 
 
 def _shared_reads(read: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:

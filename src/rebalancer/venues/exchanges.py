@@ -702,6 +702,112 @@ class PerSymbolFundingRates:
         return {r.get("symbol") or s: r for s, r in zip(symbols, replies) if isinstance(r, Mapping)}
 
 
+# --------------------------------------------------------------------------- wallet transfers (issue 14)
+
+
+@dataclass(frozen=True)
+class WalletTransfer:
+    """One transfer into the futures wallet as the venue's history reports it."""
+
+    transfer_id: str | None
+    currency: str
+    amount: Decimal
+    at: datetime
+    client_id: str | None = None  # where the history carries the id we sent (Bybit transferId)
+
+
+class TransferHistory(Protocol):
+    async def into_futures(self, read: Read, client: Any, currency: str, since_ms: int) -> list[WalletTransfer]: ...
+
+
+@dataclass(frozen=True)
+class IncomeTransfers:
+    """Binance: the USDⓈ-M income ledger's TRANSFER rows (GET /fapi/v1/income incomeType=TRANSFER),
+    income > 0 = into the futures wallet. No client id (the universal transfer takes none)."""
+
+    async def into_futures(self, read: Read, client: Any, currency: str, since_ms: int) -> list[WalletTransfer]:
+        rows = await read("fetch_transfer_income", client.fapiPrivateGetIncome,
+                          {"incomeType": "TRANSFER", "startTime": since_ms, "limit": 1000})
+        out = []
+        for row in rows or ():
+            amount, at = _number(row.get("income")), _at(row.get("time"))
+            if row.get("asset") == currency and amount is not None and amount > 0 and at is not None:
+                out.append(WalletTransfer(str(row.get("tranId")) if row.get("tranId") is not None else None,
+                                          currency, amount, at))
+        return out
+
+
+@dataclass(frozen=True)
+class BillsTransfers:
+    """OKX: the trading account's bills of type 1 (transfer), subType 11 = in (GET /api/v5/account/bills
+    type=1); the bill carries no clientId, so a transfer is told by its amount and time."""
+
+    async def into_futures(self, read: Read, client: Any, currency: str, since_ms: int) -> list[WalletTransfer]:
+        reply = await read("fetch_transfer_bills", client.privateGetAccountBills,
+                           {"ccy": currency, "type": "1", "begin": since_ms})
+        out = []
+        for row in (reply or {}).get("data") or ():
+            amount, at = _number(row.get("balChg")), _at(row.get("ts"))
+            if str(row.get("subType")) == "11" and amount is not None and amount > 0 and at is not None:
+                out.append(WalletTransfer(row.get("billId"), currency, amount, at))
+        return out
+
+
+@dataclass(frozen=True)
+class FetchTransfersHistory:
+    """ccxt's fetch_transfers(currency, since, None, params): BingX transferRecord (fromAccount spot,
+    toAccount swap), MEXC capital/transfer history (fromAccountType SPOT, toAccountType FUTURES), Bybit
+    query-inter-transfer-list (every direction: `to_info` keeps the rows into the unified account, and
+    its transferId is the id we sent)."""
+
+    params: Mapping[str, Any] = field(default_factory=dict)
+    to_info: tuple[str, str] | None = None  # (raw key, value) of a row into the futures wallet
+    client_id_key: str | None = None  # raw key of the id we sent
+
+    async def into_futures(self, read: Read, client: Any, currency: str, since_ms: int) -> list[WalletTransfer]:
+        rows = await read("fetch_transfers", client.fetch_transfers, currency, since_ms, None, dict(self.params))
+        out = []
+        for row in rows or ():
+            info = row.get("info") if isinstance(row.get("info"), Mapping) else {}
+            if self.to_info is not None and str(info.get(self.to_info[0])) != self.to_info[1]:
+                continue
+            amount, at = _number(row.get("amount")), _at(row.get("timestamp"))
+            if amount is None or amount <= 0 or at is None or row.get("status") in ("failed", "canceled"):
+                continue
+            cid = info.get(self.client_id_key) if self.client_id_key else None
+            out.append(WalletTransfer(str(row["id"]) if row.get("id") is not None else None,
+                                      row.get("currency") or currency, amount, at, str(cid) if cid else None))
+        return out
+
+
+@dataclass(frozen=True)
+class WalletTransfers:
+    """How the margin top-up moves stablecoin spot -> futures through ccxt 4.5.90's transfer(currency,
+    amount, source, target, params) (a transfer, never a trade), and how a timed-out one is settled.
+
+    `source`/`target` are ccxt's account names (options.accountsByType): Binance spot -> swap = universal
+    transfer MAIN_UMFUTURE; Bybit funding -> unified (FUND -> UNIFIED); OKX funding -> trading (6 -> 18);
+    BingX spot -> swap (spot -> USDTMPerp); MEXC spot -> swap (SPOT -> FUTURES). `client_id_param` is
+    where the venue takes our id (Bybit transferId, a UUID, unique per account; OKX clientId, <= 32
+    alphanumerics), None where it takes none. `history` settles a timeout; None: the venue has no history
+    ccxt reads, and a timed-out transfer stays unknown."""
+
+    source: str
+    target: str
+    history: TransferHistory | None = None
+    client_id_param: str | None = None
+    client_id_uuid: bool = False
+
+    def client_id(self, hex32: str) -> str:
+        """Our transfer id from 32 hex digits (a UUID's hex), in the form the venue takes."""
+        if not self.client_id_uuid:
+            return hex32
+        return f"{hex32[:8]}-{hex32[8:12]}-{hex32[12:16]}-{hex32[16:20]}-{hex32[20:32]}"
+
+    def params(self, client_id: str) -> dict[str, Any]:
+        return {self.client_id_param: client_id} if self.client_id_param else {}
+
+
 # --------------------------------------------------------------------------- the spec
 
 
@@ -761,6 +867,8 @@ class ExchangeSpec:
     raw_sides: Mapping[str, str] | None = None
     # How protective stops are placed, listed and cancelled (None: not known for this venue).
     stops: StopOrders | None = None
+    # How the margin top-up moves stablecoin spot -> futures (None: not supported; WEEX: ccxt has no transfer).
+    transfers: WalletTransfers | None = None
     # How a limit IOC order is asked for: ccxt's order type and extra params. MEXC contracts encode the
     # execution in the type (3 = IOC) and ccxt 4.5.90 ignores timeInForce there (a GTC limit would rest).
     ioc_order: tuple[Any, Mapping[str, Any]] = ("limit", {"timeInForce": "IOC"})
@@ -829,6 +937,7 @@ def _binance(exchange: str, *, has_spot: bool, options: Mapping[str, Any]) -> Ex
     return ExchangeSpec(
         exchange=exchange,
         stops=StopOrders(params={"workingType": "MARK_PRICE"}),
+        transfers=WalletTransfers("spot", "swap", history=IncomeTransfers()),
         modes={"live": (), "demo": ("demo_trading",), "local": ("local",)},
         mode_hints={"testnet": _BINANCE_TESTNET_HINT},
         client_id_max=36,
@@ -865,6 +974,9 @@ EXCHANGES: Mapping[str, ExchangeSpec] = {
         stops=StopOrders(params={"triggerBy": "MarkPrice"}, cancel_params={},
                          side_params={"buy": {"triggerDirection": "ascending"},
                                       "sell": {"triggerDirection": "descending"}}),
+        transfers=WalletTransfers("funding", "unified", client_id_param="transferId", client_id_uuid=True,
+                                  history=FetchTransfersHistory(to_info=("toAccountType", "UNIFIED"),
+                                                                client_id_key="transferId")),
         modes={"live": (), "demo": ("demo_trading",), "testnet": ("sandbox",), "local": ("local",)},
         mode_hints={},
         client_id_max=36,
@@ -902,6 +1014,7 @@ EXCHANGES: Mapping[str, ExchangeSpec] = {
     "okx": ExchangeSpec(
         exchange="okx",
         stops=StopOrders(),
+        transfers=WalletTransfers("funding", "trading", client_id_param="clientId", history=BillsTransfers()),
         # OKX demo trading is ccxt's sandbox (same host, header x-simulated-trading: 1); the local
         # exchange is reached the same way, so its paths and headers are the demo ones.
         modes={"live": (), "demo": ("sandbox",), "local": ("sandbox", "local")},
@@ -933,6 +1046,8 @@ EXCHANGES: Mapping[str, ExchangeSpec] = {
         exchange="bingx",
         stops=StopOrders(list_params=None, cancel_params={},
                          stop_types=frozenset({"TRIGGER_MARKET", "STOP_MARKET"})),
+        transfers=WalletTransfers("spot", "swap", history=FetchTransfersHistory(
+            params={"fromAccount": "spot", "toAccount": "swap"})),
         # BingX VST (ccxt sandbox: open-api-vst) is its demo; it lists swap markets only.
         modes={"live": (), "demo": ("sandbox",), "local": ("local",)},
         mode_hints={"testnet": 'use "demo": BingX\'s VST demo (ccxt sandbox mode) is its testnet; it has '
@@ -967,6 +1082,8 @@ EXCHANGES: Mapping[str, ExchangeSpec] = {
     "mexc": ExchangeSpec(
         exchange="mexc",
         stops=StopOrders(params={"trend": 2}, side_params={"buy": {"triggerType": 1}, "sell": {"triggerType": 2}}),
+        transfers=WalletTransfers("spot", "swap", history=FetchTransfersHistory(
+            params={"fromAccountType": "SPOT", "toAccountType": "FUTURES"})),
         modes={"live": (), "local": ("local",)},
         mode_hints={"demo": "MEXC has no demo or testnet that ccxt reaches; use \"live\" or \"local\"",
                     "testnet": "MEXC has no demo or testnet that ccxt reaches; use \"live\" or \"local\""},
