@@ -182,6 +182,12 @@ async def test_when_the_venue_cannot_transfer_then_refused_with_its_reason(journ
     assert venue.sent == [] and journal.transfers() == []
 
 
+async def test_when_the_daily_cap_is_zero_then_refused_naming_the_key(journal):
+    venue = FakeVenue()
+    result = await run(venue, journal, settings=settings(cap="0"))
+    assert result.state == "refused" and "top_up_max_per_day is 0" in result.reason and venue.sent == []
+
+
 async def test_when_verdict_lacks_the_stress_figures_then_refused_with_the_reason(journal):
     result = await run(FakeVenue(), journal, verdict=None)
     assert result.state == "refused" and "no stressed equity" in result.reason

@@ -90,6 +90,10 @@ async def top_up(venue: Any, journal: Any, settings: Any, snapshot: Snapshot, ve
                            f"unknown outcome ({t.error or 'not settled'}): no second transfer before "
                            f"{next_utc_day(now):%Y-%m-%d} 00:00 UTC unless it is settled")
 
+    if not protection.top_up_max_per_day and stressed is not None and maintenance is not None:
+        return TopUpResult(None, currency, ZERO, "refused",
+                           f"stressed equity {stressed:.2f} < stressed maintenance {maintenance:.2f} {currency}, but "
+                           "protection.top_up_max_per_day is 0: set it to the most to move per day")
     left = allowance_left(protection.top_up_max_per_day, used_today(today, now))
     need = top_up_amount(stressed_equity=stressed, stressed_maintenance=maintenance,
                          spot_free=spot_free(snapshot, getattr(getattr(venue, "spot_cfg", None), "name", None)),
