@@ -36,6 +36,7 @@ __all__ = [
     "JournalError",
     "JournalOpenError",
     "OrderRecord",
+    "StopRecord",
     "is_allowed_transition",
     "describe_failure",
     "is_journal_failure",
@@ -1277,6 +1278,117 @@ class Journal:
                     problems.append(f"cycle {cid} finished at {finished}, before it started at {started}")
         return problems
 
+    # ------------------------------------------------------------------ protective stops (issue 14)
+
+    def record_stop_intent(self, stop: "StopRecord") -> StopRecord:
+        """Journal a stop as 'pending' before it is sent. The same client id again returns the row as
+        it is (a retried step is harmless)."""
+        with self._write() as c:
+            row = c.execute(f"SELECT {_STOP_COLUMNS} FROM stops WHERE client_order_id = ?",
+                            (stop.client_order_id,)).fetchone()
+            if row is not None:
+                return _stop_from_row(row)
+            c.execute(
+                f"INSERT INTO stops ({_STOP_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (stop.client_order_id, stop.cycle_id, stop.asset, stop.symbol, stop.side, _dec_to_text(stop.amount),
+                 _dec_to_text(stop.trigger), _dec_to_text(stop.contract_size), STOP_PENDING, stop.exchange_order_id,
+                 stop.reason, stop.error, _time_to_text(stop.created_at), _time_to_text(stop.updated_at)),
+            )
+            row = c.execute(f"SELECT {_STOP_COLUMNS} FROM stops WHERE client_order_id = ?",
+                            (stop.client_order_id,)).fetchone()
+        return _stop_from_row(row)
+
+    def update_stop(self, client_order_id: str, state: str, *, at: datetime, exchange_order_id: str | None = None,
+                    error: str | None = None, reason: str | None = None) -> StopRecord:
+        """Move a stop to `state` (STOP_STATES), keeping the exchange id and error already known
+        unless new ones are given."""
+        if state not in STOP_STATES:
+            raise JournalError(f"unknown stop state {state!r}")
+        with self._write() as c:
+            row = c.execute(f"SELECT {_STOP_COLUMNS} FROM stops WHERE client_order_id = ?",
+                            (client_order_id,)).fetchone()
+            if row is None:
+                raise JournalError(f"unknown stop {client_order_id}")
+            c.execute(
+                "UPDATE stops SET state = ?, exchange_order_id = COALESCE(?, exchange_order_id),"
+                " error = COALESCE(?, error), reason = COALESCE(?, reason), updated_at = ? WHERE client_order_id = ?",
+                (state, exchange_order_id, error, reason, _time_to_text(at), client_order_id),
+            )
+            row = c.execute(f"SELECT {_STOP_COLUMNS} FROM stops WHERE client_order_id = ?",
+                            (client_order_id,)).fetchone()
+        return _stop_from_row(row)
+
+    def stop(self, client_order_id: str) -> StopRecord | None:
+        if self._version < 4:
+            return None
+        rows = self._read(f"SELECT {_STOP_COLUMNS} FROM stops WHERE client_order_id = ?", (client_order_id,))
+        return _stop_from_row(rows[0]) if rows else None
+
+    def live_stops(self) -> list[StopRecord]:
+        """Stops the exchange may hold: pending, unknown, resting or cancel_requested, oldest first."""
+        if self._version < 4:
+            return []
+        marks = ", ".join("?" for _ in STOP_LIVE_STATES)
+        rows = self._read(f"SELECT {_STOP_COLUMNS} FROM stops WHERE state IN ({marks}) ORDER BY created_at, rowid",
+                          tuple(STOP_LIVE_STATES))
+        return [_stop_from_row(r) for r in rows]
+
+    def stops(self, *, since: datetime | None = None, limit: int | None = None) -> list[StopRecord]:
+        """Every stop journaled (from `since`), oldest first."""
+        if self._version < 4:
+            return []
+        sql = f"SELECT {_STOP_COLUMNS} FROM stops"
+        params: list[Any] = []
+        if since is not None:
+            sql += " WHERE created_at >= ?"
+            params.append(_time_to_text(since))
+        sql += " ORDER BY created_at, rowid"
+        if limit is not None:
+            sql = f"SELECT * FROM ({sql.replace(' ORDER BY created_at, rowid', ' ORDER BY created_at DESC, rowid DESC')}" \
+                  f" LIMIT {int(limit)}) ORDER BY created_at, rowid"
+        return [_stop_from_row(r) for r in self._read(sql, params)]
+
+    def latest_stops_by_asset(self) -> dict[str, StopRecord]:
+        """Each asset's newest stop row (what the protection says about it now)."""
+        if self._version < 4:
+            return {}
+        rows = self._read(f"SELECT {_STOP_COLUMNS} FROM stops s WHERE rowid = (SELECT MAX(rowid) FROM stops"
+                          " WHERE asset = s.asset)")
+        return {r["asset"]: _stop_from_row(r) for r in rows}
+
+    def known_exchange_order_ids(self, symbol: str) -> set[str]:
+        """The exchange ids of every order the journal holds on `symbol` (ours, fired stops included)."""
+        rows = self._read("SELECT exchange_order_id FROM orders WHERE symbol = ? AND exchange_order_id IS NOT NULL",
+                          (symbol,))
+        return {r["exchange_order_id"] for r in rows}
+
+    def record_stop_fill(self, cycle_id: str, stop: StopRecord, *, filled: Decimal, average: Decimal | None,
+                         exchange_order_id: str, fee: Decimal | None, fee_currency: str | None, at: datetime) -> OrderRecord:
+        """A fired stop as its own order (leg 'stop', type 'stop_market', reduce-only) with the exchange's
+        fill, and the stop row 'fired', in one transaction. Recording it again returns the order."""
+        now = _time_to_text(at)
+        with self._write() as c:
+            row = c.execute(f"SELECT {_ORDER_COLUMNS} FROM orders WHERE client_order_id = ?",
+                            (stop.client_order_id,)).fetchone()
+            if row is not None:
+                return _order_from_row(row)
+            self._require_cycle(c, cycle_id)
+            state = S.FILLED if filled >= stop.amount else S.PARTIALLY_FILLED
+            c.execute(
+                f"INSERT INTO orders ({_ORDER_COLUMNS}) VALUES"
+                " (?, ?, ?, ?, ?, ?, 1, 'stop', 'stop_market', ?, ?, ?, ?, ?, ?, ?, NULL, NULL, ?, ?, 1, ?)",
+                (stop.client_order_id, cycle_id, stop.asset, stop.symbol, stop.side, _dec_to_text(stop.amount),
+                 _dec_to_text(stop.trigger), state.value, exchange_order_id, _dec_to_text(filled),
+                 _dec_to_text(average), _dec_to_text(fee), fee_currency, now, now, _dec_to_text(stop.contract_size)),
+            )
+            self._add_event(c, stop.client_order_id, now, "stop_fired", None, state,
+                            {"stop_exchange_order_id": stop.exchange_order_id, "trigger": _dec_to_text(stop.trigger)})
+            c.execute("UPDATE stops SET state = ?, updated_at = ? WHERE client_order_id = ?",
+                      (STOP_FIRED, now, stop.client_order_id))
+            row = c.execute(f"SELECT {_ORDER_COLUMNS} FROM orders WHERE client_order_id = ?",
+                            (stop.client_order_id,)).fetchone()
+        return _order_from_row(row)
+
     # ------------------------------------------------------------------ position baselines
 
     # External-change detection (reconcile.py): the positions the bot accepted as true at a point of
@@ -1526,6 +1638,52 @@ class Journal:
             created_at=_time_from_text(row["created_at"]) or datetime.now(timezone.utc),
             updated_at=_time_from_text(row["updated_at"]) or datetime.now(timezone.utc),
         )
+
+
+# Protective stop states (the stops table). Live: the exchange may hold the stop.
+STOP_PENDING, STOP_UNKNOWN, STOP_RESTING = "pending", "unknown", "resting"
+STOP_CANCEL_REQUESTED, STOP_CANCELED, STOP_FIRED = "cancel_requested", "canceled", "fired"
+STOP_REJECTED, STOP_NOT_PLACED, STOP_VANISHED = "rejected", "not_placed", "vanished"
+STOP_LIVE_STATES = (STOP_PENDING, STOP_UNKNOWN, STOP_RESTING, STOP_CANCEL_REQUESTED)
+STOP_STATES = frozenset({*STOP_LIVE_STATES, STOP_CANCELED, STOP_FIRED, STOP_REJECTED, STOP_NOT_PLACED, STOP_VANISHED})
+
+_STOP_COLUMNS = ("client_order_id, cycle_id, asset, symbol, side, amount, trigger_price, contract_size, state,"
+                 " exchange_order_id, reason, error, created_at, updated_at")
+
+
+@dataclass(frozen=True)
+class StopRecord:
+    """One protective stop as journaled: `amount` in contracts (`contract_size` base units each)."""
+
+    client_order_id: str
+    cycle_id: str | None
+    asset: str
+    symbol: str
+    side: str
+    amount: Decimal
+    trigger: Decimal
+    state: str = STOP_PENDING
+    exchange_order_id: str | None = None
+    reason: str = ""
+    error: str | None = None
+    created_at: datetime = datetime.min.replace(tzinfo=timezone.utc)
+    updated_at: datetime = datetime.min.replace(tzinfo=timezone.utc)
+    contract_size: Decimal = Decimal(1)
+
+    @property
+    def live(self) -> bool:
+        return self.state in STOP_LIVE_STATES
+
+
+def _stop_from_row(row: sqlite3.Row) -> StopRecord:
+    return StopRecord(
+        client_order_id=row["client_order_id"], cycle_id=row["cycle_id"], asset=row["asset"], symbol=row["symbol"],
+        side=row["side"], amount=Decimal(row["amount"]), trigger=Decimal(row["trigger_price"]), state=row["state"],
+        exchange_order_id=row["exchange_order_id"], reason=row["reason"], error=row["error"],
+        created_at=_time_from_text(row["created_at"]) or datetime.now(timezone.utc),
+        updated_at=_time_from_text(row["updated_at"]) or datetime.now(timezone.utc),
+        contract_size=Decimal(row["contract_size"]),
+    )
 
 
 @dataclass(frozen=True)

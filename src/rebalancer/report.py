@@ -224,6 +224,8 @@ def report_json(r: CycleReport, *, journaled: bool | None = None) -> dict[str, A
         out["positions_after"] = {k: s(p.amount) for k, p in r.positions_after.items()}
     if r.mismatches:
         out["mismatches"] = r.mismatches
+    if r.protection is not None:
+        out["protection"] = r.protection.to_json()
     if r.error:
         out["error"] = r.error
     return out
@@ -238,6 +240,7 @@ def cycle_result_json(r: CycleReport) -> dict[str, Any]:
                    for e in r.executed],
         "positions_after": {k: s(p.amount) for k, p in (r.positions_after or {}).items()},
         "mismatches": r.mismatches,
+        **({"protection": r.protection.to_json()} if r.protection is not None else {}),
     }
 
 
@@ -444,8 +447,47 @@ def report_renderable(r: CycleReport, *, journaled: bool | None = None) -> Group
         parts.append(Text("Every asset is inside its band: nothing to do.", style="green"))
     for m in r.mismatches:
         parts.append(Text(f"position mismatch: {m}", style="red"))
+    if r.protection is not None:
+        parts.extend(protection_parts(r))
     parts.append(outcome_text(r, journaled=journaled))
     return Group(*parts)
+
+
+def protection_parts(r: CycleReport) -> list[Any]:
+    """The hedges' protective stops (trigger, distance from the mark, liquidation price and its
+    distance) and what the protection did or saw this cycle."""
+    p = r.protection
+    parts: list[Any] = []
+    if p is None:
+        return parts
+    held = {a: pos for a, pos in ((r.positions_after or (r.snapshot.positions if r.snapshot else {})) or {}).items()
+            if pos.amount != 0}
+    if p.stops or held:
+        t = Table(title="Protective stops", title_justify="left", box=box.SIMPLE_HEAD, show_edge=False,
+                  padding=(0, 1, 0, 0))
+        for col in ("asset", "stop", "amount", "trigger", "stop dist.", "liquidation", "liq. dist.", "state"):
+            t.add_column(col, justify="left" if col in ("asset", "stop", "state") else "right", no_wrap=True)
+        for asset in sorted(set(held) | set(p.stops)):
+            v = p.stops.get(asset)
+            if v is None:
+                pos = held[asset]
+                t.add_row(asset, "-", str(abs(pos.amount)), "-", "-", _money(pos.liquidation_price),
+                          "-", Text("unprotected", style="red"))
+                continue
+            liq_dist = (abs(v.liquidation_price - v.mark) / v.mark
+                        if v.liquidation_price is not None and v.mark else None)
+            style = "green" if v.state == "resting" else "red"
+            t.add_row(asset, f"{v.side} stop", str(v.amount), _money(v.trigger), _pct(v.distance),
+                      _money(v.liquidation_price), _pct(liq_dist), Text(v.state, style=style))
+        parts.append(t)
+    for e in p.events:
+        if e.kind in ("kept",):
+            continue
+        style = "red" if e.alert else ""
+        parts.append(Text(f"stop {e.kind}: {e.asset} {e.client_order_id or ''} {e.detail}".rstrip(), style=style))
+    if p.skipped:
+        parts.append(Text(f"protection skipped: {p.skipped}", style="yellow"))
+    return parts
 
 
 def outcome_text(r: CycleReport, *, journaled: bool = True) -> Text:

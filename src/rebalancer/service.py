@@ -30,6 +30,7 @@ from .domain import (
     evolve,
 )
 from .reconcile import Reconciliation, reconcile
+from .protect import ProtectionReport, Protector, stop_flags
 from .executor import Executed, Executor, client_order_id, expected_positions, new_cycle_id
 from .journal import Journal, OrderRecord, describe_failure, is_journal_failure
 from .core.planner import plan as make_plan
@@ -92,6 +93,8 @@ class CycleReport:
     external_change: Reconciliation | None = None
     external_action: str = ""
     unresolved: list[OrderRecord] = field(default_factory=list)
+    # The protective stops of an executing cycle: what was recognised (fired, adopted...) and done.
+    protection: ProtectionReport | None = None
     outcome: CycleOutcome = CycleOutcome.RUNNING
     # The trading state as its owner saw it when the cycle started (set by the service; None in
     # reports built before it is known).
@@ -129,6 +132,8 @@ class Rebalancer:
                                  max_slippage=r.max_slippage, halted=self.trading.halted,
                                  **(executor_kw or {}))
         self.venue_name = settings.hedge_venue()[0]
+        self.protector = Protector(self.venue, self.journal, rule=lambda: self.settings.stop_rule(),
+                                   enabled=lambda: self.settings.protection.enabled, clock=clock)
         self.connected = False
 
     @property
@@ -210,17 +215,37 @@ class Rebalancer:
             # An executing cycle also reads the hedge symbols' open orders for the external-change check:
             # at the same time as the snapshot, so the check costs no extra round trip.
             base = self.journal.position_baseline() if execute else None
+            protecting = execute and self.protector.enabled
+            resting = None
             if execute and (base is None or base.source != HALTED_SOURCE or self.trading.forced is None):
-                snap, opened = await asyncio.gather(self.venue.snapshot(), self._open_orders(self._hedge_symbols()))
+                reads = [self.venue.snapshot(), self._open_orders(self._hedge_symbols())]
+                if protecting:
+                    reads.append(self.protector.resting(self._hedge_symbols()))
+                snap, opened, *rest = await asyncio.gather(*reads)
+                resting = rest[0] if rest else None
+            elif kind is CycleKind.STATUS and self.protector.enabled:
+                # status shows each hedge's stop: read beside the snapshot, nothing is changed
+                snap, resting = await asyncio.gather(self.venue.snapshot(), self.protector.resting(self._hedge_symbols()))
+                opened = None
+                report.protection = ProtectionReport(skipped="" if resting is not None else "the stops could not be read")
+                if resting is not None:
+                    report.protection.stops = self.protector.describe(snap.positions, snap, resting)
             else:
                 snap, opened = await self.venue.snapshot(), None
             report.snapshot = snap
             cycle_log.info("snapshot_taken", positions=len(snap.positions), holdings=len(snap.holdings))
+            if protecting:
+                report.protection = ProtectionReport()
+                if resting is not None:
+                    # Before the external-change check: a fired stop's fill is journaled as an order.
+                    await self.protector.recognise(report.cycle_id, resting, report.protection)
+                    if report.protection.fired:
+                        base = self.journal.position_baseline()  # with the fired stops' orders
             await self._check_external_change(report, snap, act=execute, base=base, opened=opened)
             params = self.settings.plan_params()
             planned = unwind_plan(snap, params) if kind is CycleKind.UNWIND else make_plan(snap, params)
             report.plan = planned
-            verdict = gate(snap, planned, self.limits(), now=self.clock(),
+            verdict = gate(snap, planned, self._limits_for(snap), now=self.clock(),
                            min_order_notional=Decimal(0) if kind is CycleKind.UNWIND else params.min_order_notional,
                            order_type=self.settings.rebalance.order_type)
             report.verdict = verdict = with_client_ids(verdict, report.cycle_id)
@@ -256,6 +281,8 @@ class Rebalancer:
                 filled = all(e.result.state is OrderState.FILLED for e in report.executed)
                 report.outcome = (CycleOutcome.DONE if filled and not verdict.denials and not report.mismatches
                                   else CycleOutcome.PARTIAL)
+            if report.protection is not None:
+                await self._protect(report, snap, resting)
         except Exception as exc:  # the cycle fails, the journal says why, the caller decides
             await self.executor.flush(raise_errors=False)  # every order's final state is written before the cycle's
             report.outcome = CycleOutcome.FAILED
@@ -278,6 +305,37 @@ class Rebalancer:
         cycle_log.info("cycle_finished", outcome=report.outcome, orders=len(report.executed))
         return report
 
+
+    def _limits_for(self, snap: Snapshot) -> RiskLimits:
+        """The owner's limits plus the protective stops' per-asset word (fired: frozen for the
+        cooldown; refused: shrink-only)."""
+        limits = self.limits()
+        if not self.settings.protection.enabled:
+            return limits
+        frozen, reducing = stop_flags(self.journal, snap.positions, now=self.clock(),
+                                      cooldown_s=self.settings.protection.cooldown_s)
+        return replace(limits, frozen_assets=frozen, reducing_assets=reducing) if frozen or reducing else limits
+
+    async def _protect(self, report: CycleReport, snap: Snapshot, resting: Any) -> None:
+        """One stop per hedge after the orders are confirmed; skipped (and said why) when trading is
+        halted (the kill switch sends nothing) or the stops could not be read."""
+        protection = report.protection
+        assert protection is not None
+        if self.trading.halted():
+            protection.skipped = "trading is HALTED: no stop is placed or cancelled"
+            return
+        if resting is None:
+            protection.skipped = "the resting stops could not be read: stops are kept as they are this cycle"
+            return
+        positions = report.positions_after if report.positions_after is not None else snap.positions
+        gone = {e.client_order_id for e in protection.events if e.kind in ("fired", "vanished", "expired", "canceled")}
+        still = [r for r in resting if r.client_order_id not in gone]
+        await self.protector.protect(report.cycle_id, positions=positions, snapshot=snap, resting=still,
+                                     report=protection)
+        log.bind(cycle_id=report.cycle_id).info(
+            "protection_done", placed=protection.count("placed"), kept=protection.count("kept"),
+            canceled=protection.count("canceled"), rejected=protection.count("rejected"),
+            fired=protection.count("fired"))
 
     def _bookkeeping_failed(self, report: CycleReport, exc: BaseException, step: str, cycle_log: Any) -> CycleReport:
         """The journal could not record the cycle (`step`: start or finish): the cycle is FAILED with a
@@ -333,7 +391,8 @@ class Rebalancer:
             contract_sizes={s: m.contract_size for s, m in markets.items()},
             steps={s: m.amount_step * m.contract_size for s, m in markets.items() if m.amount_step},
             symbols=[s for s in markets if s in tracked], unresolved=self.journal.unresolved_orders(), open_orders=opened,
-            known=lambda cid: self.journal.order(cid) is not None, accepted_orders=base.known_orders,
+            known=lambda cid: self.journal.order(cid) is not None or self.journal.stop(cid) is not None,
+            accepted_orders=(*base.known_orders, *self._stop_order_ids()),
         )
         report.external_change = found
         if found.clean:
@@ -364,6 +423,10 @@ class Rebalancer:
                 detail={**detail, "symbols": sorted(tracked & set(markets))})
             self.trading.force(TradingState.HALTED, reason, source=EXTERNAL_CHANGE_SOURCE)
             report.external_action = "halted"
+
+    def _stop_order_ids(self) -> list[str]:
+        """The exchange ids of our live stops (MEXC lists its plan orders without a client id)."""
+        return [s.exchange_order_id for s in self.journal.live_stops() if s.exchange_order_id]
 
     async def _open_orders(self, symbols: list[str]) -> list[OpenOrder] | None:
         """The open orders on the hedge symbols, or None when they cannot be read: a failed read

@@ -88,6 +88,8 @@ def test_a_stop_is_always_beyond_the_mark_on_the_adverse_side_and_short_of_liqui
     short = amount < 0
     liq = None if liq_frac is None else (m * (1 + D(liq_frac) / 100) if short else m * (1 - D(liq_frac) / 400))
     found = stop_trigger(D(amount), m, liq, tick, rule)
+    if liq is not None and liq <= 0:
+        liq = None  # venues report 0 for "no liquidation price": the distance alone sets the stop
     if found is None:
         assert m <= tick * 2 or liq is not None  # only tiny prices or an impossible cap leave no stop
         return

@@ -73,6 +73,16 @@ def test_the_mark_crossing_fires_the_stop_as_a_market_order_with_its_fee() -> No
     assert [i.income_type for i in engine.income[-2:]] == ["REALIZED_PNL", "COMMISSION"]
 
 
+def test_a_price_move_away_from_the_stop_leaves_it_resting() -> None:
+    """A sell stop under a long's mark has no limit price: a rise is no cross (it used to be matched as
+    a resting limit order at price 0 and filled on any move)."""
+    engine = make_engine()
+    engine.place_order(market("BTCUSDT", "BUY", "0.025"))
+    order = engine.place_order(stop("SELL", "30000", "0.025", cid="long-stop"))
+    assert engine.set_prices("BTC", spot=D(44000), mark=D(44000)) == []
+    assert (order.status, order.executed_qty, engine.positions["BTCUSDT"].amount) == ("NEW", D(0), D("0.025"))
+
+
 def test_a_close_position_stop_closes_what_is_held_when_it_fires() -> None:
     engine = make_engine()
     short_btc(engine, "0.02")

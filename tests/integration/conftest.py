@@ -76,6 +76,11 @@ def write_config(tmp_path: Path, ex: Any, targets: dict[str, float], *, extra: s
         password_line=f'password = "{password}"\n' if password is not None else "",
         base_url=ex.base_url, api_key=ex.api_key, api_secret=ex.api_secret, var=tmp_path.as_posix(), **values,
     )
+    if "[protection]" not in extra:
+        # Protective stops rest on the exchange as orders: the suites written before them count the
+        # exchange's orders and requests exactly, so they run without; the protection suite
+        # (test_protection.py) and the fault rows for stops turn them on with their own [protection].
+        text += "\n[protection]\nenabled = false\n"
     path = tmp_path / "rebalancer.toml"
     path.write_text(text + extra)
     return path

@@ -910,6 +910,8 @@ class Engine:
         bid, ask = self.book(m)
         filled = []
         for order in self.open_orders(m.symbol):
+            if order.type == "STOP_MARKET":
+                continue  # a stop has no limit price: trigger_stops fires it on the mark
             crossed = ask <= order.price if order.side == "BUY" else bid >= order.price
             if not crossed:
                 continue

@@ -812,6 +812,18 @@ class CcxtVenue:
             raise FatalError(f"{self.hedge_cfg.name}: protective stops are not known for {self.hedge_cfg.exchange}")
         return stops
 
+    @property
+    def stops_supported(self) -> bool:
+        return self.hedge_cfg.spec.stops is not None
+
+    def price_tick(self, symbol: str) -> Decimal | None:
+        """The price step of a perp market (ccxt's precision['price'], as a step), None when unknown."""
+        m = self.hedge_client.markets.get(symbol) if self.hedge_client.markets else None
+        tick = _dec(((m or {}).get("precision") or {}).get("price"))
+        if tick is not None and self.hedge_client.precisionMode == ccxt.DECIMAL_PLACES:
+            tick = Decimal(1).scaleb(-int(tick))
+        return tick if tick is not None and tick > 0 else None
+
     async def place_stop(self, symbol: str, side: str, amount: Decimal, trigger: Decimal,
                          client_order_id: str) -> str | None:
         """One reduce-only stop-market order, never retried here (a failure is translated for the
