@@ -64,7 +64,10 @@ async def test_demo_when_run_on_an_exchange_then_its_dialect_trades_the_story_in
     sizes = demo_module.CONTRACT_SIZES.get(exchange, {})
     contracts = {a: Decimal(str(p["contracts"])) for a, p in state["futures"]["positions"].items()}
     assert contracts == {a: amounts[a] / Decimal(sizes.get(a, "1")) for a in amounts}
-    assert len(state["orders"]) == 2  # one cycle, one order per asset; the closing dry run sends nothing
+    # one cycle, one order per asset (the closing dry run sends nothing), and each hedge's protective stop
+    # resting: the demo's -10 % / +10 % move stays short of the 25 % stops
+    assert sorted(o["type"] for o in state["orders"]) == ["MARKET", "MARKET", "STOP_MARKET", "STOP_MARKET"]
+    assert sorted(o["symbol"][:3] for o in state["open_orders"] if o["type"] == "STOP_MARKET") == ["BTC", "ETH"]
     rows = {m.group(1): m.group(2) for m in re.finditer(r"│\s+(BTC|ETH|total)\s+│.*│\s+(-?[\d,.]+)\s+│\s*$", text,
                                                           re.MULTILINE)}
     assert rows == {"BTC": "-300.00", "ETH": "300.00", "total": "0.00"}

@@ -58,7 +58,15 @@ def cents(value: str | Decimal | None) -> Decimal | None:
 
 
 def pnl_json(config) -> dict:
-    result = CliRunner().invoke(app, ["pnl", "--json", "--config", str(config)])
+    # In-process, the command configures the process's logging (level warning): later tests in this
+    # worker that capture debug logs would see nothing, so the configuration is put back.
+    import structlog
+
+    saved = structlog.get_config()
+    try:
+        result = CliRunner().invoke(app, ["pnl", "--json", "--config", str(config)])
+    finally:
+        structlog.configure(**saved)
     assert result.exit_code == 0, result.output
     return json.loads(result.stdout)
 
