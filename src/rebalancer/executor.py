@@ -51,10 +51,11 @@ def new_cycle_id(now: datetime) -> str:
     return now.strftime("%Y%m%dT%H%M%SZ") + "-" + secrets.token_hex(3)
 
 
-def client_order_id(cycle_id: str, index: int) -> str:
-    """Derived from the cycle id; letters and digits only, 24 chars: valid on binance, bybit and okx."""
+def client_order_id(cycle_id: str, index: int, prefix: str = "rb") -> str:
+    """Derived from the cycle id; letters and digits only, 24 chars: valid on every venue. Orders are
+    "rb...", protective stops "rs..." (protect.stop_client_id)."""
     compact = "".join(ch for ch in cycle_id if ch.isalnum() and ch not in "TZ")
-    return f"rb{compact[:20]}{index:02d}"
+    return f"{prefix}{compact[:20]}{index:02d}"
 
 
 @dataclass(frozen=True)

@@ -29,6 +29,7 @@ import structlog
 
 from .core.protection import RestingStop, StopAction, StopRule, WantedStop, stop_actions, wanted_stops
 from .domain import Position, Snapshot
+from .executor import client_order_id
 from .journal import (
     STOP_CANCEL_REQUESTED,
     STOP_CANCELED,
@@ -42,6 +43,7 @@ from .journal import (
     Journal,
     StopRecord,
 )
+from .report import s as _text
 from .venues.errors import OrderNotFoundError, RejectedError, VenueError
 
 log = structlog.get_logger("rebalancer.protect")
@@ -54,8 +56,7 @@ EXPIRY_AGE = timedelta(hours=23)
 
 def stop_client_id(cycle_id: str, index: int) -> str:
     """Like the orders' ids (letters and digits, 24 chars), prefixed "rs" so a stop is told apart."""
-    compact = "".join(ch for ch in cycle_id if ch.isalnum() and ch not in "TZ")
-    return f"rs{compact[:20]}{index:02d}"
+    return client_order_id(cycle_id, index, prefix="rs")
 
 
 @dataclass(frozen=True)
@@ -128,12 +129,6 @@ class ProtectionReport:
     def to_json(self) -> dict[str, Any]:
         return {"skipped": self.skipped, "stops": [v.to_json() for v in self.stops.values()],
                 "events": [e.to_json() for e in self.events]}
-
-
-def _text(value: Decimal | None) -> str | None:
-    if value is None:
-        return None
-    return format(value.normalize(), "f") if value != 0 else "0"
 
 
 def stop_flags(journal: Journal, positions: Mapping[str, Position], *, now: datetime,
@@ -223,13 +218,7 @@ class Protector:
             log.warning("stop_fills_unreadable", client_order_id=stop.client_order_id, error=str(exc))
             return  # stays live: decided next cycle
         if fill is not None:
-            order_id, filled, average, fee, fee_currency = fill
-            self.journal.record_stop_fill(cycle_id, stop, filled=filled, average=average, exchange_order_id=order_id,
-                                          fee=fee, fee_currency=fee_currency, at=now)
-            report.events.append(StopEvent("fired", stop.asset, stop.symbol, stop.client_order_id, stop.trigger,
-                                           filled, f"filled {_text(filled)} at {_text(average)} (order {order_id})"))
-            log.warning("stop_fired", client_order_id=stop.client_order_id, symbol=stop.symbol,
-                        filled=str(filled), average=str(average))
+            self._record_fired(cycle_id, stop, fill, report)
             return
         if stop.state == STOP_CANCEL_REQUESTED:
             self.journal.update_stop(stop.client_order_id, STOP_CANCELED, at=now)
@@ -248,6 +237,18 @@ class Protector:
                 "expired" if expired else "vanished", stop.asset, stop.symbol, stop.client_order_id, stop.trigger,
                 stop.amount, "it expired" if expired else "the exchange no longer holds it and it did not fill: "
                 "cancelled outside the bot? a new one is placed"))
+
+    def _record_fired(self, cycle_id: str, stop: StopRecord,
+                      fill: tuple[str, Decimal, Decimal | None, Decimal | None, str | None],
+                      report: ProtectionReport) -> None:
+        """Journal a fired stop as its own order (with the exchange's fill and fee) and say so."""
+        order_id, filled, average, fee, fee_currency = fill
+        self.journal.record_stop_fill(cycle_id, stop, filled=filled, average=average, exchange_order_id=order_id,
+                                      fee=fee, fee_currency=fee_currency, at=self.clock())
+        report.events.append(StopEvent("fired", stop.asset, stop.symbol, stop.client_order_id, stop.trigger,
+                                       filled, f"filled {_text(filled)} at {_text(average)} (order {order_id})"))
+        log.warning("stop_fired", client_order_id=stop.client_order_id, symbol=stop.symbol,
+                    filled=str(filled), average=str(average))
 
     async def _stop_fill(self, stop: StopRecord) -> tuple[str, Decimal, Decimal | None, Decimal | None, str | None] | None:
         """The fill of a fired stop: the fills on its symbol since it was placed, on its side (or
@@ -312,16 +313,14 @@ class Protector:
         places = [a for a in actions if a.kind == "place"]
         outcomes = await asyncio.gather(*(self._cancel(a, live, by_oid, report) for a in cancels))
         blocked = {a.symbol for a, ok in zip(cancels, outcomes) if not ok}
-        placed: dict[str, StopRecord | None] = {}
         todo = [a for a in places if a.symbol not in blocked]
         for a in places:
             if a.symbol in blocked:
                 w = a.wanted
                 report.events.append(StopEvent("waiting", w.asset, w.symbol, trigger=w.trigger, amount=w.amount,
                                                detail="the stop it replaces could not be cancelled: placed next cycle"))
-        results = await asyncio.gather(*(self._place(cycle_id, i, a.wanted, report) for i, a in enumerate(todo)))
-        for a, rec in zip(todo, results):
-            placed[a.symbol] = rec
+        results = await asyncio.gather(*(self._place(cycle_id, i, a.wanted, markets[a.symbol].contract_size, report)
+                                         for i, a in enumerate(todo)))
         for a in actions:
             if a.kind == "keep" and a.wanted is not None:
                 rec = live.get(a.resting.client_order_id or "") or by_oid.get(a.resting.order_id or "")
@@ -330,18 +329,16 @@ class Protector:
                 report.stops[a.wanted.asset] = self._view(a.wanted, a.resting.trigger, marks, liquidations,
                                                           rec.client_order_id if rec else a.resting.client_order_id,
                                                           STOP_RESTING)
-        for symbol, rec in placed.items():
-            want = next(w for w in wanted.values() if w.symbol == symbol)
-            state = rec.state if rec is not None else "missing"
-            report.stops[want.asset] = self._view(want, want.trigger, marks, liquidations,
-                                                  rec.client_order_id if rec else None,
-                                                  state if state in (STOP_RESTING, STOP_UNKNOWN) else "missing")
+        for a, rec in zip(todo, results):
+            want = a.wanted
+            report.stops[want.asset] = self._view(want, want.trigger, marks, liquidations, rec.client_order_id,
+                                                  rec.state if rec.state in (STOP_RESTING, STOP_UNKNOWN) else "missing")
 
     def describe(self, positions: Mapping[str, Position], snapshot: Snapshot,
                  resting: list[RestingStop]) -> dict[str, StopView]:
         """Read only (status): each hedge's resting stop, ours first, else any stop on its symbol."""
-        live = {s.client_order_id for s in self.journal.live_stops()} | {
-            s.exchange_order_id for s in self.journal.live_stops() if s.exchange_order_id}
+        stops = self.journal.live_stops()
+        live = {s.client_order_id for s in stops} | {s.exchange_order_id for s in stops if s.exchange_order_id}
         out: dict[str, StopView] = {}
         for asset, p in positions.items():
             if p.amount == 0:
@@ -400,25 +397,20 @@ class Protector:
         except VenueError:
             fill = None
         if fill is not None and cycle_id is not None:
-            order_id, filled, average, fee, currency = fill
-            self.journal.record_stop_fill(cycle_id, stop, filled=filled, average=average, exchange_order_id=order_id,
-                                          fee=fee, fee_currency=currency, at=self.clock())
-            report.events.append(StopEvent("fired", stop.asset, stop.symbol, stop.client_order_id, stop.trigger,
-                                           filled, f"filled {_text(filled)} at {_text(average)} (order {order_id})"))
+            self._record_fired(cycle_id, stop, fill, report)
             return
         self.journal.update_stop(stop.client_order_id, STOP_CANCELED, at=self.clock(),
                                  reason="not found when cancelled")
         report.events.append(StopEvent("canceled", stop.asset, stop.symbol, stop.client_order_id, stop.trigger,
                                        stop.amount, "the exchange no longer had it"))
 
-    async def _place(self, cycle_id: str, index: int, want: WantedStop, report: ProtectionReport) -> StopRecord | None:
+    async def _place(self, cycle_id: str, index: int, want: WantedStop, contract_size: Decimal,
+                     report: ProtectionReport) -> StopRecord:
         now = self.clock()
         cid = stop_client_id(cycle_id, index)
-        market = next((m for m in getattr(self.venue, "markets", {}).values() if m.symbol == want.symbol), None)
-        stop = self.journal.record_stop_intent(StopRecord(
+        self.journal.record_stop_intent(StopRecord(
             client_order_id=cid, cycle_id=cycle_id, asset=want.asset, symbol=want.symbol, side=want.side,
-            amount=want.amount, trigger=want.trigger, created_at=now, updated_at=now,
-            contract_size=market.contract_size if market is not None else Decimal(1),
+            amount=want.amount, trigger=want.trigger, created_at=now, updated_at=now, contract_size=contract_size,
             reason="capped by the liquidation price" if want.capped_by_liquidation else ""))
         try:
             order_id = await self.venue.place_stop(want.symbol, want.side, want.amount, want.trigger, cid)
