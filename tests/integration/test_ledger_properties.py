@@ -23,6 +23,7 @@ from rebalancer.service import Rebalancer
 from rebalancer.venues.errors import TransientError
 from tests.integration.conftest import settings_for, sim_post, sim_state, start_exchange
 from tests.integration.dialects import TABLE
+from tests.integration.test_ledger import income_by_asset
 
 pytestmark = pytest.mark.integration
 
@@ -113,20 +114,10 @@ async def run(sequence: list[tuple]) -> None:
                 for old in dropped:
                     old.journal.close()
             state = await sim_state(ex)
-    income: dict[str, dict[str, Decimal]] = {}
-    counts = {"trade": 0, "funding": 0}
-    for row in state["income"]:
-        asset = row["symbol"].removesuffix("USDT")
-        figures = income.setdefault(asset, {"realised": Decimal(0), "funding": Decimal(0), "fees": Decimal(0)})
-        amount = Decimal(row["income"])
-        if row["income_type"] == "FUNDING_FEE":
-            figures["funding"] += amount
-            counts["funding"] += 1
-        elif row["income_type"] == "COMMISSION":  # one per fill: every fill pays a fee here
-            figures["fees"] -= amount
-            counts["trade"] += 1
-        elif row["income_type"] == "REALIZED_PNL":
-            figures["realised"] += amount
+    income = income_by_asset(state)
+    kinds = [row["income_type"] for row in state["income"]]
+    # one COMMISSION per fill (every fill pays a fee here), one FUNDING_FEE per payment
+    counts = {"trade": kinds.count("COMMISSION"), "funding": kinds.count("FUNDING_FEE")}
     stored = {k: sum(1 for e in entries if e.kind == k) for k in counts}
     assert stored == counts, sequence
     lines = {a.asset: a for a in summary.assets}
