@@ -506,6 +506,36 @@ def test_alerts_for_cycle_when_gate_denied_a_leg_beside_a_filled_one_then_risk_d
     assert [(a.kind, a.key) for a in alerts] == [("risk_denied", f"risk_denied:FUNDING:{ETH}")]
 
 
+@pytest.mark.parametrize("kind,severity", [("fired", "warning"), ("vanished", "warning"), ("rejected", "critical"),
+                                           ("unprotected", "critical"), ("cancel_failed", "critical")])
+def test_alerts_for_cycle_when_a_stop_event_needs_an_operator_then_protective_stop_alert(kind, severity):
+    """Each protective-stop event an operator must know of is one alert, keyed by event and asset."""
+    from rebalancer.protect import ProtectionReport, StopEvent
+
+    events = [StopEvent(kind, "BTC", BTC, "rs1", Decimal("50000"), Decimal("0.025"), "why"),
+              StopEvent("kept", "ETH", ETH, "rs2", Decimal("1500"), Decimal("0.5")),
+              StopEvent("placed", "ETH", ETH, "rs3", Decimal("1500"), Decimal("0.5"))]
+    r = report(verdict=verdict())
+    r.protection = ProtectionReport(events=events)
+    [a] = alerts_for_cycle(r, liquidation_warning=WARN)
+    assert (a.kind, a.severity, a.key) == ("protective_stop", severity, f"protective_stop:{kind}:BTC")
+    assert a.fields["client_order_id"] == "rs1" and a.fields["trigger"] == "50000" and a.detail == "why"
+    assert BTC in a.title
+
+
+@pytest.mark.parametrize("state,severity", [("done", "info"), ("unknown", "critical"), ("failed", "critical"),
+                                            ("refused", "warning")])
+def test_alerts_for_cycle_when_a_top_up_happened_or_was_needed_then_margin_top_up_alert(state, severity):
+    from rebalancer.topup import TopUpResult
+
+    r = report(verdict=verdict())
+    r.top_up = TopUpResult("tc1" if state != "refused" else None, "USDT",
+                           Decimal("120") if state != "refused" else Decimal(0), state, "stressed equity under")
+    [a] = alerts_for_cycle(r, liquidation_warning=WARN)
+    assert (a.kind, a.severity, a.key) == ("margin_top_up", severity, f"margin_top_up:{state}")
+    assert a.fields["state"] == state and a.fields["currency"] == "USDT"
+
+
 # --------------------------------------------------------------------------- deadline, retries, queue
 
 

@@ -53,7 +53,20 @@ KINDS = (
     "config_reload_failed",
     "consecutive_failures",
     "external_change",
+    "protective_stop",
+    "margin_top_up",
 )
+# A protective stop's event (protect.StopEvent.kind) -> the alert's severity. A fired stop closed a
+# hedge (the solver balances the book again); the others leave a hedge without a resting stop.
+_STOP_SEVERITY = {"fired": "warning", "vanished": "warning", "rejected": "critical", "unprotected": "critical",
+                  "cancel_failed": "critical"}
+_STOP_TITLE = {
+    "fired": "Protective stop fired on {symbol}",
+    "vanished": "Protective stop on {symbol} vanished from the exchange",
+    "rejected": "Exchange refused the protective stop on {symbol}: {asset} is shrink-only",
+    "unprotected": "{symbol} hedge has no protective stop",
+    "cancel_failed": "Cancelling the protective stop on {symbol} failed",
+}
 
 
 @dataclass(frozen=True)
@@ -477,9 +490,35 @@ def alerts_for_cycle(report: Any, *, liquidation_warning: Decimal) -> list[Alert
                 dict(cycle, client_order_id=str(e.client_order_id), symbol=str(e.order.symbol)),
             ))
     alerts += _one_legged(executed, cycle)
+    alerts += stop_alerts(getattr(report, "protection", None), cycle)
+    top = getattr(report, "top_up", None)
+    if top is not None:  # moved, unknown, failed, or needed but not sent: each is the operator's to know
+        from .topup import top_up_alert  # topup imports this module
+
+        alerts.append(top_up_alert(top, cycle_id=str(report.cycle_id)))
     # Most severe first, so a caller that stops early (or a reader) meets the critical ones.
     alerts.sort(key=lambda a: -SEVERITIES.index(a.severity))
     return alerts
+
+
+def stop_alerts(protection: Any, cycle: Mapping[str, str]) -> list[Alert]:
+    """One alert per protective-stop event that needs an operator (protect.StopEvent.alert)."""
+    if protection is None:
+        return []
+    out = []
+    for e in protection.events:
+        if not e.alert:
+            continue
+        title = _STOP_TITLE.get(e.kind, "Protective stop {kind} on {symbol}").format(
+            symbol=e.symbol, asset=e.asset, kind=e.kind)
+        fields = dict(cycle, event=e.kind, asset=e.asset, symbol=e.symbol)
+        if e.client_order_id:
+            fields["client_order_id"] = e.client_order_id
+        if e.trigger is not None:
+            fields["trigger"] = str(e.trigger)
+        out.append(Alert("protective_stop", _STOP_SEVERITY.get(e.kind, "warning"), title, e.detail,
+                         f"protective_stop:{e.kind}:{e.asset}", fields))
+    return out
 
 
 def _one_legged(executed: Iterable[Any], cycle: dict[str, str]) -> list[Alert]:

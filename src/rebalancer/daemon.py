@@ -174,8 +174,10 @@ class Daemon:
                 self._watcher = asyncio.create_task(self._watch_state())
                 if not self.settings.rebalance.run_at_start:
                     # Crash leftovers are settled by every executing cycle first; without a cycle at
-                    # start, try now (an unreachable exchange is retried by the first cycle).
-                    self._spawn(self._resolve_at_start())
+                    # start, try now (an unreachable exchange is retried by the first cycle). With
+                    # protection on, that is a "protect" cycle: it also puts back any missing stop.
+                    self._spawn(self._protect_at_start() if self.settings.protection.enabled
+                                else self._resolve_at_start())
                 log.info("daemon_started", schedule=self.settings.rebalance.schedule, health=self.health_url,
                          state=self.trading.current.state.value)
                 await self.stop_event.wait()
@@ -205,6 +207,15 @@ class Daemon:
             except Exception as exc:
                 log.warning("connect_failed_at_start", error=str(exc) or type(exc).__name__,
                             error_type=type(exc).__name__)
+
+    async def _protect_at_start(self) -> None:
+        """No trade at start (run_at_start = false), but no hedge may wait unprotected for the first
+        scheduled cycle: one PROTECT cycle (settle leftovers, recognise fired stops, place missing ones)."""
+        try:
+            await self.run_cycle(kind=CycleKind.PROTECT)
+        except Exception as exc:  # the cycle reports its own failures; this is the unexpected rest
+            log.warning("protect_failed_at_start", error=str(exc) or type(exc).__name__,
+                        error_type=type(exc).__name__)
 
     def _spawn(self, coro: Any) -> asyncio.Task:
         task = asyncio.ensure_future(coro)
@@ -280,9 +291,9 @@ class Daemon:
                 log.info("cycle_continues_after_job_cancelled")
             raise
 
-    async def run_cycle(self) -> Any:
+    async def run_cycle(self, kind: CycleKind = CycleKind.REBALANCE) -> Any:
         async with self._cycle_lock:  # belt and braces with max_instances=1
-            report = await self.rebalancer.cycle(execute=True)
+            report = await self.rebalancer.cycle(execute=True, kind=kind)
             self.cycles_run += 1
             await self._after_cycle(report)
             return report
@@ -295,6 +306,8 @@ class Daemon:
         self.journal_problem = getattr(report, "journal_error", None)
         self.metrics.set_journal_writable(self.journal_problem is None)
         self.metrics.observe_cycle(report)
+        if getattr(report, "pnl", None) is not None:
+            self.metrics.observe_pnl(report.pnl)
         self.metrics.set_consecutive_failures(self.consecutive_failures)
         self.last_cycle = {
             "cycle_id": report.cycle_id,

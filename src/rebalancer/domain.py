@@ -56,6 +56,9 @@ class CycleKind(enum.StrEnum):
     UNWIND = "unwind"
     STATUS = "status"  # read-only, never journaled
     DEMO = "demo"
+    # The daemon's start when rebalance.run_at_start is false: settle crash leftovers, recognise fired
+    # stops, put back missing stops and read the ledger; nothing is planned or traded.
+    PROTECT = "protect"
 
 
 class CycleOutcome(enum.StrEnum):

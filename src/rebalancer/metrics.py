@@ -88,6 +88,12 @@ class Metrics:
         self.pnl_net = Gauge("rebalancer_pnl_net", "Realised + funding - fees since the ledger started.",
                              ["asset"], registry=r)
 
+        self.hedges_unprotected = Gauge(
+            "rebalancer_hedges_unprotected",
+            "Hedges held after the last executing cycle with no protective stop resting on the exchange "
+            "(NaN until a cycle has checked).", registry=r)
+        self.hedges_unprotected.set(float("nan"))
+
         for outcome in CYCLE_OUTCOMES:
             self.cycles.labels(outcome=outcome)
         for state in OrderState:
@@ -137,6 +143,13 @@ class Metrics:
             self.net_residual.set(float(verdict.net_residual))
             self.residual_bound.set(float(verdict.residual_bound))
             self.scale.set(float(verdict.scale))
+        protection = getattr(report, "protection", None)
+        if protection is not None and not protection.skipped and report.execute:
+            held = report.positions_after if report.positions_after is not None else (
+                report.snapshot.positions if report.snapshot is not None else {})
+            views = protection.stops
+            self.hedges_unprotected.set(sum(1 for asset, p in held.items() if p.amount != 0
+                                            and (asset not in views or views[asset].state != "resting")))
         # The trading state gauge is not set here: its owner (trading_state.py) sets it through
         # set_trading_state the moment it changes, between cycles too.
 

@@ -226,8 +226,28 @@ def report_json(r: CycleReport, *, journaled: bool | None = None) -> dict[str, A
         out["mismatches"] = r.mismatches
     if r.protection is not None:
         out["protection"] = r.protection.to_json()
+    out.update(bookkeeping_json(r))
     if r.error:
         out["error"] = r.error
+    return out
+
+
+def bookkeeping_json(r: CycleReport) -> dict[str, Any]:
+    """The ledger step (what the sync added, its errors, the running totals) and the margin top-up of
+    an executing cycle; empty for other cycles."""
+    out: dict[str, Any] = {}
+    if r.ledger is not None or r.ledger_error:
+        out["ledger"] = {"trades_added": r.ledger.trades if r.ledger else None,
+                         "funding_added": r.ledger.funding if r.ledger else None,
+                         "error": r.ledger_error or None}
+        if r.pnl is not None:
+            t = r.pnl.total
+            out["ledger"]["total"] = {"realised": s(t.realised), "unrealised": s(t.unrealised),
+                                      "funding": s(t.funding), "fees": s(t.fees), "net": s(t.net)}
+    if r.top_up is not None:
+        u = r.top_up
+        out["top_up"] = {"state": u.state, "amount": s(u.amount), "currency": u.currency,
+                         "client_id": u.client_id, "reason": u.reason, "error": u.error}
     return out
 
 
@@ -241,6 +261,7 @@ def cycle_result_json(r: CycleReport) -> dict[str, Any]:
         "positions_after": {k: s(p.amount) for k, p in (r.positions_after or {}).items()},
         "mismatches": r.mismatches,
         **({"protection": r.protection.to_json()} if r.protection is not None else {}),
+        **bookkeeping_json(r),
     }
 
 
@@ -449,6 +470,13 @@ def report_renderable(r: CycleReport, *, journaled: bool | None = None) -> Group
         parts.append(Text(f"position mismatch: {m}", style="red"))
     if r.protection is not None:
         parts.extend(protection_parts(r))
+    if r.top_up is not None:
+        u = r.top_up
+        parts.append(Text(f"margin top-up {u.state}: {_money(u.amount)} {u.currency} ({u.reason})"
+                          + (f" error: {u.error}" if u.error and u.state != "done" else ""),
+                          style="" if u.state == "done" else "red"))
+    if r.ledger_error:
+        parts.append(Text(f"ledger: {r.ledger_error} (figures may be behind; read again next cycle)", style="yellow"))
     parts.append(outcome_text(r, journaled=journaled))
     return Group(*parts)
 

@@ -31,6 +31,9 @@ from .domain import (
 )
 from .reconcile import Reconciliation, reconcile
 from .protect import ProtectionReport, Protector, stop_flags
+from .ledger import LedgerSync, sync_ledger
+from .topup import TopUpResult, top_up
+from .core.pnl import PnlSummary, summarise
 from .executor import Executed, Executor, client_order_id, expected_positions, new_cycle_id
 from .journal import Journal, OrderRecord, describe_failure, is_journal_failure
 from .core.planner import plan as make_plan
@@ -95,6 +98,13 @@ class CycleReport:
     unresolved: list[OrderRecord] = field(default_factory=list)
     # The protective stops of an executing cycle: what was recognised (fired, adopted...) and done.
     protection: ProtectionReport | None = None
+    # The ledger step of an executing cycle: what the sync added (and which reads failed), the P&L
+    # summary the daemon exports, and why the step did not complete ("" = it did).
+    ledger: LedgerSync | None = None
+    pnl: PnlSummary | None = None
+    ledger_error: str = ""
+    # The optional margin top-up of an executing cycle (None: disabled or not needed).
+    top_up: TopUpResult | None = None
     outcome: CycleOutcome = CycleOutcome.RUNNING
     # The trading state as its owner saw it when the cycle started (set by the service; None in
     # reports built before it is known).
@@ -242,47 +252,15 @@ class Rebalancer:
                     if report.protection.fired:
                         base = self.journal.position_baseline()  # with the fired stops' orders
             await self._check_external_change(report, snap, act=execute, base=base, opened=opened)
-            params = self.settings.plan_params()
-            planned = unwind_plan(snap, params) if kind is CycleKind.UNWIND else make_plan(snap, params)
-            report.plan = planned
-            verdict = gate(snap, planned, self._limits_for(snap), now=self.clock(),
-                           min_order_notional=Decimal(0) if kind is CycleKind.UNWIND else params.min_order_notional,
-                           order_type=self.settings.rebalance.order_type)
-            report.verdict = verdict = with_client_ids(verdict, report.cycle_id)
-            self.trading.observe_verdict(verdict)
-            if record and verdict.denied:
-                self.journal.record_denied(report.cycle_id, verdict.denied, at=self.clock())
-            if record:
-                self.journal.update_cycle(report.cycle_id, plan=plan_to_json(planned),
-                                          verdict=verdict_to_json(verdict))
-            cycle_log.info("plan_made", nav=str(planned.nav), triggered=planned.triggered,
-                           orders=len(planned.orders), approved=len(verdict.approved),
-                           denials=[f.code for f in verdict.denials], state=verdict.state.value)
-            if not execute:
-                report.outcome = CycleOutcome.DRY_RUN
-            elif not verdict.approved:
-                report.outcome = CycleOutcome.DENIED if verdict.denials else CycleOutcome.NOTHING_TO_DO
+            if kind is CycleKind.PROTECT:
+                report.outcome = CycleOutcome.NOTHING_TO_DO  # nothing is planned: stops and the ledger only
             else:
-                sent_at = self.clock()
-                # defer_final: the orders' final states are committed while the positions and fees are read.
-                executed = await self.executor.execute(report.cycle_id, verdict.approved,
-                                                       positions_before={a: p.amount for a, p in snap.positions.items()},
-                                                       defer_final=True)
-                # Confirm positions and collect fees in the same round trip.
-                report.positions_after, report.executed, _ = await asyncio.gather(
-                    self.venue.positions(), self.executor.journal_fees(executed, since=sent_at),
-                    self.executor.flush())
-                report.mismatches = _mismatches(snap, report)
-                if report.mismatches and self.executor.settled_late:
-                    # Ids-only venues: the positions were read while those orders were being looked up,
-                    # possibly before the exchange had applied their fills; read them once more.
-                    report.positions_after = await self.venue.positions()
-                    report.mismatches = _mismatches(snap, report)
-                filled = all(e.result.state is OrderState.FILLED for e in report.executed)
-                report.outcome = (CycleOutcome.DONE if filled and not verdict.denials and not report.mismatches
-                                  else CycleOutcome.PARTIAL)
+                await self._trade(report, snap, kind=kind, record=record, cycle_log=cycle_log)
             if report.protection is not None:
                 await self._protect(report, snap, resting)
+            if execute:
+                await self._top_up(report, snap)
+                await self._ledger(report, snap)
         except Exception as exc:  # the cycle fails, the journal says why, the caller decides
             await self.executor.flush(raise_errors=False)  # every order's final state is written before the cycle's
             report.outcome = CycleOutcome.FAILED
@@ -305,6 +283,49 @@ class Rebalancer:
         cycle_log.info("cycle_finished", outcome=report.outcome, orders=len(report.executed))
         return report
 
+    async def _trade(self, report: CycleReport, snap: Snapshot, *, kind: CycleKind, record: bool,
+                     cycle_log: Any) -> None:
+        """plan -> gate -> (execute -> confirm): the cycle's trading part, on the snapshot just read."""
+        execute = report.execute
+        params = self.settings.plan_params()
+        planned = unwind_plan(snap, params) if kind is CycleKind.UNWIND else make_plan(snap, params)
+        report.plan = planned
+        verdict = gate(snap, planned, self._limits_for(snap), now=self.clock(),
+                       min_order_notional=Decimal(0) if kind is CycleKind.UNWIND else params.min_order_notional,
+                       order_type=self.settings.rebalance.order_type)
+        report.verdict = verdict = with_client_ids(verdict, report.cycle_id)
+        self.trading.observe_verdict(verdict)
+        if record and verdict.denied:
+            self.journal.record_denied(report.cycle_id, verdict.denied, at=self.clock())
+        if record:
+            self.journal.update_cycle(report.cycle_id, plan=plan_to_json(planned),
+                                      verdict=verdict_to_json(verdict))
+        cycle_log.info("plan_made", nav=str(planned.nav), triggered=planned.triggered,
+                       orders=len(planned.orders), approved=len(verdict.approved),
+                       denials=[f.code for f in verdict.denials], state=verdict.state.value)
+        if not execute:
+            report.outcome = CycleOutcome.DRY_RUN
+        elif not verdict.approved:
+            report.outcome = CycleOutcome.DENIED if verdict.denials else CycleOutcome.NOTHING_TO_DO
+        else:
+            sent_at = self.clock()
+            # defer_final: the orders' final states are committed while the positions and fees are read.
+            executed = await self.executor.execute(report.cycle_id, verdict.approved,
+                                                   positions_before={a: p.amount for a, p in snap.positions.items()},
+                                                   defer_final=True)
+            # Confirm positions and collect fees in the same round trip.
+            report.positions_after, report.executed, _ = await asyncio.gather(
+                self.venue.positions(), self.executor.journal_fees(executed, since=sent_at),
+                self.executor.flush())
+            report.mismatches = _mismatches(snap, report)
+            if report.mismatches and self.executor.settled_late:
+                # Ids-only venues: the positions were read while those orders were being looked up,
+                # possibly before the exchange had applied their fills; read them once more.
+                report.positions_after = await self.venue.positions()
+                report.mismatches = _mismatches(snap, report)
+            filled = all(e.result.state is OrderState.FILLED for e in report.executed)
+            report.outcome = (CycleOutcome.DONE if filled and not verdict.denials and not report.mismatches
+                              else CycleOutcome.PARTIAL)
 
     def _limits_for(self, snap: Snapshot) -> RiskLimits:
         """The owner's limits plus the protective stops' per-asset word (fired: frozen for the
@@ -336,6 +357,35 @@ class Rebalancer:
             "protection_done", placed=protection.count("placed"), kept=protection.count("kept"),
             canceled=protection.count("canceled"), rejected=protection.count("rejected"),
             fired=protection.count("fired"))
+
+    async def _top_up(self, report: CycleReport, snap: Snapshot) -> None:
+        """protection.top_up_from_spot: when the gate's stressed equity is under the maintenance margin,
+        move stablecoin from spot to futures (a transfer, bounded per day). Never while HALTED."""
+        if not self.settings.protection.top_up_from_spot or self.trading.halted():
+            return
+        report.top_up = await top_up(self.venue, self.journal, self.settings, snap, report.verdict,
+                                     cycle_id=report.cycle_id, now=self.clock())
+        if report.top_up is not None:
+            log.bind(cycle_id=report.cycle_id).info("top_up", state=report.top_up.state,
+                                                    amount=str(report.top_up.amount), reason=report.top_up.reason)
+
+    async def _ledger(self, report: CycleReport, snap: Snapshot) -> None:
+        """The ledger step: trades and funding since the last read, each stored once (ledger.sync_ledger),
+        and the P&L summary. Bookkeeping only: a failure here is reported, the cycle's outcome stands."""
+        positions = report.positions_after if report.positions_after is not None else snap.positions
+        try:
+            report.ledger = await sync_ledger(self.venue, self.journal, venue_name=self.venue_name,
+                                              positions=positions, now=self.clock(), cycle_id=report.cycle_id)
+            marks = {a: q.price for a, q in snap.mark_prices.items()}
+            report.pnl = summarise(self.journal.ledger_entries(self.venue_name), positions,
+                                   quote=self.settings.portfolio.quote, marks=marks)
+        except Exception as exc:
+            report.ledger_error = str(exc) or type(exc).__name__
+            log.bind(cycle_id=report.cycle_id).warning("ledger_failed", error=report.ledger_error,
+                                                       error_type=type(exc).__name__)
+            return
+        if report.ledger.errors:
+            report.ledger_error = "; ".join(report.ledger.errors)
 
     def _bookkeeping_failed(self, report: CycleReport, exc: BaseException, step: str, cycle_log: Any) -> CycleReport:
         """The journal could not record the cycle (`step`: start or finish): the cycle is FAILED with a
