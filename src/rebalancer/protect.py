@@ -10,7 +10,8 @@ Two steps of an executing cycle, around the plan:
   external-change check counts it), was cancelled as asked, was never placed, or vanished.
 - `protect` (after the orders are confirmed): the stops the positions want (core/protection.py)
   against ours resting: keep, replace (cancel, then place: a place waits until its symbol's cancel is
-  confirmed, so there are never two stops), cancel orphans, place where none rests. Every request is
+  confirmed, so there are never two stops; a cancel whose answer is lost is confirmed by listing the
+  symbol's stops again), cancel orphans, place where none rests. Every request is
   journaled before it is sent with its own client id; a refused stop is an alert and leaves its asset
   shrink-only (STOP_REJECTED) until a stop rests.
 
@@ -44,7 +45,7 @@ from .journal import (
     StopRecord,
 )
 from .report import s as _text
-from .venues.errors import OrderNotFoundError, RejectedError, VenueError
+from .venues.errors import OrderNotFoundError, RejectedError, UnknownOutcomeError, VenueError
 
 log = structlog.get_logger("rebalancer.protect")
 
@@ -379,6 +380,13 @@ class Protector:
             await self._settle_gone_after_cancel(fresh, report)
             return True
         except VenueError as exc:
+            if isinstance(exc, UnknownOutcomeError) and await self._no_longer_listed(stop, resting.order_id):
+                # the cancel went through and only its answer was lost: settled now, so the replacement
+                # goes out this cycle instead of leaving the hedge without a stop until the next one
+                fresh = self.journal.stop(stop.client_order_id) or stop
+                await self._settle_gone_after_cancel(fresh, report, reason="its cancel's answer was lost; "
+                                                     "no longer on the exchange")
+                return True
             self.journal.update_stop(stop.client_order_id, STOP_CANCEL_REQUESTED, at=self.clock(),
                                      error=str(exc) or type(exc).__name__)
             report.events.append(StopEvent("cancel_failed", stop.asset, stop.symbol, stop.client_order_id,
@@ -390,7 +398,16 @@ class Protector:
                                        stop.amount, action.reason))
         return True
 
-    async def _settle_gone_after_cancel(self, stop: StopRecord, report: ProtectionReport) -> None:
+    async def _no_longer_listed(self, stop: StopRecord, order_id: str) -> bool:
+        """After a cancel whose outcome is unknown: True when the exchange's list of resting stops on
+        the symbol no longer holds it (read once; unreadable counts as still there)."""
+        listed = await self.resting([stop.symbol])
+        if listed is None:
+            return False
+        return not any(r.order_id == order_id or r.client_order_id == stop.client_order_id for r in listed)
+
+    async def _settle_gone_after_cancel(self, stop: StopRecord, report: ProtectionReport,
+                                        reason: str = "not found when cancelled") -> None:
         cycle_id = stop.cycle_id
         try:
             fill = await self._stop_fill(stop)
@@ -399,8 +416,7 @@ class Protector:
         if fill is not None and cycle_id is not None:
             self._record_fired(cycle_id, stop, fill, report)
             return
-        self.journal.update_stop(stop.client_order_id, STOP_CANCELED, at=self.clock(),
-                                 reason="not found when cancelled")
+        self.journal.update_stop(stop.client_order_id, STOP_CANCELED, at=self.clock(), reason=reason)
         report.events.append(StopEvent("canceled", stop.asset, stop.symbol, stop.client_order_id, stop.trigger,
                                        stop.amount, "the exchange no longer had it"))
 
