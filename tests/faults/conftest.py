@@ -18,18 +18,27 @@ import pytest
 from aiohttp import web
 
 from rebalancer.domain import OrderState
+from rebalancer.exchange_sim.rejections import Reason, Rejection
 from rebalancer.exchange_sim.runner import RunningExchange
 from rebalancer.exchange_sim.scenario import coerce_scenario
 from rebalancer.exchange_sim.server import SimServer
-from rebalancer.journal import Journal
+from rebalancer.journal import (
+    STOP_CANCELED,
+    STOP_FIRED,
+    STOP_LIVE_STATES,
+    STOP_RESTING,
+    STOP_UNKNOWN,
+    STOP_VANISHED,
+    Journal,
+)
 from rebalancer.service import Rebalancer, make_venue
 from tests.conftest import FAULT_ROW
 from tests.integration.conftest import settings_for, sim_post, sim_state
 from tests.integration.dialects import Dialect, adapt_scenario, facts
 
 __all__ = [
-    "Audit", "FaultRow", "RecordingSleep", "VenueProxy", "audit", "example_scenario", "make_rebalancer",
-    "positions", "serve", "settings_for", "sim_post", "sim_state",
+    "STOP_ROUTES", "Audit", "FaultRow", "RecordingSleep", "StopFault", "StopRoutes", "VenueProxy", "audit",
+    "example_scenario", "make_rebalancer", "positions", "serve", "settings_for", "sim_post", "sim_state",
 ]
 
 
@@ -91,6 +100,7 @@ async def serve(scenario: Any, dialect: Dialect | str, *,
     """Like runner.start_exchange (loopback, free port) in `dialect`, the scenario adjusted for it
     (dialects.adapt_scenario), with test middlewares in front of the exchange's own: faults the
     exchange has no key for (a drop *rate*, HTTP 418)."""
+    middlewares = list(middlewares)
     sc = coerce_scenario(adapt_scenario(scenario, dialect) if isinstance(scenario, dict) else scenario)
     server = SimServer(sc, dialect=facts(dialect).name)
     for i, mw in enumerate(middlewares):
@@ -101,8 +111,12 @@ async def serve(scenario: Any, dialect: Dialect | str, *,
         site = web.TCPSite(runner, "127.0.0.1", 0)
         await site.start()
         port = runner.addresses[0][1]
-        yield RunningExchange(base_url=f"http://127.0.0.1:{port}", host="127.0.0.1", port=port,
-                              engine=server.engine, scenario=sc, server=server)
+        ex = RunningExchange(base_url=f"http://127.0.0.1:{port}", host="127.0.0.1", port=port,
+                             engine=server.engine, scenario=sc, server=server)
+        for mw in middlewares:
+            if hasattr(mw, "bind"):  # a middleware that needs the exchange it runs in (StopFault)
+                mw.bind(ex)
+        yield ex
     finally:
         server.stopping.set()
         await runner.cleanup()
@@ -110,6 +124,78 @@ async def serve(scenario: Any, dialect: Dialect | str, *,
 
 def positions(state: dict) -> dict[str, Decimal]:
     return {a: Decimal(p["amount"]) for a, p in state["futures"]["positions"].items()}
+
+
+# --------------------------------------------------------------------------- faults on protective stops
+
+# Where each dialect takes and cancels a protective stop (what ccxt 4.5.90 sends for the venue's
+# StopOrders, see venues/exchanges.py). Bybit and BingX take stops on their ordinary order route, so a
+# placement is told to be a stop's by what the exchange made of it (a new STOP_MARKET order), never by
+# reading the body (the dialects' auth reads it only while request.can_read_body). Their cancel route is
+# the ordinary one too: the fault tests that target it place market orders only, never cancelled.
+
+
+STOP_MARKET = "STOP_MARKET"  # the exchange's (and /_sim/state's) type of a protective stop order
+
+
+@dataclass(frozen=True)
+class StopRoutes:
+    place: str  # "METHOD /path"
+    cancel: str
+
+
+STOP_ROUTES: dict[str, StopRoutes] = {
+    "binance": StopRoutes("POST /fapi/v1/algoOrder", "DELETE /fapi/v1/algoOrder"),
+    "bybit": StopRoutes("POST /v5/order/create", "POST /v5/order/cancel"),
+    "okx": StopRoutes("POST /api/v5/trade/order-algo", "POST /api/v5/trade/cancel-algos"),
+    "bingx": StopRoutes("POST /openApi/swap/v2/trade/order", "DELETE /openApi/swap/v2/trade/order"),
+    "mexc": StopRoutes("POST /api/v1/private/planorder/place", "POST /api/v1/private/planorder/cancel"),
+    "weex": StopRoutes("POST /capi/v3/algoOrder", "DELETE /capi/v3/algoOrder"),
+}
+
+
+class StopFault:
+    """A test middleware (serve(..., middlewares=[fault]), which binds it to the exchange) faulting the
+    next `count` protective stop placements (`target` "place") or stop cancels ("cancel") of the
+    dialect once armed. mode "drop": the exchange executes the request (a placement counts only when
+    the exchange took a new stop), its response is held until the client gives up (a timeout: the
+    outcome is unknown to the bot), as the drop_order_responses fault does for orders. mode "5xx"
+    (cancels): answered HTTP 503 with the dialect's "service unavailable" error before the exchange
+    sees it: NOT executed. `hits` lists the requests faulted."""
+
+    def __init__(self, dialect: Dialect | str, target: str, mode: str, count: int = 0) -> None:
+        if (target, mode) not in (("place", "drop"), ("cancel", "drop"), ("cancel", "5xx")):
+            raise ValueError(f"no such stop fault: {mode} on {target}")
+        self.routes = STOP_ROUTES[facts(dialect).name]
+        self.target, self.mode, self.left = target, mode, count
+        self.hits: list[str] = []
+        self.server: SimServer | None = None
+
+    def bind(self, ex: RunningExchange) -> None:
+        self.server = ex.server
+
+    def arm(self, count: int) -> None:
+        self.left = count
+
+    async def __call__(self, request: web.Request,
+                       handler: Callable[[web.Request], Awaitable[web.StreamResponse]]) -> web.StreamResponse:
+        route = f"{request.method} {request.path}"
+        if self.left <= 0 or route != (self.routes.place if self.target == "place" else self.routes.cancel):
+            return await handler(request)
+        server = self.server
+        assert server is not None, "StopFault runs bound to its exchange (serve binds it)"
+        if self.mode == "5xx":
+            self.left -= 1
+            self.hits.append(route)
+            return server.dialect.error_response(Rejection(Reason.SERVICE_UNAVAILABLE, status=503))
+        before = len(server.engine.orders)
+        response = await handler(request)
+        if self.target == "place" and not any(o.type == STOP_MARKET for o in server.engine.orders[before:]):
+            return response  # not a stop (an ordinary order on a shared route), or refused
+        self.left -= 1
+        self.hits.append(route)
+        await asyncio.sleep(300)  # cancelled when the client times out and closes the connection
+        return response
 
 
 # --------------------------------------------------------------------------- the bot
@@ -168,7 +254,9 @@ def audit(state: dict, journal: Journal, dialect: Dialect | str) -> Audit:
     """No duplicates: every client order id appears at most once among the exchange's orders.
     Nothing lost: every exchange order is journaled with the exchange's fill, every journaled fill
     is on the exchange, every order is final (or UNKNOWN with a reason), and check_consistency() is clean.
-    Fills are compared in base units: the journal counts the venue's contracts, /_sim/state base units."""
+    Fills are compared in base units: the journal counts the venue's contracts, /_sim/state base units.
+    Protective stops (STOP_MARKET on the exchange) are matched with the journal's `stops` by client id
+    instead (_audit_stops)."""
     d = facts(dialect)
     ex_orders = state["orders"]
     by_cid: dict[str, list[dict]] = {}
@@ -178,7 +266,11 @@ def audit(state: dict, journal: Journal, dialect: Dialect | str) -> Audit:
     lost: list[str] = list(journal.check_consistency())
     unknown: list[str] = []
     records = {r.client_order_id: r for r in journal.orders()}
+    stops_on_exchange: dict[str, list[dict]] = {}
     for cid, found in by_cid.items():
+        if any(o["type"] == STOP_MARKET for o in found):
+            stops_on_exchange[cid] = found
+            continue
         record = records.get(cid)
         if record is None:
             lost.append(f"exchange order {cid} is not in the journal")
@@ -201,7 +293,59 @@ def audit(state: dict, journal: Journal, dialect: Dialect | str) -> Audit:
             if not last["detail"].get("reason"):
                 lost.append(f"{cid}: unknown without a reason")
             unknown.append(cid)
+    _audit_stops(stops_on_exchange, state, journal, records, d, lost, unknown)
     return Audit(len(ex_orders), duplicates, lost, unknown)
+
+
+def _audit_stops(on_exchange: dict[str, list[dict]], state: dict, journal: Journal, records: dict[str, Any],
+                 d: Dialect, lost: list[str], unknown: list[str]) -> None:
+    """The exchange's stop orders against the journal's `stops`, by client id. Open on the exchange:
+    journaled resting with the exchange's size (or unknown with the error that made it so, listed in
+    `unknown`). Filled (it fired): journaled fired, and its `orders` row (leg "stop", type
+    "stop_market") holds the exchange's fill. Cancelled or expired unfilled: journaled cancelled (the bot
+    cancelled it) or vanished. Journal side: a stop journaled resting or fired is on the exchange, and no
+    journaled stop is still pending or cancel_requested (cancel requested but not settled)."""
+    journaled = {s.client_order_id: s for s in journal.stops()}
+    open_ids = {o["client_order_id"] for o in state.get("open_orders", ()) if o["type"] == STOP_MARKET}
+    for cid, found in on_exchange.items():
+        stop = journaled.get(cid)
+        if stop is None:
+            lost.append(f"exchange stop {cid} is not in the journal's stops")
+            continue
+        (o,) = found[-1:]  # duplicates are reported by the caller
+        executed = sum(Decimal(x["executed_qty"]) for x in found)
+        if cid in open_ids:
+            if stop.state == STOP_UNKNOWN:
+                if not stop.error:
+                    lost.append(f"stop {cid}: unknown without a reason")
+                unknown.append(cid)
+            elif stop.state != STOP_RESTING:
+                lost.append(f"stop {cid}: journal says {stop.state}, it rests on the exchange")
+            elif d.base(stop.asset, stop.amount) != Decimal(o["orig_qty"]):
+                lost.append(f"stop {cid}: journal size {d.base(stop.asset, stop.amount)} (base units), "
+                            f"the exchange's {o['orig_qty']}")
+        elif executed > 0:
+            order = records.get(cid)
+            if stop.state != STOP_FIRED:
+                lost.append(f"stop {cid}: journal says {stop.state}, the exchange filled {executed}")
+            if order is None:
+                lost.append(f"stop {cid} fired for {executed}: no orders row journals its fill")
+            elif (order.leg, order.order_type) != ("stop", "stop_market"):
+                lost.append(f"stop {cid}: its orders row is leg {order.leg!r} type {order.order_type!r}")
+            elif order.state not in FILLED_STATES or d.base(order.asset, order.filled) != executed:
+                lost.append(f"stop {cid}: journal order {order.state.value} filled "
+                            f"{d.base(order.asset, order.filled)} (base units), the exchange filled {executed}")
+        elif stop.state not in (STOP_CANCELED, STOP_VANISHED):
+            lost.append(f"stop {cid}: journal says {stop.state}, the exchange has it {o['status']} unfilled")
+    for cid, stop in journaled.items():
+        if stop.state in (STOP_RESTING, STOP_FIRED) and cid not in on_exchange:
+            lost.append(f"stop {cid}: journal says {stop.state}, the exchange has no such order")
+        elif stop.state in STOP_LIVE_STATES and stop.state not in (STOP_RESTING, STOP_UNKNOWN):
+            lost.append(f"stop {cid}: still {stop.state} in the journal")
+        elif stop.state == STOP_UNKNOWN and cid not in on_exchange:
+            unknown.append(cid)  # never reached the exchange, or not yet looked up: it must say why
+            if not stop.error:
+                lost.append(f"stop {cid}: unknown without a reason")
 
 
 def journal_at(settings: Any) -> Journal:
