@@ -256,11 +256,15 @@ class Rebalancer:
                 report.outcome = CycleOutcome.NOTHING_TO_DO  # nothing is planned: stops and the ledger only
             else:
                 await self._trade(report, snap, kind=kind, record=record, cycle_log=cycle_log)
-            if report.protection is not None:
-                await self._protect(report, snap, resting)
+            # After the orders: the stops, the margin top-up and the ledger are independent of each
+            # other (stops rest without margin; the ledger only reads), so they share their round trips.
+            steps = [self._protect(report, snap, resting)] if report.protection is not None else []
             if execute:
-                await self._top_up(report, snap)
-                await self._ledger(report, snap)
+                steps += [self._top_up(report, snap), self._ledger(report, snap)]
+            outcomes = await asyncio.gather(*steps, return_exceptions=True)
+            for failure in outcomes:
+                if isinstance(failure, BaseException):
+                    raise failure
         except Exception as exc:  # the cycle fails, the journal says why, the caller decides
             await self.executor.flush(raise_errors=False)  # every order's final state is written before the cycle's
             report.outcome = CycleOutcome.FAILED
