@@ -42,7 +42,7 @@ DEFAULT_SECRETS_DIR = Path("/run/secrets/rebalancer")
 WEIGHT_TOLERANCE = Decimal("1e-9")
 
 # Key names whose values are never echoed back in an error message.
-SECRET_KEYS = frozenset({"api_key", "api_secret", "password", "webhook_url"})
+SECRET_KEYS = frozenset({"api_key", "api_secret", "password", "webhook_url", "token"})
 
 
 class ConfigError(Exception):
@@ -559,11 +559,44 @@ class AlertsSettings(_Section):
         return SecretStr(url)
 
 
+def is_loopback(host: str) -> bool:
+    """localhost or a loopback address (127.0.0.0/8, ::1)."""
+    import ipaddress
+
+    if host.strip().lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip()).is_loopback
+    except ValueError:
+        return False
+
+
 class HealthSettings(_Section):
-    """The health/metrics HTTP endpoint (port 0 disables it)."""
+    """The health/metrics HTTP endpoint (port 0 disables it) and the read-only dashboard on it."""
 
     host: str = "127.0.0.1"
     port: int = Field(default=9108, ge=0, le=65535)
+    # The read-only dashboard (GET /dashboard) on the same host and port.
+    dashboard: bool = True
+    # Bearer token the dashboard requires (Authorization: Bearer <token>). Bound beyond loopback, the
+    # dashboard answers only with it (no token set: 403 for everyone). A credential: keep it in the
+    # environment (REBALANCER_HEALTH__TOKEN) or the secrets dir (health__token).
+    token: SecretStr = SecretStr("")
+    # How often an open dashboard page reads its data again, seconds.
+    dashboard_refresh_s: float = Field(default=5.0, ge=1, le=3600)
+
+
+# --------------------------------------------------------------------------- [costs]
+
+
+class CostsSettings(_Section):
+    """The cost/benefit report (issue 15): the same adjustments as spot trades, for comparison."""
+
+    spot_fee_rate: Decimal = Field(default=Decimal("0.001"), ge=0, lt=1)
+    method: Literal["average", "fifo"] = "average"
+    tax_rate: Decimal = Field(default=Decimal(0), ge=0, lt=1)
+    # Average cost per asset of the spot holdings when the journal starts (quote units per coin).
+    cost_basis: dict[str, NonNegDecimal] = Field(default_factory=dict)
 
 
 # --------------------------------------------------------------------------- root
@@ -609,6 +642,7 @@ class Settings(BaseSettings):
     logging: LoggingSettings = Field(default_factory=LoggingSettings)
     alerts: AlertsSettings = Field(default_factory=AlertsSettings)
     health: HealthSettings = Field(default_factory=HealthSettings)
+    costs: CostsSettings = Field(default_factory=CostsSettings)
 
     _source_path: Path | None = PrivateAttr(default=None)
     # Secret keys (key paths) written in the config file itself rather than env or the secrets dir.
