@@ -644,6 +644,88 @@ def _pnl_read(settings: Settings, *, since: Any) -> tuple[Any, Any]:
 
 
 @app.command()
+def report(
+    ctx: typer.Context,
+    config: ConfigPath = DEFAULT_CONFIG_PATH,
+    since: Annotated[str | None, typer.Option(
+        "--since", metavar="WHEN", help="Count from this on: a duration back from now (1d, 7d, 1w, 12h) or a "
+                                        "UTC date/time (2026-11-25); default: since the journal started.")] = None,
+    as_json: JsonFlag = False,
+    html: Annotated[Path | None, typer.Option(
+        "--html", metavar="FILE", help="Also write the report with its charts to FILE: one self-contained "
+                                       "HTML page (no network needed to view it).")] = None,
+) -> None:
+    """What synthetic rebalancing cost against doing the same adjustments as spot trades, per asset and in
+    total: perp fees, funding (+ received) and hedge P&L; spot fees, the realised gains those sales would
+    have triggered against [costs] cost_basis (average or FIFO) and their tax; the saving (spot cost minus
+    synthetic cost, hedge P&L not counted) and the break-even (days the current hedges can stay open before
+    funding eats the saving). Syncs the ledger first, as `pnl` does; an unknown figure is ? / null, never 0."""
+    with reported_errors(ctx):
+        from datetime import datetime, timezone
+
+        from rebalancer.render import cost_report_tables
+
+        settings = _load(config, stderr_logs=_debug(ctx))
+        now = datetime.now(timezone.utc)
+        start = parse_when(since, now=now, option="--since") if since else None
+        if not settings.journal_path().exists():
+            raise CommandError(f"no journal at {settings.journal_path()} yet: run a cycle first "
+                               f"(rebalancer rebalance --execute), or pass the --config whose [journal] path you mean")
+        try:
+            doc, sync = _report_read(settings, since=start, now=now)
+        except (CommandError, ConfigError):
+            raise
+        except Exception as exc:
+            raise CommandError(_venue_hint(exc, settings)) from exc
+        if html is not None:
+            from rebalancer.html_report import render_report_html
+
+            try:
+                html.write_text(render_report_html(doc), encoding="utf-8")
+            except OSError as exc:
+                raise CommandError(f"cannot write {html.absolute()} ({exc.strerror or exc}): pick a writable "
+                                   f"path for --html") from None
+        if as_json:
+            typer.echo(json.dumps({**doc, "ledger": {"trades_added": sync.trades, "funding_added": sync.funding,
+                                                     "errors": list(sync.errors)}}, indent=2))
+        else:
+            _print_table(cost_report_tables(doc))
+            if html is not None:
+                typer.echo(f"wrote {html.absolute()}")
+        for problem in sync.errors:
+            typer.echo(f"warning: ledger read failed, figures may be behind: {problem}", err=True)
+
+
+def _report_read(settings: Settings, *, since: Any, now: Any) -> tuple[Any, Any]:
+    """Connect, sync the ledger, read the positions; the report document (costs_report.build_report)."""
+    import asyncio
+    from datetime import datetime, timezone
+
+    from rebalancer.costs_report import build_report
+    from rebalancer.journal import Journal
+    from rebalancer.ledger import sync_ledger
+    from rebalancer.service import make_venue
+
+    async def go() -> tuple[Any, Any]:
+        venue_name = settings.hedge_venue()[0]
+        venue = make_venue(settings)
+        journal = None
+        try:
+            journal = Journal(settings.journal_path())
+            await venue.connect()
+            positions = await venue.positions()
+            sync = await sync_ledger(venue, journal, venue_name=venue_name, positions=positions,
+                                     now=datetime.now(timezone.utc))
+            return build_report(settings, journal, since=since, now=now, positions=positions), sync
+        finally:
+            await venue.close()
+            if journal is not None:
+                journal.close()
+
+    return asyncio.run(go())
+
+
+@app.command()
 def demo(
     ctx: typer.Context,
     exchange: Annotated[

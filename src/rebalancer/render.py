@@ -467,3 +467,56 @@ def pnl_tables(summary: Any) -> Group:
                 "? = not known" + ("; (m) = mark vs entry" if any(a.unrealised_source == "mark"
                                                                   for a in summary.assets) else ""), style="dim")
     return Group(table, days, note)
+
+
+# ---- cost report (issue 15)
+
+
+def _cost_cell(value: str | None) -> str:
+    """A report figure (a Decimal string) for a table: money to the cent, "?" when unknown."""
+    return "?" if value is None else money_text(Decimal(value))
+
+
+def cost_report_tables(doc: dict[str, Any]) -> Group:
+    """`rebalancer report` for people: per asset and in total, the synthetic route (perp fees, funding,
+    hedge P&L, cost = fees - funding) beside the spot-equivalent route (spot fees, realised gains, tax,
+    cost = fees + tax), the saving and the break-even. "?" = not known."""
+    since = (f" since {_time_text(datetime.fromisoformat(doc['since']))} UTC" if doc.get("since")
+             else " since the journal started")
+    quote = doc.get("quote", "")
+    table = Table(title=f"Synthetic vs spot rebalancing ({quote}){since}, method {doc.get('method')}",
+                  title_justify="left", box=box.SIMPLE_HEAD, show_edge=False, padding=(0, 1, 0, 0))
+    lines = [*doc.get("assets", []), {"asset": "total", "synthetic": doc["synthetic"],
+                                      "spot_equivalent": doc["spot_equivalent"], "saving": doc["saving"]}]
+    rows = [[line["asset"],
+             _cost_cell(line["synthetic"].get("fees")), _cost_cell(line["synthetic"].get("funding")),
+             _cost_cell(line["synthetic"].get("pnl")), _cost_cell(line["synthetic"].get("cost")),
+             _cost_cell(line["spot_equivalent"].get("fees")), _cost_cell(line["spot_equivalent"].get("realized_gains")),
+             _cost_cell(line["spot_equivalent"].get("tax")), _cost_cell(line["spot_equivalent"].get("cost")),
+             _cost_cell(line.get("saving"))] for line in lines]
+    headers = ["asset", "perp fees", "funding", "hedge P&L", "synth. cost", "spot fees", "gains", "tax",
+               "spot cost", "saving"]
+    _fixed_column(table, headers[0], [r[0] for r in rows])
+    for i, header in enumerate(headers[1:], start=1):
+        _number_column(table, header, [r[i] for r in rows])
+    for n, r in enumerate(rows):
+        table.add_row(*r, style="bold" if n == len(rows) - 1 else None, end_section=n == len(rows) - 2)
+    days = doc.get("breakeven_days")
+    per_day = doc.get("funding_cost_per_day")
+    if days is not None:
+        breakeven = (f"break-even: the hedges can stay open {Decimal(days):,.1f} more days at "
+                     f"{_cost_cell(per_day)} {quote}/day of funding before the saving is gone")
+    elif per_day is not None and Decimal(per_day) <= 0:
+        breakeven = "break-even: none (the hedges receive funding or hold nothing)"
+    else:
+        breakeven = "break-even: not known"
+    rate = Decimal(doc.get("tax_rate") or 0) * 100
+    fee = Decimal(doc.get("spot_fee_rate") or 0) * 100
+    note = Text(f"synthetic cost = perp fees - funding (hedge P&L shown, not counted: the spot route has the same "
+                f"market move); spot cost = spot fees ({decimal_text(fee)}%) + tax ({decimal_text(rate)}% of the "
+                f"realised gains, losses offset within an asset and across assets in the total); saving = spot cost - "
+                f"synthetic cost; ? = not known", style="dim")
+    parts: list[Any] = [table, Text(breakeven)]
+    parts += [Text(f"note: {n}", style="yellow") for n in doc.get("notes", [])]
+    parts.append(note)
+    return Group(*parts)
