@@ -657,7 +657,7 @@ def report(
 ) -> None:
     """What synthetic rebalancing cost against doing the same adjustments as spot trades, per asset and in
     total: perp fees, funding (+ received) and hedge P&L; spot fees, the realised gains those sales would
-    have triggered against [costs] cost_basis (average or FIFO) and their tax; the saving (spot cost minus
+    have triggered against costs.cost_basis (average or FIFO) and their tax; the saving (spot cost minus
     synthetic cost, hedge P&L not counted) and the break-even (days the current hedges can stay open before
     funding eats the saving). Syncs the ledger first, as `pnl` does; an unknown figure is ? / null, never 0."""
     with reported_errors(ctx):

@@ -156,3 +156,102 @@ async def test_report_matches_the_exchange_and_core_costs(dialect, tmp_path, fas
     eth_gain = (Decimal(2200) - Decimal(4000) / Decimal(3)) * Decimal("0.181")
     assert abs(d(avg["spot_equivalent"]["realized_gains"]) - (Decimal(500) + eth_gain)) < Decimal("1e-20")
     assert d(avg["spot_equivalent"]["fees"]) == fifo.fees
+
+
+# --------------------------------------------------------------------------- the document, without an exchange
+
+
+class FakeJournal:
+    def __init__(self, cycles, orders, entries=()):
+        self._cycles, self._orders, self._entries = cycles, orders, list(entries)
+
+    def cycles(self, **_):
+        return self._cycles
+
+    def orders(self, **_):
+        return self._orders
+
+    def ledger_entries(self, venue=None, **_):
+        return self._entries
+
+
+def _cycle(cid, at, *, holdings, spot_values, outcome="done", funding_per_day="0.5"):
+    from rebalancer.journal import CycleRecord
+
+    plan = {"assets": [{"asset": a, "spot_value": v, "effective_weight": "0.5", "target_weight": "0.5"}
+                       for a, v in spot_values.items()]}
+    return CycleRecord(id=cid, kind="rebalance", execute=True, venue="main", started_at=at, finished_at=at,
+                       outcome=outcome, snapshot_summary={}, plan=plan,
+                       verdict={"funding_cost_per_day": funding_per_day},
+                       result={"snapshot": {"holdings": holdings, "marks": {"SOL": "150"}}}, error=None)
+
+
+def _order(cid, cycle_id, asset, side, filled, average, at, leg="adjust"):
+    from rebalancer.domain import OrderState, Side
+    from rebalancer.journal import OrderRecord
+
+    return OrderRecord(client_order_id=cid, cycle_id=cycle_id, asset=asset, symbol=f"{asset}/USDT:USDT",
+                       side=Side(side), amount=Decimal(filled), reduce_only=False, leg=leg, order_type="market",
+                       limit_price=None, state=OrderState.FILLED, exchange_order_id="1", filled=Decimal(filled),
+                       average=Decimal(average), fee=None, fee_currency=None, error_code=None, error_message=None,
+                       created_at=at, updated_at=at, attempts=1)
+
+
+def test_report_document_prices_missing_basis_and_sources(tmp_path):
+    from datetime import timedelta
+
+    from rebalancer.settings import load_settings
+
+    config = tmp_path / "rebalancer.toml"
+    config.write_text(
+        '[portfolio]\nquote = "USDT"\ntargets = { BTC = 0.5, SOL = 0.5 }\n'
+        '[venues.main]\nexchange = "binance"\nmode = "local"\nbase_url = "http://127.0.0.1:1"\n'
+        'roles = ["spot", "hedge"]\napi_key = "k"\napi_secret = "s"\n'
+        '[journal]\npath = "j.db"\n[costs]\nspot_fee_rate = 0.002\ntax_rate = 0.1\n'
+        '[costs.cost_basis]\nSOL = 100\n')
+    settings = load_settings(config, env={})
+    t0 = datetime(2026, 11, 25, 12, tzinfo=timezone.utc)
+    cycles = [_cycle("c1", t0, holdings={"BTC": "0.5", "SOL": "0"}, spot_values={"BTC": "20000", "SOL": "0"})]
+    orders = [
+        # 0.1 BTC sold at the cycle's spot price 20,000 / 0.5 = 40,000 (the perp filled at 40,100: not used)
+        _order("o1", "c1", "BTC", "sell", "0.1", "40100", t0),
+        # SOL: no holding to value, the snapshot's mark 150 stands in; bought 2
+        _order("o2", "c1", "SOL", "buy", "2", "151", t0),
+        # a fired stop recognised by c1 later: priced at its own fill, 160; sells the 2 SOL bought (FIFO/average
+        # alike: (160 - 150) * 2 = 20)
+        _order("o3", "c1", "SOL", "sell", "2", "160", t0 + timedelta(hours=1), leg="stop"),
+    ]
+    doc = build_report(settings, FakeJournal(cycles, orders), now=t0 + timedelta(days=1))
+    trades = {t["client_order_id"]: t for t in doc["trades"]}
+    assert [(trades[k]["price"], trades[k]["price_source"]) for k in ("o1", "o2", "o3")] == \
+        [("40000", "spot"), ("150", "mark"), ("160", "fill")]
+    # BTC has no cost basis: its sale's gain is unknown, so are the totals' gains and tax; fees are known:
+    # 0.002 * (0.1 * 40,000 + 2 * 150 + 2 * 160) = 0.002 * 4,620 = 9.24
+    assert doc["spot_equivalent"] == {"fees": "9.24", "realized_gains": None, "tax": None, "cost": None}
+    lines = {a["asset"]: a for a in doc["assets"]}
+    assert lines["SOL"]["spot_equivalent"]["realized_gains"] == "20"
+    assert lines["SOL"]["spot_equivalent"]["tax"] == "2"
+    assert lines["BTC"]["spot_equivalent"]["realized_gains"] is None
+    # no ledger: the synthetic side is 0 (nothing recorded), the saving unknown (spot cost unknown)
+    assert doc["saving"] is None and doc["breakeven_days"] is None
+    assert any("BTC: no [costs.cost_basis]" in n for n in doc["notes"])
+    assert doc["series"]["weights"]["BTC"] == [{"at": t0.isoformat(), "effective": "0.5", "target": "0.5"}]
+    assert doc["funding_cost_per_day"] == "0.5"
+
+
+def test_report_without_a_journal_says_so(tmp_path):
+    config = tmp_path / "rebalancer.toml"
+    config.write_text(
+        '[portfolio]\nquote = "USDT"\ntargets = { BTC = 0.5, ETH = 0.5 }\n'
+        '[venues.main]\nexchange = "binance"\nmode = "local"\nbase_url = "http://127.0.0.1:1"\n'
+        'roles = ["spot", "hedge"]\napi_key = "k"\napi_secret = "s"\n'
+        '[journal]\npath = "j.db"\n[logging]\nfile = ""\n')
+    import structlog
+
+    saved = structlog.get_config()
+    try:
+        result = CliRunner().invoke(app, ["report", "--config", str(config)])
+    finally:
+        structlog.configure(**saved)
+    assert result.exit_code == 1
+    assert "no journal at" in result.output and "run a cycle first" in result.output
