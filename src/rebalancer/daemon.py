@@ -309,6 +309,7 @@ class Daemon:
         if getattr(report, "pnl", None) is not None:
             self.metrics.observe_pnl(report.pnl)
         self.metrics.set_consecutive_failures(self.consecutive_failures)
+        self.last_report = report  # the dashboard reads it (never under the cycle lock)
         self.last_cycle = {
             "cycle_id": report.cycle_id,
             "outcome": str(report.outcome),
@@ -425,6 +426,10 @@ class Daemon:
         app.router.add_get("/healthz", self._healthz)
         app.router.add_get("/livez", self._livez)
         app.router.add_get("/metrics", self._metrics)
+        if h.dashboard:
+            from .dashboard import add_routes
+
+            add_routes(app, self)  # read-only; token rules in dashboard.check_access
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
         site = web.TCPSite(self._runner, h.host, h.port)
