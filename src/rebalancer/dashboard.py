@@ -199,6 +199,7 @@ class Dashboard:
         self._report_error = ""
         self._report_lock = asyncio.Lock()  # one build at a time; never the daemon's cycle lock
         self._plotly: bytes | None = None
+        self._doc: dict[str, Any] | None = None  # the last document built, served again while a cycle runs
 
     @property
     def settings(self) -> Settings:
@@ -255,10 +256,19 @@ class Dashboard:
     # ------------------------------------------------------------------ the document
 
     async def build(self) -> dict[str, Any]:
-        """The /dashboard/data document (scrubbed of every configured credential)."""
+        """The /dashboard/data document (scrubbed of every configured credential). While a cycle runs, the
+        journal and report parts are the ones built before it (only the live state is read again): an
+        open page never competes with a cycle for the journal or the CPU."""
         d = self.daemon
         health = d.health() if d.rebalancer is not None else {}
         trading = _pick(health, "state", "reason", "since", "forced", "kill_switch", "status", "ready", "cause")
+        daemon = {"cycles": d.cycles_run, "cycle_running": health.get("cycle_running", False),
+                  "consecutive_failures": d.consecutive_failures, "last_cycle": d.last_cycle or None,
+                  "connected": (health.get("exchange") or {}).get("connected")}
+        secrets = configured_secrets(self.settings)
+        if daemon["cycle_running"] and self._doc is not None:
+            return {**self._doc, "generated_at": _iso(datetime.now(timezone.utc)),
+                    "daemon": scrub(daemon, secrets), "trading": scrub(trading, secrets)}
         last = getattr(d, "last_report", None)
         last_doc = None
         if last is not None:
@@ -277,9 +287,7 @@ class Dashboard:
             "generated_at": _iso(datetime.now(timezone.utc)),
             "refresh_s": float(self.settings.health.dashboard_refresh_s),
             "quote": self.settings.portfolio.quote,
-            "daemon": {"cycles": d.cycles_run, "cycle_running": health.get("cycle_running", False),
-                       "consecutive_failures": d.consecutive_failures, "last_cycle": d.last_cycle or None,
-                       "connected": (health.get("exchange") or {}).get("connected")},
+            "daemon": daemon,
             "trading": trading,
             "allocation": view,
             "cycles": cycles,
@@ -288,7 +296,8 @@ class Dashboard:
             "series": report.get("series") if report else None,
             "report_error": report_error,
         }
-        return scrub(doc, configured_secrets(self.settings))
+        self._doc = scrub(doc, secrets)
+        return self._doc
 
     @staticmethod
     def _read_journal(journal: Any, want_plan: bool) -> tuple[list, list, dict | None]:
@@ -431,8 +440,13 @@ _PAGE_JS = r"""
     text("saving", r ? money(r.saving) + " " + plain(r.quote) : "no data yet");
     text("breakeven", r ? (r.breakeven_days === null ? "-" : num(r.breakeven_days).toFixed(1) + " days") : "no data yet");
     text("report-error", d.report_error || "");
-    window.RebalancerCharts.draw(d.series || {}, d.quote);
+    var seriesText = JSON.stringify([d.series || {}, d.quote]);
+    if (seriesText !== drawnSeries) {  // redraw only what changed: the charts are the costly part
+      window.RebalancerCharts.draw(d.series || {}, d.quote);
+      drawnSeries = seriesText;
+    }
   }
+  var drawnSeries = null;
   var timer = null, refreshS = cfg.refresh_s || 5;
   function schedule() { timer = window.setTimeout(refresh, refreshS * 1000); }
   function refresh() {
