@@ -147,3 +147,29 @@ def test_cycle_view_when_stops_rest_then_each_hedge_has_its_stop_and_liquidation
     assert hedge["amount"] == "-0.025" and hedge["stop"]["state"] == "resting"
     assert hedge["liquidation_distance"] == "0.5000"
     assert view["assets"][0]["drift"] == "0.02"
+
+
+@pytest.mark.parametrize("enabled", [True, False])
+async def test_daemon_health_server_when_dashboard_on_or_off_then_routes_follow(tmp_path, enabled: bool) -> None:
+    """The daemon registers the dashboard on its health server when health.dashboard is on (loopback, no
+    token: 200), and not at all when it is off (404); /livez answers either way."""
+    import aiohttp
+
+    from rebalancer.daemon import Daemon
+    from tests.integration.test_daemon import free_port
+
+    settings = _settings(tmp_path, {"REBALANCER_HEALTH__PORT": str(free_port()),
+                                    "REBALANCER_HEALTH__DASHBOARD": str(enabled).lower()})
+    daemon = Daemon(settings)
+    await daemon._start_health()
+    try:
+        async with aiohttp.ClientSession() as http:
+            async with http.get(f"{daemon.health_url}/dashboard") as resp:
+                assert resp.status == (200 if enabled else 404)
+                if enabled:
+                    page = await resp.text()
+                    assert 'src="dashboard/plotly.min.js"' in page and "Content-Security-Policy" in resp.headers
+            async with http.get(f"{daemon.health_url}/livez") as resp:
+                assert resp.status == 200
+    finally:
+        await daemon._runner.cleanup()
