@@ -347,7 +347,9 @@ def _run_cycle(settings: Settings, *, execute: bool, kind: str, record: bool) ->
     async def go() -> Any:
         rb = Rebalancer(settings)
         try:
-            return await rb.cycle(execute=execute, kind=kind, record=record)
+            report = await rb.cycle(execute=execute, kind=kind, record=record)
+            await rb.sync_ledger(report)  # executing cycles: the ledger, right after the cycle
+            return report
         finally:
             await rb.close()
 

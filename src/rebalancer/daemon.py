@@ -130,6 +130,7 @@ class Daemon:
         self.rebalancer: Any = None
         self.consecutive_failures = 0
         self.last_cycle: dict[str, Any] = {}
+        self.last_report: Any = None  # the last cycle's report, for the dashboard
         self._watcher: asyncio.Task | None = None
         self._background: set[asyncio.Task] = set()
         self.cycles_run = 0
@@ -294,9 +295,16 @@ class Daemon:
     async def run_cycle(self, kind: CycleKind = CycleKind.REBALANCE) -> Any:
         async with self._cycle_lock:  # belt and braces with max_instances=1
             report = await self.rebalancer.cycle(execute=True, kind=kind)
+            await self._sync_ledger(report)
             self.cycles_run += 1
             await self._after_cycle(report)
             return report
+
+    async def _sync_ledger(self, report: Any) -> None:
+        """The ledger read right after an executing cycle, still under the cycle lock (service.sync_ledger)."""
+        sync = getattr(self.rebalancer, "sync_ledger", None)
+        if sync is not None:
+            await sync(report)
 
     async def _after_cycle(self, report: Any) -> None:
         from .alerts import alerts_for_cycle, consecutive_failures_alert

@@ -256,11 +256,12 @@ class Rebalancer:
                 report.outcome = CycleOutcome.NOTHING_TO_DO  # nothing is planned: stops and the ledger only
             else:
                 await self._trade(report, snap, kind=kind, record=record, cycle_log=cycle_log)
-            # After the orders: the stops, the margin top-up and the ledger are independent of each
-            # other (stops rest without margin; the ledger only reads), so they share their round trips.
+            # After the orders: the stops and the margin top-up are independent of each other (stops
+            # rest without margin), so they share their round trips. The ledger is read after the cycle
+            # (sync_ledger), off its critical path.
             steps = [self._protect(report, snap, resting)] if report.protection is not None else []
             if execute:
-                steps += [self._top_up(report, snap), self._ledger(report, snap)]
+                steps.append(self._top_up(report, snap))
             outcomes = await asyncio.gather(*steps, return_exceptions=True)
             for failure in outcomes:
                 if isinstance(failure, BaseException):
@@ -373,9 +374,18 @@ class Rebalancer:
             log.bind(cycle_id=report.cycle_id).info("top_up", state=report.top_up.state,
                                                     amount=str(report.top_up.amount), reason=report.top_up.reason)
 
+    async def sync_ledger(self, report: CycleReport) -> None:
+        """The ledger step of an executing cycle, which its caller (the daemon, `rebalance --execute`) runs
+        right after the cycle: trades and funding since the last read, each stored once
+        (ledger.sync_ledger), and the P&L summary, into `report.ledger` / `report.pnl`. After the cycle,
+        not in it: its reads (one per symbol on most venues) would otherwise delay the cycle's end by a
+        few round trips while nothing waits on them. Bookkeeping only: a failure is reported in
+        `report.ledger_error`, the cycle's outcome stands."""
+        if not report.execute or report.snapshot is None or not self.connected:
+            return
+        await self._ledger(report, report.snapshot)
+
     async def _ledger(self, report: CycleReport, snap: Snapshot) -> None:
-        """The ledger step: trades and funding since the last read, each stored once (ledger.sync_ledger),
-        and the P&L summary. Bookkeeping only: a failure here is reported, the cycle's outcome stands."""
         positions = report.positions_after if report.positions_after is not None else snap.positions
         try:
             report.ledger = await sync_ledger(self.venue, self.journal, venue_name=self.venue_name,

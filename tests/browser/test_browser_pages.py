@@ -181,6 +181,7 @@ async def _report_from_a_real_run(tmp_path: Path) -> tuple[dict, str]:
             await sim_post(ex, "prices", MOVED)
             second = await rb.cycle(execute=True)
             assert second.outcome == "done", second.error
+            await rb.sync_ledger(second)  # the ledger read after the cycle, as the daemon does
             build = _build_report()
             if build is None:
                 return SAMPLE_REPORT, "sample"

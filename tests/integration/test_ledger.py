@@ -84,11 +84,14 @@ async def test_pnl_equals_the_exchanges_income_records_and_survives_a_restart(di
         try:
             first = await rb.cycle(execute=True)
             assert first.outcome == "done", first.error
+            assert first.ledger is None, "the ledger is read after the cycle, not in it"
+            await rb.sync_ledger(first)  # as the daemon and `rebalance --execute` do right after a cycle
             await sim_post(ex, "settle-funding", {})
             await sim_post(ex, "prices", {"BTC": {"spot": 36000, "mark": 36000}, "ETH": {"spot": 2200, "mark": 2200}})
             await sim_post(ex, "settle-funding", {})
             second = await rb.cycle(execute=True)
             assert second.outcome == "done", second.error
+            await rb.sync_ledger(second)
             assert all(o.reduce_only for o in second.plan.orders)
             first_sync = await sync(rb)
             assert first_sync.errors == ()
@@ -98,7 +101,7 @@ async def test_pnl_equals_the_exchanges_income_records_and_survives_a_restart(di
         state = await sim_state(ex)
         income = income_by_asset(state)
         funding_rows = sum(1 for row in state["income"] if row["income_type"] == "FUNDING_FEE")
-        # Each executing cycle syncs the ledger after its orders; the explicit sync finds what came after.
+        # The ledger is read after each executing cycle; the explicit sync finds what came after.
         syncs = [first.ledger, second.ledger, first_sync]
         assert all(s is not None and s.errors == () for s in syncs), syncs
         assert first.ledger.trades == 2 and first.ledger.funding == 0  # the first cycle's own fills
