@@ -612,31 +612,40 @@ def pnl(
 
 
 def _pnl_read(settings: Settings, *, since: Any) -> tuple[Any, Any]:
-    """Connect, sync the ledger (ledger.sync_ledger), read the positions; the ledger's summary."""
+    """Connect, sync the ledger, read the positions; the ledger's summary (core.pnl.summarise)."""
+    from rebalancer.core.pnl import summarise
+
+    async def read(venue: Any, journal: Any, positions: Any) -> Any:
+        marks: dict[str, Decimal] = {}
+        if any(p.unrealized_pnl is None for p in positions.values()):
+            snap = await venue.snapshot()
+            marks = {a: q.price for a, q in snap.mark_prices.items()}
+        entries = journal.ledger_entries(settings.hedge_venue()[0])
+        return summarise(entries, positions, quote=settings.portfolio.quote, since=since, marks=marks)
+
+    return _with_synced_ledger(settings, read)
+
+
+def _with_synced_ledger(settings: Settings, read: Any) -> tuple[Any, Any]:
+    """Connect, read the positions, sync the ledger (ledger.sync_ledger); then `await read(venue, journal,
+    positions)`. Returns (what read returned, the sync)."""
     import asyncio
     from datetime import datetime, timezone
 
-    from rebalancer.core.pnl import summarise
     from rebalancer.journal import Journal
     from rebalancer.ledger import sync_ledger
     from rebalancer.service import make_venue
 
     async def go() -> tuple[Any, Any]:
-        venue_name = settings.hedge_venue()[0]
         venue = make_venue(settings)
         journal = None
         try:
             journal = Journal(settings.journal_path())
             await venue.connect()
             positions = await venue.positions()
-            sync = await sync_ledger(venue, journal, venue_name=venue_name, positions=positions,
+            sync = await sync_ledger(venue, journal, venue_name=settings.hedge_venue()[0], positions=positions,
                                      now=datetime.now(timezone.utc))
-            marks: dict[str, Decimal] = {}
-            if any(p.unrealized_pnl is None for p in positions.values()):
-                snap = await venue.snapshot()
-                marks = {a: q.price for a, q in snap.mark_prices.items()}
-            entries = journal.ledger_entries(venue_name)
-            return summarise(entries, positions, quote=settings.portfolio.quote, since=since, marks=marks), sync
+            return await read(venue, journal, positions), sync
         finally:
             await venue.close()
             if journal is not None:
@@ -700,31 +709,12 @@ def report(
 
 def _report_read(settings: Settings, *, since: Any, now: Any) -> tuple[Any, Any]:
     """Connect, sync the ledger, read the positions; the report document (costs_report.build_report)."""
-    import asyncio
-    from datetime import datetime, timezone
-
     from rebalancer.costs_report import build_report
-    from rebalancer.journal import Journal
-    from rebalancer.ledger import sync_ledger
-    from rebalancer.service import make_venue
 
-    async def go() -> tuple[Any, Any]:
-        venue_name = settings.hedge_venue()[0]
-        venue = make_venue(settings)
-        journal = None
-        try:
-            journal = Journal(settings.journal_path())
-            await venue.connect()
-            positions = await venue.positions()
-            sync = await sync_ledger(venue, journal, venue_name=venue_name, positions=positions,
-                                     now=datetime.now(timezone.utc))
-            return build_report(settings, journal, since=since, now=now, positions=positions), sync
-        finally:
-            await venue.close()
-            if journal is not None:
-                journal.close()
+    async def read(venue: Any, journal: Any, positions: Any) -> Any:
+        return build_report(settings, journal, since=since, now=now, positions=positions)
 
-    return asyncio.run(go())
+    return _with_synced_ledger(settings, read)
 
 
 @app.command()
