@@ -113,7 +113,10 @@ def test_run_when_prices_move_then_daemon_rebalances(daemon_process):
 
     def adjusted():
         positions = requests.get(f"{ex.base_url}/_sim/state", timeout=5).json()["futures"]["positions"]
-        return positions if positions.get("BTC", {}).get("amount") not in (None, "-0.025") else None
+        # both legs: they are sent concurrently, so the state can be read between their fills
+        moved = (positions.get("BTC", {}).get("amount") not in (None, "-0.025")
+                 and positions.get("ETH", {}).get("amount") not in (None, "0.5"))
+        return positions if moved else None
 
     positions = wait_for(adjusted, timeout=30)
     # BTC $5,400 + ETH $4,400 = NAV $9,800, $4,900 each: buy back $400 of BTC (0.0111 -> 0.011)
