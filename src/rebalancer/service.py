@@ -381,11 +381,9 @@ class Rebalancer:
         not in it: its reads (one per symbol on most venues) would otherwise delay the cycle's end by a
         few round trips while nothing waits on them. Bookkeeping only: a failure is reported in
         `report.ledger_error`, the cycle's outcome stands."""
-        if not report.execute or report.snapshot is None or not self.connected:
+        snap = report.snapshot
+        if not report.execute or snap is None or not self.connected:
             return
-        await self._ledger(report, report.snapshot)
-
-    async def _ledger(self, report: CycleReport, snap: Snapshot) -> None:
         positions = report.positions_after if report.positions_after is not None else snap.positions
         try:
             report.ledger = await sync_ledger(self.venue, self.journal, venue_name=self.venue_name,
